@@ -1,0 +1,124 @@
+"""`cql-dynamo-proxy`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import MISSING, fields
+from typing import Any
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+
+log = logging.getLogger("proxy")
+
+_HELP = {
+    "listen": "HOST:PORT the sidecar accepts CQL clients on",
+    "cassandra": "Cassandra contact points, HOST:PORT[,HOST:PORT...]",
+    "admin": "HOST:PORT of the admin HTTP API (loopback by default)",
+    "admin_token": "bearer token required by /metrics and /status",
+    "advertise": "HOST[:PORT] drivers see in system.local (default: the address they dialled)",
+    "peers": "other sidecars to list in system.peers, HOST:PORT[,...]",
+    "cassandra_username": "user the sidecar logs in to Cassandra with (default: the client's own)",
+    "cassandra_password": "password for --cassandra-username (prefer CDP_CASSANDRA_PASSWORD)",
+    "client_users": "user:password[,...] the sidecar accepts when it logs in with its own user",
+    "tls_cert": "PEM certificate chain for TLS towards clients",
+    "tls_key": "PEM private key for --tls-cert",
+    "tls_client_ca": "CA bundle; when set, clients must present a certificate it signed",
+    "cassandra_tls": "use TLS towards Cassandra",
+    "cassandra_tls_ca": "CA bundle to verify Cassandra's certificate (none: encrypt without verifying)",
+    "cassandra_tls_cert": "client certificate for Cassandra (mutual TLS)",
+    "cassandra_tls_key": "key for --cassandra-tls-cert",
+    "cassandra_tls_verify_hostname": "check Cassandra's certificate name against its address",
+    "max_connections": "client connections accepted at once",
+    "max_in_flight_per_connection": "requests awaiting a response per client connection",
+    "max_in_flight": "requests awaiting a response across all clients",
+    "max_frame_bytes": "largest frame body accepted",
+    "connect_timeout": "seconds to wait for a Cassandra connection",
+    "shutdown_grace": "seconds in-flight requests get to finish on SIGTERM",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "uvloop": "use uvloop when installed",
+}
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML file with any of the options below (names with underscores)")
+    for f in fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_text = f"{_HELP.get(f.name, '')} [env CDP_{f.name.upper()}; default {default!r}]"
+        if isinstance(default, bool):
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            p.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cql-dynamo-proxy",
+        description="CQL sidecar that moves live Cassandra tables to DynamoDB without touching the application.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the sidecar")
+    _add_config_options(serve)
+    return parser
+
+
+def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
+    return {f.name: getattr(ns, f.name, None) for f in fields(Config)}
+
+
+async def _serve(cfg: Config) -> None:
+    from .admin import start_admin
+    from .server import ProxyServer
+
+    server = ProxyServer(cfg)
+    await server.start()
+    ahost, aport = cfg.admin_addr
+    runner = await start_admin(server, ahost, aport, cfg.admin_token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"cql-dynamo-proxy {__version__} ready: CQL on {cfg.listen_addr[0]}:{server.listen_port}, "
+          f"admin on http://{ahost}:{aport}", flush=True)
+    await stop.wait()
+    log.info("signal received: draining (up to %.0fs)", cfg.shutdown_grace)
+    await server.shutdown()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config, _overrides(args))
+    except ConfigError as e:
+        print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        runner: Any = asyncio.run
+        if cfg.uvloop:
+            try:
+                import uvloop
+
+                runner = uvloop.run
+            except ImportError:
+                log.info("uvloop not installed; using the default event loop")
+        try:
+            runner(_serve(cfg))
+        except OSError as e:
+            print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

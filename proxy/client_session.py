@@ -1,0 +1,298 @@
+"""One client connection: handshake, stream-id mapping onto its own Cassandra connection, and
+forwarding of raw frames. Bodies are decoded only for the few requests the sidecar must see."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from cql_protocol.errors import CQLError, Overloaded, ProtocolError, ServerError, UnsupportedVersion
+from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error
+from cql_protocol.messages import ErrorMessage, Message, encode_message
+from cql_protocol.opcodes import Opcode
+
+from . import handshake, intercept
+from .cassandra_pool import NoCassandraAvailable
+from .metrics import (
+    BYTES_CLIENT_IN,
+    BYTES_CLIENT_OUT,
+    CONNECTIONS,
+    CONNECTIONS_REJECTED,
+    CONNECTIONS_TOTAL,
+    IN_FLIGHT,
+    LATENCY_BY_OPCODE,
+    PROTOCOL_ERRORS,
+    count_error,
+)
+from .stream_ids import StreamIdsExhausted
+from .system_tables import Node
+from .upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from .server import ProxyServer
+
+log = logging.getLogger(__name__)
+
+# A handler sees Cassandra's response to one request and decides what the client gets.
+ResponseHandler = Callable[["ClientSession", Frame, "Pending"], None]
+
+
+@dataclass(slots=True)
+class Pending:
+    client_stream: int  # -1: a request the sidecar made itself
+    opcode: int
+    started: float
+    handler: ResponseHandler | None
+    request: Frame | None = None
+
+
+class ClientSession(asyncio.Protocol):
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.cfg = server.cfg
+        self.reader = FrameReader(responses=False, max_frame_size=self.cfg.max_frame_bytes)
+        self.writer = FrameWriter()
+        self.transport: asyncio.Transport | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.pending: dict[int, Pending] = {}
+        self.backlog: list[Frame] = []
+        self.out: list[tuple[Frame, int | None]] = []
+        self.up_out: list[tuple[Frame, int | None]] = []
+        self.version = 4
+        self.compression: str | None = None
+        self.state = handshake.State.STARTUP
+        self.keyspace: str | None = None
+        self.system_prepared: dict[bytes, intercept.SystemStatement] = {}
+        self.me = Node("127.0.0.1", 9042)
+        self.peer_name = "?"
+        self.closed = False
+        self._counted = False
+
+    # -- connection lifecycle ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer_name = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self.server.draining or len(self.server.sessions) >= self.cfg.max_connections:
+            CONNECTIONS_REJECTED.inc()
+            log.warning("refusing client %s: connection limit or shutdown", self.peer_name)
+            self.closed = True
+            transport.close()
+            return
+        self.server.sessions.add(self)
+        self._counted = True
+        CONNECTIONS.inc()
+        CONNECTIONS_TOTAL.inc()
+        self.me = self.server.advertised_node(self.transport)
+        asyncio.get_running_loop().create_task(self._connect_upstream())
+
+    async def _connect_upstream(self) -> None:
+        try:
+            _, up = await self.server.pool.connect(
+                lambda: UpstreamConnection(self, self.cfg.max_frame_bytes)
+            )
+        except NoCassandraAvailable as e:
+            log.warning("closing client %s: %s", self.peer_name, e)
+            self.close()
+            return
+        if self.closed:
+            up.close()
+            return
+        self.upstream = up
+        backlog, self.backlog = self.backlog, []
+        try:
+            for f in backlog:
+                self.on_client_frame(f)
+        except ProtocolError as e:
+            self._client_protocol_error(e)
+            return
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._counted:
+            self._counted = False
+            CONNECTIONS.dec()
+            self.server.sessions.discard(self)
+        self._drop_pending()
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.flush()
+            self.transport.close()
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def _drop_pending(self) -> None:
+        n = sum(1 for p in self.pending.values() if p.client_stream >= 0)
+        self.pending.clear()
+        if n:
+            self.server.in_flight -= n
+            IN_FLIGHT.dec(n)
+
+    # -- client → Cassandra ------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        BYTES_CLIENT_IN.inc(len(data))
+        reader = self.reader
+        reader.feed(data)
+        try:
+            while (frame := reader.next_frame()) is not None:
+                if self.upstream is None:
+                    self.backlog.append(frame)
+                else:
+                    self.on_client_frame(frame)
+        except UnsupportedVersion as e:
+            PROTOCOL_ERRORS.labels("client").inc()
+            count_error(e.code)
+            log.info("client %s asked for protocol version %d", self.peer_name, e.version)
+            if self.transport is not None:
+                self.transport.write(encode_version_error(e))
+                self.transport.close()
+            return
+        except ProtocolError as e:
+            self._client_protocol_error(e)
+            return
+        self.flush()
+
+    def _client_protocol_error(self, e: ProtocolError) -> None:
+        PROTOCOL_ERRORS.labels("client").inc()
+        log.info("protocol error from client %s, closing it: %s", self.peer_name, e.message)
+        self.reply_error(0, e)
+        self.close()
+
+    def on_client_frame(self, f: Frame) -> None:
+        if self.server.draining:
+            self.reply_error(f.stream, Overloaded("the sidecar is shutting down; retry on another node"))
+            return
+        op = f.opcode
+        if op == Opcode.EXECUTE:
+            handler = intercept.for_execute(self, f) if self.system_prepared else None
+            self.forward(f, handler)
+        elif op == Opcode.QUERY:
+            self.forward(f, intercept.for_query(self, f))
+        elif op == Opcode.PREPARE:
+            self.forward(f, intercept.for_prepare(self, f))
+        elif op == Opcode.BATCH or op == Opcode.REGISTER:
+            self.forward(f, None)
+        elif op == Opcode.OPTIONS:
+            self.forward(f, intercept.on_supported)
+        else:
+            handshake.on_client_frame(self, f)
+
+    def forward(self, f: Frame, handler: ResponseHandler | None) -> None:
+        up = self.upstream
+        assert up is not None
+        if (
+            len(self.pending) >= self.cfg.max_in_flight_per_connection
+            or self.server.in_flight >= self.cfg.max_in_flight
+        ):
+            self.reply_error(f.stream, Overloaded("too many requests in flight on the sidecar"))
+            return
+        try:
+            up_id = up.ids.acquire()
+        except StreamIdsExhausted:
+            self.reply_error(f.stream, Overloaded("too many requests in flight on this connection"))
+            return
+        self.pending[up_id] = Pending(f.stream, f.opcode, time.perf_counter(), handler, f)
+        self.server.in_flight += 1
+        IN_FLIGHT.inc()
+        self.up_out.append((f, up_id))
+
+    def inject(self, msg: Message, on_response: ResponseHandler) -> None:
+        """Sends a request of the sidecar's own on this session's Cassandra connection."""
+        up = self.upstream
+        assert up is not None
+        up_id = up.ids.acquire()
+        frame = encode_message(msg, self.version, up_id, response=False, compress=self.frame_compression)
+        self.pending[up_id] = Pending(-1, frame.opcode, time.perf_counter(), on_response)
+        self.up_out.append((frame, None))
+
+    # -- Cassandra → client ------------------------------------------------------------------------
+    def on_upstream_frame(self, f: Frame) -> None:
+        if f.stream < 0:
+            intercept.on_event(self, f)
+            return
+        p = self.pending.pop(f.stream, None)
+        if p is None:
+            raise ProtocolError(f"Cassandra answered unknown stream {f.stream}")
+        assert self.upstream is not None
+        self.upstream.ids.release(f.stream)
+        if p.client_stream >= 0:
+            self.server.in_flight -= 1
+            IN_FLIGHT.dec()
+            LATENCY_BY_OPCODE[Opcode(p.opcode)].observe(time.perf_counter() - p.started)
+            if f.opcode == Opcode.ERROR:
+                count_error(intercept.error_code(f))
+        if p.handler is None:
+            self.out.append((f, p.client_stream))
+        else:
+            p.handler(self, f, p)
+
+    def on_upstream_protocol_error(self, err: ProtocolError) -> None:
+        PROTOCOL_ERRORS.labels("cassandra").inc()
+        log.error("protocol error from Cassandra, closing client %s: %s", self.peer_name, err.message)
+        for p in list(self.pending.values()):
+            if p.client_stream >= 0:
+                self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
+        self.close()
+
+    def on_upstream_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
+            self.close()
+
+    # -- output ------------------------------------------------------------------------------------
+    @property
+    def frame_compression(self) -> bool:
+        """v3/v4 lz4 on frames; v5 compresses segments instead."""
+        return self.compression == "lz4" and self.version < 5
+
+    def send(self, msg: Message, stream: int) -> None:
+        self.out.append((encode_message(msg, self.version, stream, response=True, compress=self.frame_compression), None))
+
+    def reply_error(self, stream: int, exc: CQLError) -> None:
+        count_error(exc.code)
+        self.send(ErrorMessage.from_exception(exc), stream)
+
+    def flush(self) -> None:
+        if self.up_out:
+            if self.upstream is not None:
+                self.upstream.send(self.up_out)
+            self.up_out = []
+        if self.out:
+            out, self.out = self.out, []
+            t = self.transport
+            if t is not None and not t.is_closing():
+                data = self.writer.encode(out)
+                BYTES_CLIENT_OUT.inc(len(data))
+                t.write(data)
+
+    def switch_client_to_segments(self) -> None:
+        """v5: everything after READY/AUTHENTICATE travels in segments."""
+        self.flush()
+        compressed = self.compression == "lz4"
+        self.writer.use_segments(compressed)
+        self.reader.use_segments(compressed)
+
+    # -- flow control ------------------------------------------------------------------------------
+    def pause_writing(self) -> None:  # client reads slowly: stop reading Cassandra
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    def pause_client_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_client_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()

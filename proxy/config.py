@@ -1,0 +1,184 @@
+"""Sidecar configuration: defaults < YAML file (--config) < environment (CDP_*) < command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
+    value = value.strip()
+    if not value:
+        raise ConfigError("empty address")
+    if value.startswith("["):  # [v6]:port
+        host, _, rest = value[1:].partition("]")
+        port = rest.lstrip(":")
+        return host, int(port) if port else default_port
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        try:
+            return host, int(port)
+        except ValueError:
+            raise ConfigError(f"bad port in {value!r}") from None
+    return value, default_port
+
+
+@dataclass
+class Config:
+    """Every option here can be set in the YAML file under the same name, as CDP_<NAME> in the
+    environment, or as --<name-with-dashes> on the command line."""
+
+    listen: str = "127.0.0.1:9042"
+    cassandra: str = "127.0.0.1:9042"
+    admin: str = "127.0.0.1:9191"
+    admin_token: str = ""
+    # Addresses clients should see. Empty: the address each client connected to.
+    advertise: str = ""
+    # Other sidecars that drivers may balance across, host:port comma-separated.
+    peers: str = ""
+    # Credentials the sidecar itself presents to Cassandra (otherwise the client's pass through).
+    cassandra_username: str = ""
+    cassandra_password: str = ""
+    # Users the sidecar accepts from clients when it holds its own Cassandra credentials
+    # ("user:password" comma-separated). Empty with sidecar credentials: clients need none.
+    client_users: str = ""
+    # TLS towards clients.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # set to require and verify client certificates
+    # TLS towards Cassandra.
+    cassandra_tls: bool = False
+    cassandra_tls_ca: str = ""
+    cassandra_tls_cert: str = ""
+    cassandra_tls_key: str = ""
+    cassandra_tls_verify_hostname: bool = False
+    # Limits.
+    max_connections: int = 10000
+    max_in_flight_per_connection: int = 32000
+    max_in_flight: int = 200000
+    max_frame_bytes: int = 256 * 1024 * 1024
+    connect_timeout: float = 5.0
+    shutdown_grace: float = 30.0
+    log_level: str = "INFO"
+    uvloop: bool = True
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return parse_hostport(self.listen, 9042)
+
+    @property
+    def admin_addr(self) -> tuple[str, int]:
+        return parse_hostport(self.admin, 9191)
+
+    @property
+    def cassandra_endpoints(self) -> list[tuple[str, int]]:
+        return [parse_hostport(p, 9042) for p in self.cassandra.split(",") if p.strip()]
+
+    @property
+    def peer_endpoints(self) -> list[tuple[str, int]]:
+        port = self.listen_addr[1]
+        return [parse_hostport(p, port) for p in self.peers.split(",") if p.strip()]
+
+    @property
+    def client_user_table(self) -> dict[str, str]:
+        out = {}
+        for item in self.client_users.split(","):
+            if item.strip():
+                user, sep, pw = item.strip().partition(":")
+                if not sep:
+                    raise ConfigError("client_users entries must look like user:password")
+                out[user] = pw
+        return out
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration with secrets masked, for /status and logs."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and v:
+                v = "***"
+            out[f.name] = v
+        return out
+
+    def validate(self) -> None:
+        self.listen_addr  # noqa: B018 - parse for errors
+        self.admin_addr  # noqa: B018
+        if not self.cassandra_endpoints:
+            raise ConfigError("at least one Cassandra endpoint is required (--cassandra)")
+        self.peer_endpoints  # noqa: B018
+        self.client_user_table  # noqa: B018
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together")
+        if self.client_users and not self.cassandra_username:
+            raise ConfigError("client_users needs cassandra_username/cassandra_password for the sidecar")
+
+
+SECRET_FIELDS = frozenset({"admin_token", "cassandra_password", "client_users"})
+ENV_PREFIX = "CDP_"
+
+
+def _coerce(name: str, raw: Any, current: Any) -> Any:
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        s = str(raw).strip().lower()
+        if s in ("1", "true", "yes", "on"):
+            return True
+        if s in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if isinstance(raw, list):
+        return ",".join(str(x) for x in raw)
+    return str(raw)
+
+
+def load_config(
+    path: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    cfg = Config()
+    known = {f.name for f in fields(Config)}
+    if path:
+        try:
+            with open(path) as fh:
+                data = yaml.safe_load(fh) or {}
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        for k, v in data.items():
+            key = str(k).replace("-", "_")
+            if key not in known:
+                raise ConfigError(f"{path}: unknown option {k!r} (see README, Configuration)")
+            setattr(cfg, key, _coerce(f"{path}: {k}", v, getattr(cfg, key)))
+    env = os.environ if environ is None else environ
+    for name in known:
+        ev = ENV_PREFIX + name.upper()
+        if ev in env:
+            setattr(cfg, name, _coerce(ev, env[ev], getattr(cfg, name)))
+    for k, v in (overrides or {}).items():
+        if v is not None and k in known:
+            setattr(cfg, k, _coerce(f"--{k.replace('_', '-')}", v, getattr(cfg, k)))
+    cfg.validate()
+    return cfg

@@ -1,0 +1,178 @@
+"""The few requests whose answers the sidecar rewrites: system tables, USE, SUPPORTED, events.
+
+Everything else is forwarded as raw bytes. Each function here picks (or runs) a response handler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cql_protocol.frame import Frame
+from cql_protocol.messages import (
+    Event,
+    Prepared,
+    Query,
+    Rows,
+    RowsMetadata,
+    SetKeyspace,
+    Supported,
+    decode_frame,
+    encode_envelope,
+    peek_execute_id,
+    peek_query_string,
+)
+from cql_protocol.types import INET, deserialize
+
+from .metrics import EVENTS_DROPPED
+from .system_tables import Node, peer_filter, rewrite_local, rewrite_peers, row_dict, system_table_of
+
+if TYPE_CHECKING:
+    from .client_session import ClientSession, Pending, ResponseHandler
+
+log = logging.getLogger(__name__)
+
+LOCAL_QUERY = "SELECT * FROM system.local WHERE key='local'"
+SUPPORTED_VERSIONS = ("3/v3", "4/v4", "5/v5")
+
+
+@dataclass(frozen=True)
+class SystemStatement:
+    table: str
+    query: str
+    result_metadata: RowsMetadata | None
+
+
+def error_code(f: Frame) -> int:
+    body = f.plain_body()
+    return int(struct.unpack_from(">i", body, 0)[0]) if len(body) >= 4 else -1
+
+
+def for_query(s: ClientSession, f: Frame) -> ResponseHandler | None:
+    q = peek_query_string(f.plain_body())
+    head = q.lstrip()[:4].lower()
+    if head == "use ":
+        return _on_use_result
+    if head[:3] != "sel" and head != "sele":
+        return None
+    table = system_table_of(q)
+    if table is None:
+        return None
+    only, bound = peer_filter(q) if table != "local" else (None, False)
+    if bound:
+        env = decode_frame(f)
+        assert isinstance(env.message, Query)
+        vals = env.message.params.values or []
+        raw = vals[0] if vals else None
+        only = str(deserialize(INET, raw)) if isinstance(raw, bytes) else None
+    return _system_rows_handler(SystemStatement(table, q, None), only)
+
+
+def for_prepare(s: ClientSession, f: Frame) -> ResponseHandler | None:
+    q = peek_query_string(f.plain_body())
+    table = system_table_of(q)
+    if table is None:
+        return None
+
+    def on_prepared(s2: ClientSession, r: Frame, p: Pending) -> None:
+        s2.out.append((r, p.client_stream))
+        env = decode_frame(r)
+        if isinstance(env.message, Prepared):
+            s2.system_prepared[env.message.query_id] = SystemStatement(table, q, env.message.result_metadata)
+
+    return on_prepared
+
+
+def for_execute(s: ClientSession, f: Frame) -> ResponseHandler | None:
+    stmt = s.system_prepared.get(peek_execute_id(f.plain_body()))
+    if stmt is None:
+        return None
+    # `WHERE peer = ?` on a prepared statement: answered unfiltered (drivers only list all peers)
+    return _system_rows_handler(stmt, None)
+
+
+def _system_rows_handler(stmt: SystemStatement, only: str | None) -> ResponseHandler:
+    def handler(s: ClientSession, r: Frame, p: Pending) -> None:
+        env = decode_frame(r)
+        rows = env.message
+        if not isinstance(rows, Rows):
+            s.out.append((r, p.client_stream))
+            return
+        meta = rows.metadata
+        work = rows
+        if meta.columns is None and stmt.result_metadata is not None:
+            work = Rows(dataclasses.replace(meta, columns=stmt.result_metadata.columns), rows.rows)
+
+        def emit(new: Rows, s3: ClientSession = s) -> None:
+            out = Rows(meta, new.rows)  # keep the metadata exactly as Cassandra sent it
+            frame = encode_envelope(
+                dataclasses.replace(env, message=out, stream=p.client_stream),
+                response=True,
+                compress=s3.frame_compression,
+            )
+            s3.out.append((frame, None))
+
+        peers = s.server.peers
+        log.debug("rewriting %s for stream %d (%d rows from Cassandra)", stmt.table, p.client_stream, len(rows.rows))
+        if stmt.table == "local":
+            emit(rewrite_local(work, s.me, peers))
+        elif not peers:
+            emit(Rows(meta, []))
+        else:
+            _with_local_row(s, lambda local: emit(rewrite_peers(work, s.me, peers, local, only)))
+
+    return handler
+
+
+def _with_local_row(s: ClientSession, then: object) -> None:
+    from cql_protocol.messages import QueryParameters
+
+    def on_local(s2: ClientSession, r: Frame, _p: Pending) -> None:
+        env = decode_frame(r)
+        local = row_dict(env.message) if isinstance(env.message, Rows) else None
+        then(local)  # type: ignore[operator]
+        s2.flush()
+
+    s.inject(Query(LOCAL_QUERY, QueryParameters(consistency=1)), on_local)
+
+
+def _on_use_result(s: ClientSession, r: Frame, p: Pending) -> None:
+    s.out.append((r, p.client_stream))
+    env = decode_frame(r)
+    if isinstance(env.message, SetKeyspace):
+        s.keyspace = env.message.keyspace
+
+
+def on_supported(s: ClientSession, r: Frame, p: Pending) -> None:
+    """Advertise only what the sidecar can read: lz4, and protocol v3 to v5."""
+    env = decode_frame(r)
+    msg = env.message
+    if not isinstance(msg, Supported):
+        s.out.append((r, p.client_stream))
+        return
+    opts = dict(msg.options)
+    opts["COMPRESSION"] = [c for c in opts.get("COMPRESSION", []) if c.lower() == "lz4"]
+    if "PROTOCOL_VERSIONS" in opts:
+        opts["PROTOCOL_VERSIONS"] = [v for v in opts["PROTOCOL_VERSIONS"] if v in SUPPORTED_VERSIONS]
+    frame = encode_envelope(
+        dataclasses.replace(env, message=Supported(opts), stream=p.client_stream),
+        response=True,
+        compress=s.frame_compression,
+    )
+    s.out.append((frame, None))
+
+
+def on_event(s: ClientSession, f: Frame) -> None:
+    """Schema events pass; topology and status events name Cassandra nodes the client must not
+    see, so they stop here (the sidecar topology changes only with its configuration)."""
+    env = decode_frame(f)
+    if isinstance(env.message, Event) and env.message.event_type != "SCHEMA_CHANGE":
+        EVENTS_DROPPED.inc()
+        return
+    s.out.append((f, None))
+
+
+__all__ = ["Node", "SystemStatement", "for_execute", "for_prepare", "for_query", "on_event", "on_supported"]

@@ -1,0 +1,72 @@
+"""One connection to Cassandra, owned by exactly one client session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol, cast
+
+from cql_protocol.errors import ProtocolError
+from cql_protocol.frame import Frame, FrameReader, FrameWriter
+
+from .metrics import BYTES_UPSTREAM_IN, BYTES_UPSTREAM_OUT
+from .stream_ids import StreamIdPool
+
+
+class UpstreamOwner(Protocol):
+    def on_upstream_frame(self, frame: Frame) -> None: ...
+    def on_upstream_protocol_error(self, err: ProtocolError) -> None: ...
+    def on_upstream_lost(self, exc: Exception | None) -> None: ...
+    def flush(self) -> None: ...
+    def pause_client_reading(self) -> None: ...
+    def resume_client_reading(self) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self, owner: UpstreamOwner, max_frame: int) -> None:
+        self.owner = owner
+        self.reader = FrameReader(responses=True, max_frame_size=max_frame)
+        self.writer = FrameWriter()
+        self.ids = StreamIdPool()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        BYTES_UPSTREAM_IN.inc(len(data))
+        reader = self.reader
+        reader.feed(data)
+        owner = self.owner
+        try:
+            while (frame := reader.next_frame()) is not None:
+                owner.on_upstream_frame(frame)
+        except ProtocolError as e:
+            owner.on_upstream_protocol_error(e)
+            return
+        owner.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.owner.on_upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.owner.pause_client_reading()
+
+    def resume_writing(self) -> None:
+        self.owner.resume_client_reading()
+
+    def use_segments(self, compressed: bool) -> None:
+        self.reader.use_segments(compressed)
+        self.writer.use_segments(compressed)
+
+    def send(self, frames: list[tuple[Frame, int | None]]) -> None:
+        if self.transport is None or self.closed:
+            return
+        data = self.writer.encode(frames)
+        BYTES_UPSTREAM_OUT.inc(len(data))
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()

@@ -1,0 +1,66 @@
+"""The admin port: open health endpoints, token-guarded metrics and status."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .drivers import session_for
+
+pytestmark = pytest.mark.integration
+
+
+def _get(sc, path, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(f"{sc.admin_url}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_health_is_open(sidecar):
+    assert _get(sidecar, "/health/live")[0] == 200
+    status, body = _get(sidecar, "/health/ready")
+    assert status == 200 and json.loads(body)["ready"] is True
+
+
+def test_metrics_and_status_need_the_token(sidecar):
+    assert _get(sidecar, "/metrics")[0] == 401
+    assert _get(sidecar, "/metrics", "wrong")[0] == 401
+    assert _get(sidecar, "/status")[0] == 401
+    cluster, session = session_for(sidecar.host, sidecar.port, version=4)
+    try:
+        session.execute("SELECT * FROM system.local")
+        status, text = _get(sidecar, "/metrics", sidecar.token)
+        assert status == 200
+        for name in (
+            'cdp_request_duration_seconds_bucket{le="0.001",opcode="QUERY"}',
+            "cdp_in_flight_requests",
+            "cdp_client_connections_open",
+            'cdp_bytes_total{direction="client_in"}',
+        ):
+            assert name in text, name
+        status, body = _get(sidecar, "/status", sidecar.token)
+        st = json.loads(body)
+        assert status == 200 and st["connections"] >= 1 and st["listen"].endswith(str(sidecar.port))
+    finally:
+        cluster.shutdown()
+
+
+def test_admin_binds_to_loopback_by_default(cassandra, tmp_path):
+    from proxy.config import load_config
+
+    assert load_config(environ={}).admin_addr[0] == "127.0.0.1"
+
+
+def test_not_ready_when_cassandra_is_unreachable(sidecar_factory):
+    from tests.conftest import free_port
+
+    sc = sidecar_factory(("127.0.0.1", free_port()))
+    status, body = _get(sc, "/health/ready")
+    assert status == 503 and "unreachable" in body
