@@ -208,7 +208,7 @@ class FrameReader:
         start = pos + HEADER_LEN
         body = bytes(buf[start : start + length])
         if self._segments is not None and flags & FrameFlag.COMPRESSED:
-            raise ProtocolError("v5 envelopes must not set the compression flag")
+            flags &= ~FrameFlag.COMPRESSED  # v5: deprecated and ignored; segments carry compression
         return Frame(version, flags, stream, opcode, body, self.responses), start + length
 
     def _check_version(self, buf: bytearray, pos: int, version: int) -> None:

@@ -226,7 +226,7 @@ class ClientSession(asyncio.Protocol):
         if p.client_stream >= 0:
             self.server.in_flight -= 1
             IN_FLIGHT.dec()
-            LATENCY_BY_OPCODE[Opcode(p.opcode)].observe(time.perf_counter() - p.started)
+            LATENCY_BY_OPCODE[p.opcode].observe(time.perf_counter() - p.started)
             if f.opcode == Opcode.ERROR:
                 count_error(intercept.error_code(f))
         if p.handler is None:

@@ -52,7 +52,7 @@ def error_code(f: Frame) -> int:
 
 
 def for_query(s: ClientSession, f: Frame) -> ResponseHandler | None:
-    q = peek_query_string(f.plain_body())
+    q = peek_query_string(f.plain_body(), f.flags)
     head = q.lstrip()[:4].lower()
     if head == "use ":
         return _on_use_result
@@ -72,7 +72,7 @@ def for_query(s: ClientSession, f: Frame) -> ResponseHandler | None:
 
 
 def for_prepare(s: ClientSession, f: Frame) -> ResponseHandler | None:
-    q = peek_query_string(f.plain_body())
+    q = peek_query_string(f.plain_body(), f.flags)
     table = system_table_of(q)
     if table is None:
         return None
@@ -87,7 +87,7 @@ def for_prepare(s: ClientSession, f: Frame) -> ResponseHandler | None:
 
 
 def for_execute(s: ClientSession, f: Frame) -> ResponseHandler | None:
-    stmt = s.system_prepared.get(peek_execute_id(f.plain_body()))
+    stmt = s.system_prepared.get(peek_execute_id(f.plain_body(), f.flags))
     if stmt is None:
         return None
     # `WHERE peer = ?` on a prepared statement: answered unfiltered (drivers only list all peers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from cql_protocol.errors import ErrorCode
-from cql_protocol.opcodes import Opcode
+from cql_protocol.opcodes import REQUEST_OPCODES, Opcode
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -40,7 +40,7 @@ EVENTS_DROPPED = Counter(
     registry=REGISTRY,
 )
 
-LATENCY_BY_OPCODE = {op: REQUEST_LATENCY.labels(op.name) for op in Opcode}
+LATENCY_BY_OPCODE: dict[int, Histogram] = {op: REQUEST_LATENCY.labels(Opcode(op).name) for op in REQUEST_OPCODES}
 ERRORS_BY_CODE = {c: ERRORS.labels(c.name) for c in ErrorCode}
 BYTES_CLIENT_IN = BYTES.labels("client_in")
 BYTES_CLIENT_OUT = BYTES.labels("client_out")

@@ -663,10 +663,15 @@ def test_parse_cql_type_resolves_user_types() -> None:
     )
 
 
-@pytest.mark.parametrize("t", [t for _, t in CQL_CASES if not isinstance(t, CustomType)] + [DEEP])
+def _cql_printable(t: CqlType) -> bool:
+    # cql() prints a UDT by bare name: only unqualified lower-case names survive the round trip
+    return not isinstance(t, CustomType) and not (
+        isinstance(t, UDTType) and (t.keyspace or not re.fullmatch("[a-z][a-z0-9_]*", t.name))
+    )
+
+
+@pytest.mark.parametrize("t", [t for _, t in CQL_CASES if _cql_printable(t)] + [DEEP])
 def test_cql_round_trip(t: CqlType) -> None:
-    if isinstance(t, UDTType) and (t.keyspace or not re.fullmatch("[a-z][a-z0-9_]*", t.name)):
-        pytest.skip("cql() neither quotes names nor keeps the keyspace")
     assert parse_cql_type(t.cql()) == t
 
 
