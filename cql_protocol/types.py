@@ -218,9 +218,26 @@ def read_option(r: Reader, _depth: int = 0) -> CqlType:
     raise ProtocolError(f"unknown type option 0x{code:04x}")
 
 
-def write_option(w: Writer, t: CqlType) -> None:
+# Native codes a protocol version predates: such types travel as CUSTOM marshal class names.
+_CODE_SINCE = {
+    TypeCode.DATE: 4,
+    TypeCode.TIME: 4,
+    TypeCode.SMALLINT: 4,
+    TypeCode.TINYINT: 4,
+    TypeCode.DURATION: 5,
+}
+
+
+def write_option(w: Writer, t: CqlType, version: int = 5) -> None:
+    """Writes a type [option] as `version` spells it (v3 has no date/time/smallint/tinyint code,
+    v3/v4 none for duration: Cassandra sends their marshal class names instead)."""
     if isinstance(t, NativeType):
-        w.short(t.code)
+        if version < _CODE_SINCE.get(t.code, 0):
+            from .typeparse import marshal_class_name
+
+            w.short(TypeCode.CUSTOM).string(marshal_class_name(t))
+        else:
+            w.short(t.code)
     elif isinstance(t, CustomType):
         w.short(TypeCode.CUSTOM).string(t.class_name)
     elif isinstance(t, VectorType):
@@ -229,20 +246,20 @@ def write_option(w: Writer, t: CqlType) -> None:
         w.short(TypeCode.CUSTOM).string(marshal_class_name(t))
     elif isinstance(t, ListType | SetType):
         w.short(t.code)
-        write_option(w, t.element)
+        write_option(w, t.element, version)
     elif isinstance(t, MapType):
         w.short(TypeCode.MAP)
-        write_option(w, t.key)
-        write_option(w, t.value)
+        write_option(w, t.key, version)
+        write_option(w, t.value, version)
     elif isinstance(t, UDTType):
         w.short(TypeCode.UDT).string(t.keyspace).string(t.name).short(len(t.fields))
         for name, ft in t.fields:
             w.string(name)
-            write_option(w, ft)
+            write_option(w, ft, version)
     elif isinstance(t, TupleType):
         w.short(TypeCode.TUPLE).short(len(t.elements))
         for e in t.elements:
-            write_option(w, e)
+            write_option(w, e, version)
     else:
         raise TypeError(f"cannot encode type {t!r}")
 

@@ -45,16 +45,16 @@ class ColumnSpec:
     type: CqlType
 
 
-def _write_columns(w: Writer, columns: list[ColumnSpec], global_spec: bool) -> None:
+def _write_columns(w: Writer, columns: list[ColumnSpec], global_spec: bool, version: int) -> None:
     if global_spec:
         w.string(columns[0].keyspace).string(columns[0].table)
         for c in columns:
             w.string(c.name)
-            write_option(w, c.type)
+            write_option(w, c.type, version)
     else:
         for c in columns:
             w.string(c.keyspace).string(c.table).string(c.name)
-            write_option(w, c.type)
+            write_option(w, c.type, version)
 
 
 def _read_columns(r: Reader, count: int, global_spec: bool) -> list[ColumnSpec]:
@@ -128,7 +128,7 @@ class RowsMetadata:
             return
         if self.new_metadata_id is not None:
             w.short_bytes(self.new_metadata_id)
-        _write_columns(w, columns, bool(flags & MetadataFlag.GLOBAL_TABLES_SPEC))
+        _write_columns(w, columns, bool(flags & MetadataFlag.GLOBAL_TABLES_SPEC), version)
 
     @classmethod
     def decode(cls, r: Reader, version: int) -> RowsMetadata:
@@ -276,7 +276,7 @@ class PreparedMetadata:
             w.int(len(pk))
             for i in pk:
                 w.short(i)
-        _write_columns(w, self.columns, global_spec)
+        _write_columns(w, self.columns, global_spec, version)
 
     @classmethod
     def decode(cls, r: Reader, version: int) -> PreparedMetadata:

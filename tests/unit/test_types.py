@@ -820,3 +820,18 @@ def test_round_trip_properties(big: int, dec: decimal.Decimal, text: str, f32: f
     assert deserialize(TEXT, serialize(TEXT, text)) == text
     assert deserialize(FLOAT, serialize(FLOAT, f32)) == f32
     assert deserialize(DATE, serialize(DATE, days)) == days
+
+
+@pytest.mark.parametrize(
+    ("t", "version", "expected_custom"),
+    [
+        (DATE, 3, True), (DATE, 4, False), (TIME, 3, True), (SMALLINT, 3, True), (TINYINT, 4, False),
+        (DURATION, 4, True), (DURATION, 5, False), (ListType(TINYINT), 3, True), (INT, 3, False),
+    ],
+)
+def test_write_option_spells_types_as_the_version_knows_them(t: CqlType, version: int, expected_custom: bool) -> None:
+    w = Writer()
+    write_option(w, t, version)
+    raw = bytes(w.buf)
+    assert (b"org.apache.cassandra.db.marshal." in raw) == expected_custom
+    assert read_option(Reader(raw)) == t  # and it still reads back as the native type
