@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from cql_protocol.errors import CQLError, Overloaded, ProtocolError, ServerError, UnsupportedVersion
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error
-from cql_protocol.messages import ErrorMessage, Message, encode_message
+from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message
 from cql_protocol.opcodes import Opcode
 
 from . import handshake, intercept
@@ -70,6 +70,7 @@ class ClientSession(asyncio.Protocol):
         self.me = Node("127.0.0.1", 9042)
         self.peer_name = "?"
         self.closed = False
+        self.upstream_error: CQLError | None = None
         self._counted = False
 
     # -- connection lifecycle ----------------------------------------------------------------------
@@ -97,7 +98,11 @@ class ClientSession(asyncio.Protocol):
             )
         except NoCassandraAvailable as e:
             log.warning("closing client %s: %s", self.peer_name, e)
-            self.close()
+            self.upstream_error = ServerError(f"the sidecar cannot reach Cassandra: {e}")
+            if self.backlog:
+                self._refuse_backlog()
+            else:  # answer the first request when it comes, so drivers fail fast with the reason
+                asyncio.get_running_loop().call_later(2.0, self.close)
             return
         if self.closed:
             up.close()
@@ -109,6 +114,21 @@ class ClientSession(asyncio.Protocol):
                 self.on_client_frame(f)
         except ProtocolError as e:
             self._client_protocol_error(e)
+            return
+        self.flush()
+
+    def _refuse_backlog(self) -> None:
+        """Without Cassandra: OPTIONS still gets its answer (drivers expect nothing else), and the
+        first real request gets the reason, then the connection closes."""
+        assert self.upstream_error is not None
+        backlog, self.backlog = self.backlog, []
+        for f in backlog:
+            self.version = f.version
+            if f.opcode == Opcode.OPTIONS:
+                self.send(Supported(handshake.supported_options()), f.stream)
+                continue
+            self.reply_error(f.stream, self.upstream_error)
+            self.close()
             return
         self.flush()
 
@@ -145,6 +165,10 @@ class ClientSession(asyncio.Protocol):
             while (frame := reader.next_frame()) is not None:
                 if self.upstream is None:
                     self.backlog.append(frame)
+                    if self.upstream_error is not None:
+                        self._refuse_backlog()
+                        if self.closed or (self.transport is not None and self.transport.is_closing()):
+                            return
                 else:
                     self.on_client_frame(frame)
         except UnsupportedVersion as e:

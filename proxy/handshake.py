@@ -35,6 +35,15 @@ PASSWORD_AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
 SUPPORTED_COMPRESSION = ("lz4",)
 
 
+def supported_options() -> dict[str, list[str]]:
+    """What the sidecar itself can speak, for answering OPTIONS on its own."""
+    return {
+        "CQL_VERSION": ["3.4.7"],
+        "COMPRESSION": list(SUPPORTED_COMPRESSION),
+        "PROTOCOL_VERSIONS": ["3/v3", "4/v4", "5/v5"],
+    }
+
+
 class State(Enum):
     STARTUP = "startup"
     AUTH_PASSTHROUGH = "auth-passthrough"  # the client talks SASL with Cassandra

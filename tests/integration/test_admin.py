@@ -64,3 +64,22 @@ def test_not_ready_when_cassandra_is_unreachable(sidecar_factory):
     sc = sidecar_factory(("127.0.0.1", free_port()))
     status, body = _get(sc, "/health/ready")
     assert status == 503 and "unreachable" in body
+
+
+def test_clients_learn_why_when_cassandra_is_unreachable(sidecar_factory):
+    import time
+
+    from cassandra.cluster import NoHostAvailable
+
+    from tests.conftest import free_port
+
+    from .drivers import session_for
+
+    sc = sidecar_factory(("127.0.0.1", free_port()))
+    t0 = time.monotonic()
+    try:
+        session_for(sc.host, sc.port, version=4)
+        raise AssertionError("connected without a Cassandra")
+    except NoHostAvailable as e:
+        assert "cannot reach Cassandra" in str(e)
+    assert time.monotonic() - t0 < 5  # an answer, not a timeout

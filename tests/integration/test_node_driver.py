@@ -12,8 +12,12 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.conftest import Sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -43,23 +47,28 @@ def node() -> str:
     return _node_ready()
 
 
-def _summary(stdout: str) -> dict | None:
+def _text(out: str | bytes | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+
+
+def _summary(stdout: str) -> dict[str, object] | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith("{"):
             try:
-                return json.loads(line)
+                parsed = json.loads(line)
             except ValueError:
                 return None
+            return parsed if isinstance(parsed, dict) else None
     return None
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"v{v}" if v.isdigit() else v for v in VERSIONS])
-def test_node_driver_smoke(sidecar, node, version):
+def test_node_driver_smoke(sidecar: Sidecar, node: str, version: str) -> None:
     cmd = [node, str(SMOKE.relative_to(ROOT)), sidecar.host, str(sidecar.port), version]
     try:
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{' '.join(cmd)} timed out\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}\n"
+        pytest.fail(f"{' '.join(cmd)} timed out\nstdout:\n{_text(e.stdout)}\nstderr:\n{_text(e.stderr)}\n"
                     f"sidecar log (tail):\n{sidecar.log()[-4000:]}")
     summary = _summary(r.stdout)
     if r.returncode != 0 or summary is None or not summary.get("ok"):
@@ -70,11 +79,12 @@ def test_node_driver_smoke(sidecar, node, version):
     assert summary["hosts"] == [endpoint]
     assert summary["protocol"] == (4 if version == "auto" else int(version))
     assert summary["preparedRows"] == 100
-    assert summary["pagedRows"] == 500 and summary["pages"] >= 10
+    assert summary["pagedRows"] == 500
+    assert isinstance(summary["pages"], int) and summary["pages"] >= 10
     assert summary["lwt"] is True
 
 
-def test_node_driver_refuses_what_it_lacks(node):
+def test_node_driver_refuses_what_it_lacks(node: str) -> None:
     """v5 and lz4 are refused up front (exit 2) rather than silently tested on something else."""
     for args in (["5"], ["4", "lz4"]):
         r = subprocess.run([node, str(SMOKE), "127.0.0.1", "9", *args], cwd=ROOT, capture_output=True,
