@@ -18,14 +18,11 @@ from cql_protocol.opcodes import Opcode
 from . import handshake, intercept
 from .cassandra_pool import NoCassandraAvailable
 from .metrics import (
-    BYTES_CLIENT_IN,
-    BYTES_CLIENT_OUT,
     CONNECTIONS,
     CONNECTIONS_REJECTED,
     CONNECTIONS_TOTAL,
-    IN_FLIGHT,
-    LATENCY_BY_OPCODE,
     PROTOCOL_ERRORS,
+    STATS,
     count_error,
 )
 from .stream_ids import StreamIdsExhausted
@@ -153,12 +150,11 @@ class ClientSession(asyncio.Protocol):
         n = sum(1 for p in self.pending.values() if p.client_stream >= 0)
         self.pending.clear()
         if n:
-            self.server.in_flight -= n
-            IN_FLIGHT.dec(n)
+            STATS.in_flight -= n
 
     # -- client → Cassandra ------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        BYTES_CLIENT_IN.inc(len(data))
+        STATS.bytes_client_in += len(data)
         reader = self.reader
         reader.feed(data)
         try:
@@ -214,7 +210,7 @@ class ClientSession(asyncio.Protocol):
         assert up is not None
         if (
             len(self.pending) >= self.cfg.max_in_flight_per_connection
-            or self.server.in_flight >= self.cfg.max_in_flight
+            or STATS.in_flight >= self.cfg.max_in_flight
         ):
             self.reply_error(f.stream, Overloaded("too many requests in flight on the sidecar"))
             return
@@ -224,8 +220,7 @@ class ClientSession(asyncio.Protocol):
             self.reply_error(f.stream, Overloaded("too many requests in flight on this connection"))
             return
         self.pending[up_id] = Pending(f.stream, f.opcode, time.perf_counter(), handler, f)
-        self.server.in_flight += 1
-        IN_FLIGHT.inc()
+        STATS.in_flight += 1
         self.up_out.append((f, up_id))
 
     def inject(self, msg: Message, on_response: ResponseHandler) -> None:
@@ -248,9 +243,8 @@ class ClientSession(asyncio.Protocol):
         assert self.upstream is not None
         self.upstream.ids.release(f.stream)
         if p.client_stream >= 0:
-            self.server.in_flight -= 1
-            IN_FLIGHT.dec()
-            LATENCY_BY_OPCODE[p.opcode].observe(time.perf_counter() - p.started)
+            STATS.in_flight -= 1
+            STATS.latency[p.opcode].observe(time.perf_counter() - p.started)
             if f.opcode == Opcode.ERROR:
                 count_error(intercept.error_code(f))
         if p.handler is None:
@@ -294,7 +288,7 @@ class ClientSession(asyncio.Protocol):
             t = self.transport
             if t is not None and not t.is_closing():
                 data = self.writer.encode(out)
-                BYTES_CLIENT_OUT.inc(len(data))
+                STATS.bytes_client_out += len(data)
                 t.write(data)
 
     def switch_client_to_segments(self) -> None:

@@ -1,33 +1,96 @@
-"""Prometheus metrics of the sidecar. Label children are resolved once, off the hot path."""
+"""Prometheus metrics of the sidecar.
+
+Per-request figures (latency, in-flight, bytes) are plain integers and lists updated without locks
+(the event loop is single-threaded) and turned into Prometheus families only at scrape time:
+prometheus_client's locked metric objects cost several microseconds per request. Rare events use
+ordinary prometheus_client counters.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from cql_protocol.errors import ErrorCode
 from cql_protocol.opcodes import REQUEST_OPCODES, Opcode
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-_LATENCY_BUCKETS = (
+LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
 
-REQUEST_LATENCY = Histogram(
-    "cdp_request_duration_seconds",
-    "Time from a client request to its response, by request opcode",
-    ["opcode"],
-    buckets=_LATENCY_BUCKETS,
-    registry=REGISTRY,
-)
-IN_FLIGHT = Gauge("cdp_in_flight_requests", "Client requests awaiting a response", registry=REGISTRY)
+
+class LatencyHistogram:
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last slot is +Inf
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.sum += seconds
+
+
+class HotStats:
+    """Counters the request path updates directly."""
+
+    __slots__ = ("bytes_cassandra_in", "bytes_cassandra_out", "bytes_client_in", "bytes_client_out",
+                 "in_flight", "latency")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.bytes_client_in = 0
+        self.bytes_client_out = 0
+        self.bytes_cassandra_in = 0
+        self.bytes_cassandra_out = 0
+        self.latency: dict[int, LatencyHistogram] = {op: LatencyHistogram() for op in REQUEST_OPCODES}
+
+
+STATS = HotStats()
+
+
+class _HotCollector(Collector):
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        h = HistogramMetricFamily(
+            "cdp_request_duration_seconds",
+            "Time from a client request to its response, by request opcode",
+            labels=["opcode"],
+        )
+        for op, hist in sorted(STATS.latency.items()):
+            cumulative = 0
+            buckets = []
+            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), hist.counts, strict=True):
+                cumulative += n
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            h.add_metric([Opcode(op).name], buckets, hist.sum)
+        yield h
+        yield GaugeMetricFamily("cdp_in_flight_requests", "Client requests awaiting a response",
+                                value=STATS.in_flight)
+        b = CounterMetricFamily("cdp_bytes", "Bytes moved, by direction", labels=["direction"])
+        b.add_metric(["client_in"], STATS.bytes_client_in)
+        b.add_metric(["client_out"], STATS.bytes_client_out)
+        b.add_metric(["cassandra_in"], STATS.bytes_cassandra_in)
+        b.add_metric(["cassandra_out"], STATS.bytes_cassandra_out)
+        yield b
+
+    def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        return self.collect()
+
+
+REGISTRY.register(_HotCollector())
+
 CONNECTIONS = Gauge("cdp_client_connections_open", "Open client connections", registry=REGISTRY)
 CONNECTIONS_TOTAL = Counter("cdp_client_connections_accepted", "Client connections accepted", registry=REGISTRY)
 CONNECTIONS_REJECTED = Counter(
     "cdp_client_connections_rejected", "Client connections refused by the connection limit", registry=REGISTRY
 )
 ERRORS = Counter("cdp_errors", "ERROR responses sent to clients, by error code", ["code"], registry=REGISTRY)
-BYTES = Counter("cdp_bytes", "Bytes moved, by direction", ["direction"], registry=REGISTRY)
 UPSTREAM_CONNECT_FAILURES = Counter(
     "cdp_upstream_connect_failures", "Failed connection attempts to Cassandra", ["endpoint"], registry=REGISTRY
 )
@@ -40,12 +103,7 @@ EVENTS_DROPPED = Counter(
     registry=REGISTRY,
 )
 
-LATENCY_BY_OPCODE: dict[int, Histogram] = {op: REQUEST_LATENCY.labels(Opcode(op).name) for op in REQUEST_OPCODES}
 ERRORS_BY_CODE = {c: ERRORS.labels(c.name) for c in ErrorCode}
-BYTES_CLIENT_IN = BYTES.labels("client_in")
-BYTES_CLIENT_OUT = BYTES.labels("client_out")
-BYTES_UPSTREAM_IN = BYTES.labels("cassandra_in")
-BYTES_UPSTREAM_OUT = BYTES.labels("cassandra_out")
 
 
 def count_error(code: int) -> None:

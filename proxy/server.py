@@ -9,6 +9,7 @@ import time
 from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
 from .config import Config
+from .metrics import STATS
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
 
@@ -19,7 +20,6 @@ class ProxyServer:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.sessions: set[ClientSession] = set()
-        self.in_flight = 0
         self.draining = False
         self.started_at = time.time()
         self.client_ssl = client_side_context(cfg)
@@ -59,10 +59,10 @@ class ProxyServer:
         if self._server is not None:
             self._server.close()
         deadline = time.monotonic() + grace
-        while self.in_flight > 0 and time.monotonic() < deadline:
+        while STATS.in_flight > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        if self.in_flight:
-            log.warning("shutting down with %d requests still in flight", self.in_flight)
+        if STATS.in_flight:
+            log.warning("shutting down with %d requests still in flight", STATS.in_flight)
         for s in list(self.sessions):
             s.close()
         if self._server is not None:
@@ -75,7 +75,7 @@ class ProxyServer:
             "cassandra": [f"{h}:{p}" for h, p in self.cfg.cassandra_endpoints],
             "peers": [f"{n.address}:{n.port}" for n in self.peers],
             "connections": len(self.sessions),
-            "in_flight": self.in_flight,
+            "in_flight": STATS.in_flight,
             "draining": self.draining,
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "cassandra_last_connect_ok": self.pool.last_success or None,

@@ -8,7 +8,7 @@ from typing import Protocol, cast
 from cql_protocol.errors import ProtocolError
 from cql_protocol.frame import Frame, FrameReader, FrameWriter
 
-from .metrics import BYTES_UPSTREAM_IN, BYTES_UPSTREAM_OUT
+from .metrics import STATS
 from .stream_ids import StreamIdPool
 
 
@@ -34,7 +34,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        BYTES_UPSTREAM_IN.inc(len(data))
+        STATS.bytes_cassandra_in += len(data)
         reader = self.reader
         reader.feed(data)
         owner = self.owner
@@ -64,7 +64,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is None or self.closed:
             return
         data = self.writer.encode(frames)
-        BYTES_UPSTREAM_OUT.inc(len(data))
+        STATS.bytes_cassandra_out += len(data)
         self.transport.write(data)
 
     def close(self) -> None:

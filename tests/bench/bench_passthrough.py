@@ -20,8 +20,9 @@ load generator: the throughput ratio then measures the CPU cost of the extra hop
 sidecar on its own cores would do. The per-request CPU cost and the latency at low concurrency are
 the numbers that carry over.
 
---profile PATH runs the sidecar under cProfile and writes its pstats there (and prints the top
-functions); cProfile slows the sidecar down a lot, so the table of such a run is not a benchmark.
+--profile PATH runs the sidecar under cProfile (timed by process CPU time) and writes its pstats
+there, and prints the top functions; cProfile slows the sidecar down several times, so the table of
+such a run is not a benchmark.
 The sidecar's pid is printed so a sampling profiler (py-spy) can be attached from outside.
 """
 
@@ -54,6 +55,9 @@ TABLE = "kv"
 VALUE_SIZE = 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGETS = ("direct", "sidecar")
+# CPU use outside Cassandra, the sidecar and the load generator above which a level is flagged
+# (/proc/stat and per-process accounting disagree by up to ~0.2 core on some VMs)
+OTHER_LOAD_WARN = 0.3
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -142,13 +146,34 @@ class SidecarProc:
         return self.proc.returncode
 
 
+def _die_with_parent() -> None:
+    """In the sidecar child: get SIGINT should this benchmark die without cleaning up (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+
+
+# cProfile with a CPU-time clock: on a shared, saturated machine a wall clock would charge the
+# sidecar for the time it waits for a CPU (mostly right after the writes that wake its peers).
+PROFILED_SIDECAR = """
+import cProfile, sys, time
+from proxy.cli import main
+prof = cProfile.Profile(time.process_time)
+try:
+    rc = prof.runcall(main, sys.argv[2:])
+finally:
+    prof.dump_stats(sys.argv[1])
+sys.exit(rc)
+"""
+
+
 def start_sidecar(cassandra: str, workdir: Path, profile: str | None, extra: list[str]) -> SidecarProc:
     port, admin_port = free_port(), free_port()
     cmd = [sys.executable]
-    if profile:
-        cmd += ["-m", "cProfile", "-o", profile]
+    cmd += ["-c", PROFILED_SIDECAR, profile] if profile else ["-m", "proxy.cli"]
     cmd += [
-        "-m", "proxy.cli", "serve",
+        "serve",
         "--listen", f"127.0.0.1:{port}",
         "--cassandra", cassandra,
         "--admin", f"127.0.0.1:{admin_port}",
@@ -158,7 +183,7 @@ def start_sidecar(cassandra: str, workdir: Path, profile: str | None, extra: lis
     ]
     log_path = workdir / "sidecar.log"
     with open(log_path, "wb") as logf:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -527,7 +552,7 @@ def print_tables(levels: list[dict[str, Any]], targets: list[str]) -> None:
     print()
     print("CPU (seconds of CPU per 1,000 requests; cores = CPU seconds per wall second)")
     hdr = (f"{'conc':>5} {'target':>8} {'sidecar s/1k':>13} {'sidecar cores':>14} {'cassandra s/1k':>15} "
-           f"{'loadgen s/1k':>13} {'loadgen cores':>14} {'other cores':>12} {'machine busy':>13} {'errors':>7}")
+           f"{'loadgen s/1k':>13} {'loadgen cores':>14} {'machine busy':>13} {'errors':>7}")
     print(hdr)
     print("-" * len(hdr))
     for lv in levels:
@@ -536,8 +561,11 @@ def print_tables(levels: list[dict[str, Any]], targets: list[str]) -> None:
             print(f"{lv['concurrency']:>5} {t:>8} {fmt(x['sidecar_cpu_s_per_1k'], '.4f'):>13} "
                   f"{fmt(x['sidecar_cores'], '.2f'):>14} {fmt(x['cassandra_cpu_s_per_1k'], '.4f'):>15} "
                   f"{fmt(x['generator_cpu_s_per_1k'], '.4f'):>13} {fmt(x['generator_cores'], '.2f'):>14} "
-                  f"{fmt(x['other_cores'], '.2f'):>12} "
                   f"{fmt(x['machine_busy_pct'], '.0f'):>12}% {x['errors']:>7}")
+    busy_elsewhere = [(lv["concurrency"], t, lv[t]["other_cores"]) for lv in levels for t in targets
+                      if (lv[t]["other_cores"] or 0.0) > OTHER_LOAD_WARN]
+    for c, t, o in busy_elsewhere:
+        print(f"  warning: other programs used about {o:.2f} cores during concurrency {c} ({t}): noisy")
     errs = [(lv["concurrency"], t, lv[t]["first_error"]) for lv in levels for t in targets if lv[t]["errors"]]
     for c, t, e in errs:
         print(f"  errors at concurrency {c} ({t}); first: {e}")
@@ -595,6 +623,8 @@ def describe_machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the sidecar and the load generators are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.monotonic()
     machine = describe_machine()
     print(f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}")
@@ -602,16 +632,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"caveat: Cassandra, the sidecar and the load generator share {machine['cpus']} CPUs; the "
               "sidecar's CPU is taken from the others, so the throughput ratio is a lower bound for a "
               "sidecar on its own cores. CPU per request and low-concurrency latency carry over.")
-    setup_schema(args.cassandra, args.protocol, args.compression, args.keys)
-    _, cport = hostport(args.cassandra)
-    cassandra_pid = pid_listening_on(cport)
-    print(f"cassandra {args.cassandra} (pid {cassandra_pid or 'not found'}); protocol v{args.protocol}, "
-          f"compression {args.compression}, {int(args.read_ratio * 100)}% reads, {VALUE_SIZE} B values, "
-          f"{args.keys} keys")
     with tempfile.TemporaryDirectory(prefix="bench-sidecar-") as tmp:
+        # started before this process has any driver thread (it forks)
         sidecar = start_sidecar(args.cassandra, Path(tmp), args.profile, args.sidecar_arg)
         workers: Workers | None = None
         try:
+            setup_schema(args.cassandra, args.protocol, args.compression, args.keys)
+            _, cport = hostport(args.cassandra)
+            cassandra_pid = pid_listening_on(cport)
+            print(f"cassandra {args.cassandra} (pid {cassandra_pid or 'not found'}); protocol "
+                  f"v{args.protocol}, compression {args.compression}, {int(args.read_ratio * 100)}% reads, "
+                  f"{VALUE_SIZE} B values, {args.keys} keys")
             print(f"sidecar 127.0.0.1:{sidecar.port} (pid {sidecar.pid}){' under cProfile' if args.profile else ''}")
             endpoints = {"direct": args.cassandra, "sidecar": f"127.0.0.1:{sidecar.port}"}
             cfg = {
