@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 PASSWORD_AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
 SUPPORTED_COMPRESSION = ("lz4",)
+PROTOCOL_VERSIONS = ("3/v3", "4/v4", "5/v5")
 
 
 def supported_options() -> dict[str, list[str]]:
@@ -40,7 +41,7 @@ def supported_options() -> dict[str, list[str]]:
     return {
         "CQL_VERSION": ["3.4.7"],
         "COMPRESSION": list(SUPPORTED_COMPRESSION),
-        "PROTOCOL_VERSIONS": ["3/v3", "4/v4", "5/v5"],
+        "PROTOCOL_VERSIONS": list(PROTOCOL_VERSIONS),
     }
 
 

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
+    Envelope,
     Event,
+    Message,
     Prepared,
     Query,
     Rows,
@@ -27,6 +29,7 @@ from cql_protocol.messages import (
 )
 from cql_protocol.types import INET, deserialize
 
+from .handshake import PROTOCOL_VERSIONS
 from .metrics import EVENTS_DROPPED
 from .system_tables import Node, peer_filter, rewrite_local, rewrite_peers, row_dict, system_table_of
 
@@ -36,7 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCAL_QUERY = "SELECT * FROM system.local WHERE key='local'"
-SUPPORTED_VERSIONS = ("3/v3", "4/v4", "5/v5")
 
 
 @dataclass(frozen=True)
@@ -106,14 +108,8 @@ def _system_rows_handler(stmt: SystemStatement, only: str | None) -> ResponseHan
         if meta.columns is None and stmt.result_metadata is not None:
             work = Rows(dataclasses.replace(meta, columns=stmt.result_metadata.columns), rows.rows)
 
-        def emit(new: Rows, s3: ClientSession = s) -> None:
-            out = Rows(meta, new.rows)  # keep the metadata exactly as Cassandra sent it
-            frame = encode_envelope(
-                dataclasses.replace(env, message=out, stream=p.client_stream),
-                response=True,
-                compress=s3.frame_compression,
-            )
-            s3.out.append((frame, None))
+        def emit(new: Rows) -> None:
+            _reply_with(s, env, Rows(meta, new.rows), p.client_stream)  # Cassandra's metadata, as sent
 
         peers = s.server.peers
         log.debug("rewriting %s for stream %d (%d rows from Cassandra)", stmt.table, p.client_stream, len(rows.rows))
@@ -139,6 +135,13 @@ def _with_local_row(s: ClientSession, then: object) -> None:
     s.inject(Query(LOCAL_QUERY, QueryParameters(consistency=1)), on_local)
 
 
+def _reply_with(s: ClientSession, env: Envelope, msg: Message, stream: int) -> None:
+    """Answers with `msg` in place of Cassandra's message, keeping its tracing id and warnings."""
+    frame = encode_envelope(dataclasses.replace(env, message=msg, stream=stream), response=True,
+                            compress=s.frame_compression)
+    s.out.append((frame, None))
+
+
 def _on_use_result(s: ClientSession, r: Frame, p: Pending) -> None:
     s.out.append((r, p.client_stream))
     env = decode_frame(r)
@@ -156,13 +159,8 @@ def on_supported(s: ClientSession, r: Frame, p: Pending) -> None:
     opts = dict(msg.options)
     opts["COMPRESSION"] = [c for c in opts.get("COMPRESSION", []) if c.lower() == "lz4"]
     if "PROTOCOL_VERSIONS" in opts:
-        opts["PROTOCOL_VERSIONS"] = [v for v in opts["PROTOCOL_VERSIONS"] if v in SUPPORTED_VERSIONS]
-    frame = encode_envelope(
-        dataclasses.replace(env, message=Supported(opts), stream=p.client_stream),
-        response=True,
-        compress=s.frame_compression,
-    )
-    s.out.append((frame, None))
+        opts["PROTOCOL_VERSIONS"] = [v for v in opts["PROTOCOL_VERSIONS"] if v in PROTOCOL_VERSIONS]
+    _reply_with(s, env, Supported(opts), p.client_stream)
 
 
 def on_event(s: ClientSession, f: Frame) -> None:

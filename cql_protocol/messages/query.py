@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import ClassVar, Protocol, Self
 
 from ..errors import ProtocolError
 from ..opcodes import FrameFlag, Opcode
@@ -49,6 +49,50 @@ def _read_flags(r: Reader, version: int) -> int:
 def _v5_only(version: int, what: str) -> None:
     if version < 5:
         raise ValueError(f"{what} needs protocol v5")
+
+
+class _Trailing(Protocol):
+    serial_consistency: int | None
+    timestamp: int | None
+    keyspace: str | None
+    now_in_seconds: int | None
+
+
+def _trailing_flags(t: _Trailing) -> int:
+    f = 0
+    if t.serial_consistency is not None:
+        f |= QueryFlag.WITH_SERIAL_CONSISTENCY
+    if t.timestamp is not None:
+        f |= QueryFlag.WITH_DEFAULT_TIMESTAMP
+    if t.keyspace is not None:
+        f |= QueryFlag.WITH_KEYSPACE
+    if t.now_in_seconds is not None:
+        f |= QueryFlag.WITH_NOW_IN_SECONDS
+    return f
+
+
+def _write_trailing(w: Writer, t: _Trailing) -> None:
+    """The optional fields both parameter blocks end with, in flag order."""
+    if t.serial_consistency is not None:
+        w.short(t.serial_consistency)
+    if t.timestamp is not None:
+        w.long(t.timestamp)
+    if t.keyspace is not None:
+        w.string(t.keyspace)
+    if t.now_in_seconds is not None:
+        w.int(t.now_in_seconds)
+
+
+def _read_trailing(r: Reader, flags: int, version: int, t: _Trailing) -> None:
+    if flags & QueryFlag.WITH_SERIAL_CONSISTENCY:
+        t.serial_consistency = r.short()
+    if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP:
+        t.timestamp = r.long()
+    if version >= 5:
+        if flags & QueryFlag.WITH_KEYSPACE:
+            t.keyspace = r.string()
+        if flags & QueryFlag.WITH_NOW_IN_SECONDS:
+            t.now_in_seconds = r.int()
 
 
 def _write_values(w: Writer, values: list[Value], names: list[str] | None) -> None:
@@ -109,15 +153,7 @@ class QueryParameters:
             f |= QueryFlag.PAGE_SIZE
         if self.paging_state is not None:
             f |= QueryFlag.WITH_PAGING_STATE
-        if self.serial_consistency is not None:
-            f |= QueryFlag.WITH_SERIAL_CONSISTENCY
-        if self.timestamp is not None:
-            f |= QueryFlag.WITH_DEFAULT_TIMESTAMP
-        if self.keyspace is not None:
-            f |= QueryFlag.WITH_KEYSPACE
-        if self.now_in_seconds is not None:
-            f |= QueryFlag.WITH_NOW_IN_SECONDS
-        return f
+        return f | _trailing_flags(self)
 
     def encode(self, w: Writer, version: int) -> None:
         flags = self.flags()
@@ -131,14 +167,7 @@ class QueryParameters:
             w.int(self.page_size)
         if self.paging_state is not None:
             w.bytes_(self.paging_state)
-        if self.serial_consistency is not None:
-            w.short(self.serial_consistency)
-        if self.timestamp is not None:
-            w.long(self.timestamp)
-        if self.keyspace is not None:
-            w.string(self.keyspace)
-        if self.now_in_seconds is not None:
-            w.int(self.now_in_seconds)
+        _write_trailing(w, self)
 
     @classmethod
     def decode(cls, r: Reader, version: int) -> QueryParameters:
@@ -151,15 +180,7 @@ class QueryParameters:
             p.page_size = r.int()
         if flags & QueryFlag.WITH_PAGING_STATE:
             p.paging_state = r.bytes_()
-        if flags & QueryFlag.WITH_SERIAL_CONSISTENCY:
-            p.serial_consistency = r.short()
-        if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP:
-            p.timestamp = r.long()
-        if version >= 5:
-            if flags & QueryFlag.WITH_KEYSPACE:
-                p.keyspace = r.string()
-            if flags & QueryFlag.WITH_NOW_IN_SECONDS:
-                p.now_in_seconds = r.int()
+        _read_trailing(r, flags, version, p)
         return p
 
 
@@ -291,29 +312,16 @@ class Batch(Message):
             if with_names and s.names is None:
                 raise ValueError("names for values must be given for every statement or none")
             _write_values(w, s.values, s.names)
-        flags = 0
-        if self.serial_consistency is not None:
-            flags |= QueryFlag.WITH_SERIAL_CONSISTENCY
-        if self.timestamp is not None:
-            flags |= QueryFlag.WITH_DEFAULT_TIMESTAMP
-        if with_names:
-            flags |= QueryFlag.WITH_NAMES_FOR_VALUES
         if self.keyspace is not None:
             _v5_only(version, "BATCH with a keyspace")
-            flags |= QueryFlag.WITH_KEYSPACE
         if self.now_in_seconds is not None:
             _v5_only(version, "now_in_seconds")
-            flags |= QueryFlag.WITH_NOW_IN_SECONDS
+        flags = _trailing_flags(self)
+        if with_names:
+            flags |= QueryFlag.WITH_NAMES_FOR_VALUES
         w.short(self.consistency)
         _write_flags(w, flags, version)
-        if self.serial_consistency is not None:
-            w.short(self.serial_consistency)
-        if self.timestamp is not None:
-            w.long(self.timestamp)
-        if self.keyspace is not None:
-            w.string(self.keyspace)
-        if self.now_in_seconds is not None:
-            w.int(self.now_in_seconds)
+        _write_trailing(w, self)
 
     @classmethod
     def decode_body(cls, r: Reader, version: int) -> Self:
@@ -336,15 +344,7 @@ class Batch(Message):
             if not flags & QueryFlag.WITH_NAMES_FOR_VALUES:
                 raise ProtocolError("BATCH flags are inconsistent with names for values")
         b = cls(batch_type, statements, consistency)
-        if flags & QueryFlag.WITH_SERIAL_CONSISTENCY:
-            b.serial_consistency = r.short()
-        if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP:
-            b.timestamp = r.long()
-        if version >= 5:
-            if flags & QueryFlag.WITH_KEYSPACE:
-                b.keyspace = r.string()
-            if flags & QueryFlag.WITH_NOW_IN_SECONDS:
-                b.now_in_seconds = r.int()
+        _read_trailing(r, flags, version, b)
         return b
 
 

@@ -9,14 +9,7 @@ into ClientSession.data_received, and the matching RESULT frames (Void, or one 1
 UpstreamConnection.data_received: the same calls, in the same order, as under real load, where a
 batch is what one read from a socket holds (1 at concurrency 1; tens at high concurrency).
 
-It reports microseconds of CPU per request (both directions) for the code as it is, and for
-variants that replace parts of it in this process only, to put a number on each part:
-
-  no-metrics      every Prometheus call on the hot path replaced by a no-op
-  latency-only    only the latency histogram kept (no byte counters, no in-flight gauge)
-  plain-histogram the latency histogram replaced by a lock-free list of bucket counts
-
-Micro-measurements of single operations on the path (body copy, header packing, ...) follow.
+It reports microseconds of CPU per request (both directions). Micro-measurements of single operations on the path (body copy, header packing, ...) follow.
 The difference between these numbers and the sidecar's CPU per request in bench_passthrough.py
 is the event loop and the kernel (socket reads and writes).
 """
@@ -24,15 +17,12 @@ is the event loop and the kernel (socket reads and writes).
 from __future__ import annotations
 
 import argparse
-import bisect
-import contextlib
 import cProfile
 import pstats
 import struct
 import sys
 import time
 import timeit
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -121,85 +111,22 @@ def run(batch: int, requests: int) -> float:
     return (time.process_time() - t0) / (iters * batch) * 1e6
 
 
-# -- variants -------------------------------------------------------------------------------------
-class _Noop:
-    def inc(self, *_a: Any) -> None:
-        pass
-
-    def dec(self, *_a: Any) -> None:
-        pass
-
-    def observe(self, *_a: Any) -> None:
-        pass
-
-
-class _PlainHistogram:
-    """What a lock-free histogram costs: bisect into bucket counts plus a running sum."""
-
-    __slots__ = ("buckets", "counts", "sum")
-
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-
-    def observe(self, v: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, v)] += 1
-        self.sum += v
-
-
-BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-@contextlib.contextmanager
-def patched(variant: str) -> Iterator[None]:
-    names_cs = ["BYTES_CLIENT_IN", "BYTES_CLIENT_OUT", "IN_FLIGHT", "LATENCY_BY_OPCODE"]
-    names_up = ["BYTES_UPSTREAM_IN", "BYTES_UPSTREAM_OUT"]
-    saved_cs = {n: getattr(cs, n) for n in names_cs}
-    saved_up = {n: getattr(up, n) for n in names_up}
-    noop = _Noop()
-    try:
-        if variant in ("no-metrics", "latency-only", "plain-histogram"):
-            for n in names_cs[:3]:
-                setattr(cs, n, noop)
-            for n in names_up:
-                setattr(up, n, noop)
-        if variant == "no-metrics":
-            cs.LATENCY_BY_OPCODE = {op: noop for op in Opcode}  # type: ignore[misc]
-        if variant == "plain-histogram":
-            cs.LATENCY_BY_OPCODE = {op: _PlainHistogram(BUCKETS) for op in Opcode}  # type: ignore[misc]
-        yield
-    finally:
-        for n, v in saved_cs.items():
-            setattr(cs, n, v)
-        for n, v in saved_up.items():
-            setattr(up, n, v)
-
-
-VARIANTS = ("as-is", "no-metrics", "latency-only", "plain-histogram")
-
-
 def micro() -> list[tuple[str, float]]:
     """Nanoseconds per call of single operations on the path."""
     from cql_protocol.frame import Frame
-    from proxy.metrics import BYTES_CLIENT_IN, IN_FLIGHT, LATENCY_BY_OPCODE
+    from proxy.metrics import STATS
 
     buf = bytearray(b"\0" * 9 + VALUE + b"\0" * 64)
     f = Frame(4, 0, 5, Opcode.EXECUTE, bytes(1100), False)
-    hist = LATENCY_BY_OPCODE[Opcode.EXECUTE]
-    plain = _PlainHistogram(BUCKETS)
+    hist = STATS.latency[Opcode.EXECUTE]
     n = 200_000
-    env = {"buf": buf, "mv": memoryview, "f": f, "hist": hist, "plain": plain, "ctr": BYTES_CLIENT_IN,
-           "gauge": IN_FLIGHT, "HEADER": HEADER, "pc": time.perf_counter}
+    env = {"buf": buf, "mv": memoryview, "f": f, "hist": hist, "HEADER": HEADER, "pc": time.perf_counter}
     cases = [
         ("bytes(buf[a:b]) 1 KiB body (as in FrameReader._parse)", "bytes(buf[9:1033])"),
         ("bytes(memoryview(buf)[a:b]) 1 KiB body (one copy)", "bytes(mv(buf)[9:1033])"),
         ("Frame.header(stream) (HEADER.pack)", "f.header(7)"),
         ("HEADER.unpack_from(buf, 0)", "HEADER.unpack_from(buf, 0)"),
-        ("prometheus Histogram.observe", "hist.observe(0.0012)"),
-        ("lock-free bucket histogram observe", "plain.observe(0.0012)"),
-        ("prometheus Counter.inc(n)", "ctr.inc(1100)"),
-        ("prometheus Gauge.inc + Gauge.dec", "gauge.inc(); gauge.dec()"),
+        ("latency histogram observe (lock-free)", "hist.observe(0.0012)"),
         ("time.perf_counter()", "pc()"),
     ]
     out = []
@@ -220,21 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Python {sys.version.split()[0]}; CPU microseconds per request (request + response), best of "
           f"{args.repeat}; 50% INSERT 1 KiB / 50% SELECT returning 1 KiB")
-    base: dict[int, float] = {}
-    hdr = f"{'variant':<16}" + "".join(f"{f'batch {b}':>18}" for b in batches)
-    print(hdr)
-    print("-" * len(hdr))
-    for v in VARIANTS:
-        cells = []
-        with patched(v):
-            for b in batches:
-                us = min(run(b, args.requests) for _ in range(args.repeat))
-                if v == "as-is":
-                    base[b] = us
-                delta = "" if v == "as-is" else f" ({us - base[b]:+.2f})"
-                cells.append(f"{us:.2f}{delta}")
-        print(f"{v:<16}" + "".join(f"{c:>18}" for c in cells))
-
+    for b in batches:
+        us = min(run(b, args.requests) for _ in range(args.repeat))
+        print(f"  batch {b:>3}: {us:.2f} us per request")
     print("\nsingle operations (ns per call)")
     for label, ns in micro():
         print(f"  {ns:8.0f}  {label}")
