@@ -1,0 +1,267 @@
+"""An asyncio DynamoDB client for the hot path.
+
+Low-level JSON in and out (the attribute-value wire format), pooled keep-alive connections
+(aiohttp), credentials from botocore's standard chain (environment, profile, web identity,
+container and instance metadata), SigV4 by `sigv4.DynamoDBSigner`, and jittered exponential
+retries on throttling, 5xx answers, timeouts and dropped connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import base64
+
+import aiohttp
+import orjson
+
+from .metrics import LatencyHistogram
+from .sigv4 import DynamoDBSigner, FrozenCredentials
+
+log = logging.getLogger(__name__)
+
+_TARGET_PREFIX = "DynamoDB_20120810."
+
+
+def _json_default(obj: object) -> str:
+    # B/BS attribute values travel as base64 text in DynamoDB's JSON protocol
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return base64.b64encode(obj).decode()
+    raise TypeError(f"cannot encode {type(obj).__name__} in a DynamoDB request")
+
+
+def dumps(request: dict[str, Any]) -> bytes:
+    return orjson.dumps(request, default=_json_default)
+_RETRYABLE = frozenset({
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+})
+_THROTTLES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+
+
+class DynamoDBError(Exception):
+    """An error answer from DynamoDB (or the last one, after retries)."""
+
+    def __init__(self, code: str, message: str, status: int, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.body = body or {}
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in _RETRYABLE or self.status >= 500
+
+
+class ConditionalCheckFailed(DynamoDBError):
+    """The write's condition was false: under last-write-wins, a newer write is already there."""
+
+    @property
+    def item(self) -> dict[str, Any] | None:
+        item = self.body.get("Item")
+        return item if isinstance(item, dict) else None
+
+
+class TransactionCanceled(DynamoDBError):
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        r = self.body.get("CancellationReasons")
+        return r if isinstance(r, list) else []
+
+
+class DynamoDBUnavailable(Exception):
+    """No answer after every retry: connection refused, timeouts, resets."""
+
+
+def _error_for(status: int, body: dict[str, Any]) -> DynamoDBError:
+    code = str(body.get("__type", "")).rpartition("#")[2] or f"HTTP{status}"
+    message = str(body.get("message") or body.get("Message") or "")
+    if code == "ConditionalCheckFailedException":
+        return ConditionalCheckFailed(code, message, status, body)
+    if code == "TransactionCanceledException":
+        return TransactionCanceled(code, message, status, body)
+    return DynamoDBError(code, message, status, body)
+
+
+class ClientStats:
+    __slots__ = ("calls", "errors", "latency", "retries", "throttles", "unavailable")
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.retries = 0
+        self.throttles = 0
+        self.unavailable = 0
+        self.latency: dict[str, LatencyHistogram] = {}
+
+
+CredentialSource = Callable[[], FrozenCredentials]
+
+
+def botocore_credentials(profile: str | None = None) -> tuple[CredentialSource, str | None]:
+    """The standard AWS chain through botocore; returns a cheap getter and the configured region."""
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile)
+    creds = session.get_credentials()
+    if creds is None:
+        raise DynamoDBUnavailable("no AWS credentials found (environment, profile, web identity or instance role)")
+
+    def get() -> FrozenCredentials:
+        f = creds.get_frozen_credentials()  # refreshes temporary credentials when near expiry
+        return FrozenCredentials(f.access_key, f.secret_key, f.token)
+
+    return get, session.get_config_variable("region")
+
+
+class DynamoDBClient:
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        credentials: CredentialSource | None = None,
+        profile: str | None = None,
+        max_connections: int = 64,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        max_attempts: int = 8,
+        base_backoff: float = 0.025,
+        max_backoff: float = 2.0,
+    ) -> None:
+        if credentials is None:
+            credentials, configured_region = botocore_credentials(profile)
+            region = region or configured_region
+        self.region = region or "us-east-1"
+        self.endpoint = (endpoint or f"https://dynamodb.{self.region}.amazonaws.com").rstrip("/") + "/"
+        parts = urlsplit(self.endpoint)
+        default_port = 443 if parts.scheme == "https" else 80
+        host = parts.hostname or ""
+        self._host = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+        self._signer = DynamoDBSigner(self.region, self._host)
+        self._credentials = credentials
+        self._creds_cache: tuple[float, FrozenCredentials] | None = None
+        self.max_connections = max_connections
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self.max_attempts = max_attempts
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.stats = ClientStats()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> DynamoDBClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
+                                                  auto_decompress=False, skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _creds(self) -> FrozenCredentials:
+        # botocore's refreshable credentials take a lock per call: asking once a second is plenty
+        now = time.monotonic()
+        cached = self._creds_cache
+        if cached is not None and now - cached[0] < 1.0:
+            return cached[1]
+        creds = self._credentials()
+        self._creds_cache = (now, creds)
+        return creds
+
+    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One DynamoDB operation, retried as documented; returns the decoded answer."""
+        body = dumps(request)
+        target = _TARGET_PREFIX + operation
+        stats = self.stats
+        stats.calls[operation] = stats.calls.get(operation, 0) + 1
+        hist = stats.latency.get(operation)
+        if hist is None:
+            hist = stats.latency[operation] = LatencyHistogram()
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = self._signer.headers(target, body, self._creds())
+            try:
+                async with self._http().post(self.endpoint, data=body, headers=headers) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+            except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                if attempt >= self.max_attempts:
+                    stats.unavailable += 1
+                    raise DynamoDBUnavailable(f"{operation}: no answer from {self.endpoint} after "
+                                              f"{attempt} attempts: {e!r}") from None
+                stats.retries += 1
+                await self._backoff(attempt)
+                continue
+            if status == 200:
+                hist.observe(time.perf_counter() - started)
+                return orjson.loads(raw) if raw else {}
+            try:
+                parsed = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                parsed = {"message": raw[:200].decode("utf-8", "replace")}
+            err = _error_for(status, parsed if isinstance(parsed, dict) else {})
+            if err.code in _THROTTLES:
+                stats.throttles += 1
+            if err.retryable and attempt < self.max_attempts:
+                stats.retries += 1
+                await self._backoff(attempt)
+                continue
+            stats.errors[err.code] = stats.errors.get(err.code, 0) + 1
+            hist.observe(time.perf_counter() - started)
+            raise err
+
+    async def _backoff(self, attempt: int) -> None:
+        # full jitter: spreads retries of many writers throttled at the same moment
+        cap = min(self.max_backoff, self.base_backoff * (2 ** (attempt - 1)))
+        await asyncio.sleep(random.uniform(0, cap))
+
+    # -- conveniences ------------------------------------------------------------------------------
+    async def put_item(self, **request: Any) -> dict[str, Any]:
+        return await self.call("PutItem", request)
+
+    async def update_item(self, **request: Any) -> dict[str, Any]:
+        return await self.call("UpdateItem", request)
+
+    async def delete_item(self, **request: Any) -> dict[str, Any]:
+        return await self.call("DeleteItem", request)
+
+    async def get_item(self, **request: Any) -> dict[str, Any]:
+        return await self.call("GetItem", request)
+
+    async def query(self, **request: Any) -> dict[str, Any]:
+        return await self.call("Query", request)
+
+    async def scan(self, **request: Any) -> dict[str, Any]:
+        return await self.call("Scan", request)
+
+    async def batch_write_item(self, **request: Any) -> dict[str, Any]:
+        return await self.call("BatchWriteItem", request)
+
+    async def batch_get_item(self, **request: Any) -> dict[str, Any]:
+        return await self.call("BatchGetItem", request)
+
+    async def transact_write_items(self, **request: Any) -> dict[str, Any]:
+        return await self.call("TransactWriteItems", request)
