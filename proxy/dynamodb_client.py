@@ -9,14 +9,13 @@ retries on throttling, 5xx answers, timeouts and dropped connections.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
-
-import base64
 
 import aiohttp
 import orjson

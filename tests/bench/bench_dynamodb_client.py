@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import boto3  # noqa: E402
+import boto3
 
-from proxy.dynamodb_client import DynamoDBClient  # noqa: E402
-from proxy.sigv4 import FrozenCredentials  # noqa: E402
+from proxy.dynamodb_client import DynamoDBClient
+from proxy.sigv4 import FrozenCredentials
 
 VALUE = os.urandom(1024)
 COND = "attribute_not_exists(pk) OR #ts < :ts"
