@@ -10,6 +10,10 @@ import sys
 from dataclasses import MISSING, fields
 from typing import Any
 
+from translators import COMMANDS as TRANSLATOR_COMMANDS
+from translators import add_subcommands as add_translator_subcommands
+from translators import run_subcommand as run_translator_subcommand
+
 from . import __version__
 from .config import Config, ConfigError, load_config
 
@@ -40,6 +44,14 @@ _HELP = {
     "connect_timeout": "seconds to wait for a Cassandra connection",
     "shutdown_grace": "seconds in-flight requests get to finish on SIGTERM",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "mapping": "mapping file (YAML): which tables go to DynamoDB, their keys and phases",
+    "dynamodb_endpoint": "DynamoDB endpoint URL (default: the mapping's, else AWS's)",
+    "dynamodb_region": "AWS region (default: the mapping's, else the AWS configuration's)",
+    "dynamodb_max_connections": "pooled HTTP connections to DynamoDB",
+    "state_dir": "directory for the queued-write journal and dead letters",
+    "queue_capacity": "queued DynamoDB writes per table before writers wait",
+    "queue_workers": "concurrent DynamoDB writers per table",
+    "backpressure_timeout": "seconds a write waits for queue room before it is dead-lettered",
     "uvloop": "use uvloop when installed",
 }
 
@@ -65,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the sidecar")
     _add_config_options(serve)
+    add_translator_subcommands(sub)
     return parser
 
 
@@ -94,6 +107,8 @@ async def _serve(cfg: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in TRANSLATOR_COMMANDS:
+        return run_translator_subcommand(args)
     try:
         cfg = load_config(args.config, _overrides(args))
     except ConfigError as e:

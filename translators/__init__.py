@@ -1,0 +1,221 @@
+"""CQL ⇄ DynamoDB translation: the mapping file, schema import, table provisioning.
+
+This module also holds the `mapping` and `tables` subcommands of the command line; their
+dependencies (the Cassandra driver, boto3) are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+COMMANDS = ("mapping", "tables")
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+def add_subcommands(sub: Any) -> None:
+    """Registers `mapping init|check` and `tables create` on the CLI's subparsers object."""
+    mapping = sub.add_parser("mapping", help="create or check a mapping file (CQL tables -> DynamoDB tables)")
+    msub = mapping.add_subparsers(dest="mapping_command", required=True)
+
+    init = msub.add_parser("init", help="write a mapping for the tables of a live Cassandra",
+                           description="Reads system_schema and writes a mapping that works as it is: one "
+                           "DynamoDB table per CQL table, keys from the key type rules, a GSI per secondary index, "
+                           "phase cassandra.")
+    init.add_argument("--cassandra", default=os.environ.get("CDP_CASSANDRA"),
+                      help="contact points HOST[:PORT][,HOST[:PORT]...] [env CDP_CASSANDRA]")
+    init.add_argument("--username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
+                      help="Cassandra user [env CDP_CASSANDRA_USERNAME]")
+    init.add_argument("--password", default=os.environ.get("CDP_CASSANDRA_PASSWORD"),
+                      help="Cassandra password (prefer the env CDP_CASSANDRA_PASSWORD)")
+    init.add_argument("--keyspace", action="append", default=[], metavar="KS",
+                      help="import every table of this keyspace (repeatable; default: all application keyspaces)")
+    init.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
+                      help="import this table (repeatable; quoted identifiers allowed)")
+    init.add_argument("--table-prefix", default="", metavar="PREFIX",
+                      help="prefix of the DynamoDB table names (e.g. an environment name)")
+    init.add_argument("--region", default=None, help="DynamoDB region written into the mapping")
+    init.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint written into the mapping (e.g. DynamoDB Local)")
+    init.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for Cassandra")
+    init.add_argument("-o", "--output", default="-", metavar="FILE", help="where to write the mapping ('-': stdout)")
+    init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    check = msub.add_parser("check", help="validate a mapping file and print its key layout")
+    check.add_argument("file", metavar="FILE")
+
+    tables = sub.add_parser("tables", help="manage the DynamoDB tables of a mapping")
+    tsub = tables.add_subparsers(dest="tables_command", required=True)
+    create = tsub.add_parser("create", help="create the DynamoDB tables, GSIs and TTL a mapping needs (idempotent)")
+    create.add_argument("--mapping", required=True, metavar="FILE")
+    create.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    create.add_argument("--offline", action="store_true",
+                        help="with --dry-run: plan without contacting DynamoDB, as if no table existed")
+    create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint (default: the mapping's, then AWS's)")
+    create.add_argument("--region", default=None, help="AWS region (default: the mapping's, then the AWS config)")
+    create.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each table or GSI")
+
+
+def run_subcommand(args: argparse.Namespace) -> int:
+    if args.command == "mapping":
+        return _mapping_init(args) if args.mapping_command == "init" else _mapping_check(args)
+    if args.command == "tables":
+        return _tables_create(args)
+    raise ValueError(f"not a translators command: {args.command}")
+
+
+def _err(msg: str) -> None:
+    print(f"cql-dynamo-proxy: {msg}", file=sys.stderr)
+
+
+def _contact_points(value: str) -> tuple[list[str], int]:
+    hosts: list[str] = []
+    ports: set[int] = set()
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith("["):
+            host, _, rest = part[1:].partition("]")
+            port = rest.lstrip(":") or "9042"
+        elif part.count(":") == 1:
+            host, port = part.split(":")
+        else:
+            host, port = part, "9042"
+        if not port.isdigit():
+            raise ValueError(f"bad port in {part!r}")
+        hosts.append(host)
+        ports.add(int(port))
+    if not hosts:
+        raise ValueError("no contact point given")
+    if len(ports) > 1:
+        raise ValueError("all contact points must use the same port")
+    return hosts, ports.pop()
+
+
+def _mapping_init(args: argparse.Namespace) -> int:
+    import logging
+
+    from .mapping import MappingError, build_mapping, dump_mapping, loads_mapping
+    from .schema_import import SchemaImportError, import_schema_with_notes
+
+    if not args.cassandra:
+        _err("mapping init needs --cassandra HOST:PORT (or CDP_CASSANDRA)")
+        return EXIT_INVALID
+    out = None if args.output == "-" else Path(args.output)
+    if out is not None and out.exists() and not args.force:
+        _err(f"{out} exists; use --force to overwrite it")
+        return EXIT_INVALID
+    try:
+        hosts, port = _contact_points(args.cassandra)
+    except ValueError as e:
+        _err(f"--cassandra: {e}")
+        return EXIT_INVALID
+
+    logging.getLogger("cassandra").setLevel(logging.ERROR)
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster
+
+    auth = PlainTextAuthProvider(args.username, args.password or "") if args.username else None
+    cluster = Cluster(hosts, port=port, auth_provider=auth, connect_timeout=args.connect_timeout,
+                      control_connection_timeout=args.connect_timeout)
+    try:
+        try:
+            session = cluster.connect()
+        except Exception as e:
+            _err(f"cannot connect to Cassandra at {args.cassandra}: {e}")
+            return EXIT_FAILURE
+        try:
+            result = import_schema_with_notes(session, args.keyspace or None, args.table or None,
+                                              table_prefix=args.table_prefix)
+        except SchemaImportError as e:
+            _err(str(e))
+            return EXIT_INVALID
+    finally:
+        cluster.shutdown()
+
+    source = str(out) if out else "<stdout>"
+    try:
+        mapping = build_mapping(result.tables, args.region, args.endpoint_url, source=source)
+        text = dump_mapping(mapping, result.notes)
+        loads_mapping(text, source)  # what is written must load back
+    except MappingError as e:
+        _err(f"the generated mapping is invalid (please report this):\n{e}")
+        return EXIT_FAILURE
+    for w in result.warnings():
+        print(f"note: {w}", file=sys.stderr)
+    if not result.tables:
+        print("warning: no tables found", file=sys.stderr)
+    if out is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {out}: {len(mapping.tables)} tables", file=sys.stderr)
+    return EXIT_OK
+
+
+def _load(path: str) -> Any:
+    from .mapping import MappingError, load_mapping
+
+    try:
+        return load_mapping(path)
+    except MappingError as e:
+        print(str(e), file=sys.stderr)
+        return None
+    except OSError as e:
+        _err(f"cannot read {path}: {e.strerror or e}")
+        return None
+
+
+def _mapping_check(args: argparse.Namespace) -> int:
+    from .mapping import summarize
+
+    mapping = _load(args.file)
+    if mapping is None:
+        return EXIT_INVALID
+    n_dt = len(mapping.dynamodb_tables())
+    print(f"{args.file}: valid (version {mapping.version}), {len(mapping.tables)} CQL tables in {n_dt} DynamoDB tables")
+    for line in summarize(mapping):
+        print(line)
+    return EXIT_OK
+
+
+def _tables_create(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .provision import ProvisionError, apply, make_client, plan
+
+    mapping = _load(args.mapping)
+    if mapping is None:
+        return EXIT_INVALID
+    if args.offline and not args.dry_run:
+        _err("--offline only makes sense with --dry-run")
+        return EXIT_INVALID
+    try:
+        client = None if args.offline else make_client(args.region or mapping.region,
+                                                       args.endpoint_url or mapping.endpoint)
+        actions = plan(mapping, client)
+        changes = [a for a in actions if a.changes]
+        print(f"plan for {args.mapping}: {len(changes)} change(s)")
+        for a in actions:
+            print(f"  {'+' if a.changes else '='} {a.describe()}")
+        if args.dry_run:
+            print("dry run: nothing was changed")
+            return EXIT_OK
+        if not changes:
+            print("nothing to do")
+            return EXIT_OK
+        apply(changes, client, timeout=args.timeout, progress=lambda line: print(f"  done: {line}", flush=True))
+    except ProvisionError as e:
+        _err(str(e))
+        return EXIT_FAILURE
+    except (BotoCoreError, ClientError) as e:
+        _err(f"DynamoDB: {e}")
+        return EXIT_FAILURE
+    print(f"done: {len(changes)} change(s) applied")
+    return EXIT_OK

@@ -1,0 +1,157 @@
+"""A row's state ↔ its DynamoDB item, per the table's mapping (layout in `row_state`)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from cql_protocol.types import ListType, MapType, SetType
+
+from . import keys, values
+from .mapping import TableMapping
+from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_meta, visible
+
+META = "_m"
+VERSION = "_v"
+
+Attribute = dict[str, Any]
+Item = dict[str, Attribute]
+
+
+def is_collection(t: object) -> bool:
+    """Non-frozen collections merge element by element; everything else is one cell."""
+    return isinstance(t, ListType | SetType | MapType) and not t.frozen
+
+
+def collection_kind(t: object) -> str:
+    return "list" if isinstance(t, ListType) else "set" if isinstance(t, SetType) else "map"
+
+
+def key_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...]) -> Item:
+    """The primary-key attributes of the row (a static row has no clustering values)."""
+    schema = tm.schema
+    cols = schema.columns
+    item: Item = {
+        tm.pk.attribute: keys.encode_partition(
+            [cols[c] for c in schema.partition_key], partition, tm.pk.prefix, dynamodb_type=tm.pk.dynamodb_type
+        )
+    }
+    sk = tm.sk
+    if sk is not None:
+        if sk.encoding == "constant":
+            item[sk.attribute] = {"S": sk.prefix}
+        else:
+            names = schema.clustering_columns
+            orders = [o for _, o in schema.clustering]
+            item[sk.attribute] = keys.encode_clustering(
+                [cols[c] for c in names], orders, clustering, sk.prefix, sk.encoding
+            )
+    return item
+
+
+def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...], state: RowState,
+            now: int) -> Item:
+    item = key_item(tm, partition, clustering)
+    cols = tm.schema.columns
+    live = visible(state, now) or {}
+    for col, value in live.items():
+        t = cols[col]
+        attr = values.to_attribute(t, value)
+        if attr is not None:
+            item[tm.attribute_name(col)] = attr
+    # clustering values as ordinary attributes too: exact (decimal scale) and queryable
+    for name, v in zip(tm.schema.clustering_columns, clustering, strict=False):
+        attr = values.to_attribute(cols[name], v)
+        if attr is not None:
+            item[tm.attribute_name(name)] = attr
+    for name, v in zip(tm.schema.partition_key, partition, strict=True):
+        attr = values.to_attribute(cols[name], v)
+        if attr is not None and tm.attribute_name(name) not in item:
+            item[tm.attribute_name(name)] = attr
+    item[META] = {"S": dump_meta(_meta_view(tm, state))}
+    item[tm.timestamp_attribute] = {"N": str(state.max_ts())}
+    item[VERSION] = {"N": str(state.version + 1)}
+    exp = item_expiry(state, now, tm.tombstone_ttl)
+    if exp is not None:
+        item[tm.ttl_attribute] = {"N": str(exp)}
+    return item
+
+
+def _meta_view(tm: TableMapping, s: RowState) -> RowState:
+    """Collection element values go into `_m` in their attribute form (JSON-safe, typed)."""
+    cols = tm.schema.columns
+    out = RowState(s.deleted, s.marker, s.cells, {}, s.version)
+    for col, coll in s.collections.items():
+        t = cols[col]
+        enc = Collection(coll.kind, coll.tomb, {})
+        for k, e in coll.elems.items():
+            enc.elems[k] = Cell(None if e.value is None else _element_attr(t, e.value), e.ts, e.expiry)
+        out.collections[col] = enc
+    # plain cell values are not in the metadata (dump_meta leaves them out)
+    return out
+
+
+def _element_attr(t: Any, value: Any) -> Any:
+    if isinstance(t, MapType):
+        k, v = value
+        return [_json_attr(values.to_attribute(t.key, k)), _json_attr(values.to_attribute(t.value, v))]
+    return _json_attr(values.to_attribute(t.element, value))
+
+
+def _json_attr(a: Any) -> Any:
+    """Attribute values with bytes as base64, as DynamoDB's JSON protocol carries them."""
+    if isinstance(a, dict):
+        return {k: _json_attr(v) for k, v in a.items()}
+    if isinstance(a, list):
+        return [_json_attr(v) for v in a]
+    if isinstance(a, bytes | bytearray):
+        return base64.b64encode(bytes(a)).decode()
+    return a
+
+
+def from_wire(a: Any) -> Any:
+    """DynamoDB JSON → attribute values with real bytes for B and BS."""
+    if isinstance(a, dict):
+        out: dict[str, Any] = {}
+        for k, v in a.items():
+            if k == "B" and isinstance(v, str):
+                out[k] = base64.b64decode(v)
+            elif k == "BS" and isinstance(v, list):
+                out[k] = [base64.b64decode(x) if isinstance(x, str) else x for x in v]
+            else:
+                out[k] = from_wire(v)
+        return out
+    if isinstance(a, list):
+        return [from_wire(v) for v in a]
+    return a
+
+
+def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
+    """The row state an item holds (None: no item)."""
+    if not item:
+        return None
+    item = from_wire(item)
+    cols = tm.schema.columns
+    plain: dict[str, Any] = {}
+    for col, t in cols.items():
+        if is_collection(t):
+            continue
+        attr = item.get(tm.attribute_name(col))
+        if attr is not None:
+            plain[col] = values.from_attribute(t, attr)
+    meta = item.get(META, {}).get("S")
+    version = int(item.get(VERSION, {}).get("N", "0"))
+    if meta is None:  # an item written by something else (e.g. a plain import): all cells at ts 0
+        s = RowState(version=version)
+        for col, v in plain.items():
+            if col not in tm.schema.primary_key:
+                s.cells[col] = Cell(v, 0)
+        return s
+
+    def decode_element(col: str, raw: Any) -> Any:
+        t = cols[col]
+        if isinstance(t, MapType):
+            return (values.from_attribute(t.key, from_wire(raw[0])), values.from_attribute(t.value, from_wire(raw[1])))
+        return values.from_attribute(t.element, from_wire(raw))  # type: ignore[attr-defined]
+
+    return load_meta(meta, plain, version, decode_element)
