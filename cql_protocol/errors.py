@@ -91,3 +91,19 @@ class InvalidRequest(CQLError):
 
 class ConfigError(CQLError):
     code = ErrorCode.CONFIG_ERROR
+
+
+class Unprepared(CQLError):
+    """The statement id is unknown here; drivers re-prepare and retry on this error."""
+
+    code = ErrorCode.UNPREPARED
+
+    def __init__(self, statement_id: bytes) -> None:
+        super().__init__(f"Prepared query with ID {statement_id.hex()} not found (either the query was "
+                         "not prepared on this host (maybe the host has been restarted?) or you have "
+                         "prepared too many queries and it has been evicted from the internal cache)")
+        self.statement_id = statement_id
+
+
+class WriteFailure(CQLError):
+    code = ErrorCode.WRITE_FAILURE

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from dataclasses import MISSING, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from translators import COMMANDS as TRANSLATOR_COMMANDS
 from translators import add_subcommands as add_translator_subcommands
@@ -16,6 +16,9 @@ from translators import run_subcommand as run_translator_subcommand
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from .server import ProxyServer
 
 log = logging.getLogger("proxy")
 
@@ -85,11 +88,9 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(ns, f.name, None) for f in fields(Config)}
 
 
-async def _serve(cfg: Config) -> None:
+async def _serve(cfg: Config, server: ProxyServer) -> None:
     from .admin import start_admin
-    from .server import ProxyServer
 
-    server = ProxyServer(cfg)
     await server.start()
     ahost, aport = cfg.admin_addr
     runner = await start_admin(server, ahost, aport, cfg.admin_token)
@@ -127,8 +128,15 @@ def main(argv: list[str] | None = None) -> int:
                 runner = uvloop.run
             except ImportError:
                 log.warning("uvloop not installed: the default event loop costs about 1.7x more CPU per request")
+        from .server import ProxyServer
+
         try:
-            runner(_serve(cfg))
+            server = ProxyServer(cfg)
+        except ConfigError as e:
+            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
+            return 2
+        try:
+            runner(_serve(cfg, server))
         except OSError as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from cql_protocol.errors import CQLError, Overloaded, ProtocolError, ServerError, UnsupportedVersion
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error
-from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message
+from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message, peek_query_string
 from cql_protocol.opcodes import Opcode
 
 from . import handshake, intercept
@@ -30,9 +30,12 @@ from .system_tables import Node
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
+    from .dual_write import DualWrite
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
+
+_MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
 
 # A handler sees Cassandra's response to one request and decides what the client gets.
 ResponseHandler = Callable[["ClientSession", Frame, "Pending"], None]
@@ -191,6 +194,16 @@ class ClientSession(asyncio.Protocol):
             self.reply_error(f.stream, Overloaded("the sidecar is shutting down; retry on another node"))
             return
         op = f.opcode
+        dual = self.server.dual
+        if dual is not None and op in _MIRROR_OPS and self.state is handshake.State.READY:
+            try:
+                mirrored = self._dual_intercept(dual, f)
+            except CQLError as e:
+                self.reply_error(f.stream, e)
+                return
+            if mirrored is not None:
+                self.forward(*mirrored)
+                return
         if op == Opcode.EXECUTE:
             handler = intercept.for_execute(self, f) if self.system_prepared else None
             self.forward(f, handler)
@@ -204,6 +217,19 @@ class ClientSession(asyncio.Protocol):
             self.forward(f, intercept.on_supported)
         else:
             handshake.on_client_frame(self, f)
+
+    def _dual_intercept(self, dual: DualWrite, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+        op = f.opcode
+        if op == Opcode.QUERY:
+            return dual.for_query(self, f)
+        if op == Opcode.EXECUTE:
+            return dual.for_execute(self, f)
+        if op == Opcode.BATCH:
+            return dual.for_batch(self, f)
+        # PREPARE: system-table statements keep their own handler; all others are recorded
+        if intercept.system_table_of(peek_query_string(f.plain_body(), f.flags)) is not None:
+            return None
+        return f, dual.for_prepare(self, f)
 
     def forward(self, f: Frame, handler: ResponseHandler | None) -> None:
         up = self.upstream

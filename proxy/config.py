@@ -66,6 +66,15 @@ class Config:
     max_frame_bytes: int = 256 * 1024 * 1024
     connect_timeout: float = 5.0
     shutdown_grace: float = 30.0
+    # Migration: the mapping file (tables, keys, phases) and where DynamoDB is.
+    mapping: str = ""
+    dynamodb_endpoint: str = ""  # default: the mapping's, else AWS's regional endpoint
+    dynamodb_region: str = ""  # default: the mapping's, else the AWS configuration's
+    dynamodb_max_connections: int = 64
+    state_dir: str = ".cdp-state"  # journal and dead letters of queued writes
+    queue_capacity: int = 10000
+    queue_workers: int = 16
+    backpressure_timeout: float = 2.0
     log_level: str = "INFO"
     uvloop: bool = True
 

@@ -173,4 +173,4 @@ def on_event(s: ClientSession, f: Frame) -> None:
     s.out.append((f, None))
 
 
-__all__ = ["Node", "SystemStatement", "for_execute", "for_prepare", "for_query", "on_event", "on_supported"]
+__all__ = ["Node", "SystemStatement", "for_execute", "for_prepare", "for_query", "on_event", "on_supported", "system_table_of"]

@@ -9,7 +9,7 @@ ordinary prometheus_client counters.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -55,21 +55,30 @@ class HotStats:
 STATS = HotStats()
 
 
+Family = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
+# Components with their own plain counters (dual writes, the write queue, the DynamoDB client)
+# register a function here that turns them into families at scrape time.
+SOURCES: list[Callable[[], Iterable[Family]]] = []
+
+
+def histogram_family(name: str, doc: str, label: str, hists: dict[str, LatencyHistogram]) -> HistogramMetricFamily:
+    h = HistogramMetricFamily(name, doc, labels=[label])
+    for key, hist in sorted(hists.items()):
+        cumulative = 0
+        buckets = []
+        for bound, n in zip((*LATENCY_BUCKETS, float("inf")), hist.counts, strict=True):
+            cumulative += n
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        h.add_metric([key], buckets, hist.sum)
+    return h
+
+
 class _HotCollector(Collector):
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        h = HistogramMetricFamily(
-            "cdp_request_duration_seconds",
-            "Time from a client request to its response, by request opcode",
-            labels=["opcode"],
+    def collect(self) -> Iterator[Family]:
+        yield histogram_family(
+            "cdp_request_duration_seconds", "Time from a client request to its response, by request opcode",
+            "opcode", {Opcode(op).name: hist for op, hist in STATS.latency.items()},
         )
-        for op, hist in sorted(STATS.latency.items()):
-            cumulative = 0
-            buckets = []
-            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), hist.counts, strict=True):
-                cumulative += n
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            h.add_metric([Opcode(op).name], buckets, hist.sum)
-        yield h
         yield GaugeMetricFamily("cdp_in_flight_requests", "Client requests awaiting a response",
                                 value=STATS.in_flight)
         b = CounterMetricFamily("cdp_bytes", "Bytes moved, by direction", labels=["direction"])
@@ -78,9 +87,11 @@ class _HotCollector(Collector):
         b.add_metric(["cassandra_in"], STATS.bytes_cassandra_in)
         b.add_metric(["cassandra_out"], STATS.bytes_cassandra_out)
         yield b
+        for source in SOURCES:
+            yield from source()
 
-    def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        return self.collect()
+    def describe(self) -> Iterator[Family]:
+        return iter(())  # families depend on what is running; nothing to pre-declare
 
 
 REGISTRY.register(_HotCollector())

@@ -5,15 +5,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from translators.mapping import Mapping, MappingError, load_mapping
 
 from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
-from .config import Config
-from .metrics import STATS
+from .config import Config, ConfigError
+from .dual_write import MIRRORED_PHASES, DualWrite
+from .dynamo_writer import DynamoWriter
+from .dynamodb_client import DynamoDBClient
+from .journal import DeadLetters, Journal
+from .metrics import SOURCES, STATS, Family, histogram_family
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
+from .write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)
+
+
+def load_mapping_or_fail(path: str) -> Mapping:
+    """Loads the mapping at start; a bad file stops the sidecar with the line at fault."""
+    try:
+        return load_mapping(path)
+    except MappingError as e:
+        raise ConfigError(str(e)) from None
 
 
 class ProxyServer:
@@ -27,6 +46,10 @@ class ProxyServer:
         self.peers = [Node(h, p) for h, p in cfg.peer_endpoints]
         self._server: asyncio.Server | None = None
         self._advertise = cfg.advertise.strip()
+        self.mapping = load_mapping_or_fail(cfg.mapping) if cfg.mapping else None
+        self.dual: DualWrite | None = None
+        self._dynamodb: DynamoDBClient | None = None
+        self.queue: WriteQueue | None = None
 
     @property
     def listen_port(self) -> int:
@@ -44,6 +67,29 @@ class ProxyServer:
         return Node(host, self.listen_port)
 
     async def start(self) -> None:
+        if self.mapping is not None:
+            m = self.mapping
+            self._dynamodb = DynamoDBClient(
+                region=self.cfg.dynamodb_region or m.region or None,
+                endpoint=self.cfg.dynamodb_endpoint or m.endpoint or None,
+                max_connections=self.cfg.dynamodb_max_connections,
+            )
+            self.dual = DualWrite(m, DynamoWriter(self._dynamodb))
+            SOURCES.append(self._migration_metrics)
+            if any(t.write_mode == "queued" for t in m.tables.values()):
+                state = Path(self.cfg.state_dir)
+                self.queue = WriteQueue(
+                    self._dynamodb, Journal(state / "journal"), DeadLetters(state / "dead-letters.jsonl"),
+                    QueueSettings(capacity=self.cfg.queue_capacity, workers=self.cfg.queue_workers,
+                                  backpressure_timeout=self.cfg.backpressure_timeout),
+                    applier=self.dual.apply_record,
+                )
+                self.dual.queue = self.queue
+                replayed = await self.queue.start()
+                log.info("write queue journal in %s (%d writes replayed)", state / "journal", replayed)
+            mirrored = [t.cql_name for t in m.tables.values() if t.phase in MIRRORED_PHASES]
+            log.info("mapping %s: %d tables, mirrored to DynamoDB at %s: %s", self.cfg.mapping, len(m.tables),
+                     self._dynamodb.endpoint, ", ".join(mirrored) or "none")
         host, port = self.cfg.listen_addr
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
@@ -59,7 +105,8 @@ class ProxyServer:
         if self._server is not None:
             self._server.close()
         deadline = time.monotonic() + grace
-        while STATS.in_flight > 0 and time.monotonic() < deadline:
+        while (STATS.in_flight > 0 or (self.dual is not None and self.dual.in_flight > 0)) \
+                and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         if STATS.in_flight:
             log.warning("shutting down with %d requests still in flight", STATS.in_flight)
@@ -67,7 +114,69 @@ class ProxyServer:
             s.close()
         if self._server is not None:
             await self._server.wait_closed()
+        if self.queue is not None:
+            if not await self.queue.drain(max(1.0, deadline - time.monotonic())):
+                log.warning("stopping with queued DynamoDB writes pending: the journal replays them at start")
+            await self.queue.close()
+        if self._dynamodb is not None:
+            await self._dynamodb.close()
         log.info("sidecar stopped")
+
+    def _migration_metrics(self) -> Iterable[Family]:
+        dual, client, queue = self.dual, self._dynamodb, self.queue
+        if dual is None or client is None:
+            return
+        st = dual.stats
+        c = CounterMetricFamily("cdp_dual_writes", "Writes mirrored to DynamoDB (applied or journaled)")
+        c.add_metric([], st.mirrored)
+        yield c
+        c = CounterMetricFamily("cdp_dual_write_failures", "Writes Cassandra took and DynamoDB did not")
+        c.add_metric([], st.failed)
+        yield c
+        c = CounterMetricFamily("cdp_untranslatable_statements",
+                                "Writes to mirrored tables that could not be translated (Cassandra only)")
+        c.add_metric([], sum(st.untranslatable.values()))
+        yield c
+        c = CounterMetricFamily("cdp_lwt_not_applied", "Conditional writes Cassandra did not apply (not mirrored)")
+        c.add_metric([], st.skipped_lwt)
+        yield c
+        calls = CounterMetricFamily("cdp_dynamodb_requests", "DynamoDB requests, by operation", labels=["operation"])
+        for op, n in sorted(client.stats.calls.items()):
+            calls.add_metric([op], n)
+        yield calls
+        errs = CounterMetricFamily("cdp_dynamodb_errors", "DynamoDB errors after retries, by code", labels=["code"])
+        for code, n in sorted(client.stats.errors.items()):
+            errs.add_metric([code], n)
+        yield errs
+        for name, doc, value in (
+            ("cdp_dynamodb_retries", "DynamoDB requests retried", client.stats.retries),
+            ("cdp_dynamodb_throttles", "DynamoDB throttling answers", client.stats.throttles),
+            ("cdp_dynamodb_unavailable", "DynamoDB requests that got no answer after every retry",
+             client.stats.unavailable),
+            ("cdp_merge_conflicts", "Row writes redone because another writer changed the item first",
+             dual.writer.conflicts),
+        ):
+            f = CounterMetricFamily(name, doc)
+            f.add_metric([], value)
+            yield f
+        yield histogram_family("cdp_dynamodb_request_duration_seconds", "DynamoDB request latency, by operation",
+                               "operation", client.stats.latency)
+        if queue is not None:
+            depth = GaugeMetricFamily("cdp_queue_depth", "Queued DynamoDB writes, by table", labels=["table"])
+            lag = GaugeMetricFamily("cdp_queue_lag_seconds", "Age of the oldest queued write, by table",
+                                    labels=["table"])
+            retries = CounterMetricFamily("cdp_queue_retries", "Queued writes retried, by table", labels=["table"])
+            dead = CounterMetricFamily("cdp_queue_dead_letters", "Queued writes dead-lettered, by table",
+                                       labels=["table"])
+            for name, tq in sorted(queue.tables.items()):
+                depth.add_metric([name], tq.depth)
+                lag.add_metric([name], tq.lag_seconds)
+                retries.add_metric([name], tq.stats.retries)
+                dead.add_metric([name], tq.stats.dead_letters)
+            yield from (depth, lag, retries, dead)
+            backlog = GaugeMetricFamily("cdp_journal_backlog", "Journaled writes DynamoDB has not confirmed")
+            backlog.add_metric([], queue.journal.backlog)
+            yield backlog
 
     def status(self) -> dict[str, object]:
         return {

@@ -16,13 +16,17 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dynamo_writer import WriteConflict
 from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
 from .journal import DeadLetters, Entry, Journal
 
 log = logging.getLogger(__name__)
+
+TRANSLATED = "Write"  # journal operation of a translated CQL write (merged on apply)
 
 
 @dataclass
@@ -89,14 +93,19 @@ class TableQueue:
         while True:
             attempt += 1
             try:
-                await self.owner.client.call(e.operation, e.request)
+                if e.operation == TRANSLATED:
+                    if self.owner.applier is None:
+                        raise DynamoDBError("NoApplier", "translated writes need the mapping", 0)
+                    await self.owner.applier(e.request)
+                else:
+                    await self.owner.client.call(e.operation, e.request)
                 self.stats.applied += 1
                 break
             except ConditionalCheckFailed:
                 self.stats.superseded += 1
                 break
-            except (DynamoDBUnavailable, DynamoDBError) as err:
-                retryable = isinstance(err, DynamoDBUnavailable) or err.retryable
+            except (DynamoDBUnavailable, DynamoDBError, WriteConflict) as err:
+                retryable = not isinstance(err, DynamoDBError) or err.retryable
                 if not retryable or time.monotonic() - started > self.settings.give_up_after:
                     self._dead(e, repr(err))
                     break
@@ -151,8 +160,11 @@ class TableQueue:
 
 class WriteQueue:
     def __init__(self, client: DynamoDBClient, journal: Journal, dead_letters: DeadLetters,
-                 settings: QueueSettings | None = None) -> None:
+                 settings: QueueSettings | None = None,
+                 applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.client = client
+        # applies TRANSLATED entries (a translated CQL write as a JSON record)
+        self.applier = applier
         self.journal = journal
         self.dead_letters = dead_letters
         self.settings = settings or QueueSettings()
@@ -215,7 +227,8 @@ class WriteQueue:
         self.journal.close()
 
 
-async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient) -> tuple[int, int]:
+async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
+                              applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> tuple[int, int]:
     """Applies every dead-lettered write again; keeps only those that still fail.
     Returns (applied or superseded, still failing)."""
     records = dead.read()
@@ -223,11 +236,16 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient) -> tupl
     ok = 0
     for rec in records:
         try:
-            await client.call(rec["operation"], rec["request"])
+            if rec["operation"] == TRANSLATED:
+                if applier is None:
+                    raise DynamoDBError("NoApplier", "translated writes need the mapping", 0)
+                await applier(rec["request"])
+            else:
+                await client.call(rec["operation"], rec["request"])
             ok += 1
         except ConditionalCheckFailed:
             ok += 1
-        except (DynamoDBUnavailable, DynamoDBError) as err:
+        except (DynamoDBUnavailable, DynamoDBError, WriteConflict) as err:
             rec["error"] = repr(err)
             still.append(rec)
     from .dynamodb_client import dumps

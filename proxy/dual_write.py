@@ -1,0 +1,281 @@
+"""Dual writes (phases `dual_write` and `verify`): Cassandra stays authoritative; every write the
+client makes to a mapped table is mirrored into DynamoDB once Cassandra has accepted it.
+
+- Timestamps: the client's own (USING TIMESTAMP or the protocol's default timestamp), else one the
+  sidecar assigns and also sends to Cassandra, so both stores resolve conflicts identically.
+- LWT: Cassandra decides; only applied writes are mirrored.
+- `sync` tables answer the client once DynamoDB has the write too; if DynamoDB fails after its
+  retries the client gets a WRITE_FAILURE-class error (the write is in Cassandra; a retry is safe
+  for everything but counters). `queued` tables answer after Cassandra; the mirror goes through the
+  journaled write queue.
+- A statement the translator cannot express still reaches Cassandra (authoritative here); it is
+  counted and logged with its reason, since DynamoDB will miss it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cql_protocol.cql import ast as cql
+from cql_protocol.cql import classify, parse_cached
+from cql_protocol.errors import CQLError, InvalidRequest, Unprepared, WriteFailure
+from cql_protocol.frame import Frame
+from cql_protocol.messages import (
+    Batch,
+    Execute,
+    Prepared,
+    Query,
+    Rows,
+    decode_frame,
+    encode_envelope,
+    peek_execute_id,
+    peek_query_string,
+)
+from cql_protocol.types import BOOLEAN, CqlType, deserialize
+from translators.mapping import Mapping, TableMapping
+from translators.statements import CounterWrite, RangeDelete, RowWrite, Write, translate
+from translators.write_codec import decode_write, encode_write
+
+from .dynamo_writer import DynamoWriter
+from .write_queue import TRANSLATED, WriteQueue
+
+if TYPE_CHECKING:
+    from .client_session import ClientSession, Pending, ResponseHandler
+
+log = logging.getLogger(__name__)
+
+MIRRORED_PHASES = frozenset({"dual_write", "verify"})
+WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE", "BATCH"})
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    query: str
+    keyspace: str | None
+    bind_types: tuple[CqlType, ...]
+
+
+class DualWriteStats:
+    def __init__(self) -> None:
+        self.mirrored = 0
+        self.skipped_lwt = 0
+        self.untranslatable: dict[str, int] = {}
+        self.failed = 0
+
+
+class DualWrite:
+    def __init__(self, mapping: Mapping, writer: DynamoWriter) -> None:
+        self.mapping = mapping
+        self.writer = writer
+        # every id prepared through this sidecar; None: not a write to mirror
+        self.prepared: dict[bytes, PreparedWrite | None] = {}
+        self.stats = DualWriteStats()
+        self.in_flight = 0
+        self.queue: WriteQueue | None = None  # set when a table uses write_mode: queued
+
+    def mirrored(self, keyspace: str | None, table: str | None) -> TableMapping | None:
+        if keyspace is None or table is None:
+            return None
+        tm = self.mapping.table(keyspace, table)
+        return tm if tm is not None and tm.phase in MIRRORED_PHASES else None
+
+    def resolver(self) -> Callable[[str | None, str], TableMapping | None]:
+        def resolve(keyspace: str | None, table: str) -> TableMapping | None:
+            return self.mirrored(keyspace, table)
+
+        return resolve
+
+    def touches_mirrored(self, stmt: cql.Statement, session_keyspace: str | None) -> bool:
+        if isinstance(stmt, cql.Batch):
+            return any(self.touches_mirrored(s, session_keyspace) for s in stmt.statements)
+        if isinstance(stmt, cql.Insert | cql.Update | cql.Delete):
+            return self.mirrored(stmt.keyspace or session_keyspace, stmt.table) is not None
+        return False
+
+    # -- interception ----------------------------------------------------------------------------
+    def for_query(self, s: ClientSession, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+        q = peek_query_string(f.plain_body(), f.flags)
+        kind, ks, table = classify(q)
+        if kind not in WRITE_KINDS:
+            return None
+        if kind != "BATCH" and self.mirrored(ks or s.keyspace, table) is None:
+            return None
+        stmt = _parse(q)
+        if stmt is None or not self.touches_mirrored(stmt, s.keyspace):
+            return None
+        env = decode_frame(f)
+        assert isinstance(env.message, Query)
+        return self._prepare_mirror(s, f, env, [(stmt, env.message.params.values or [], None)],
+                                    env.message.params.timestamp)
+
+    def for_prepare(self, s: ClientSession, f: Frame) -> ResponseHandler:
+        q = peek_query_string(f.plain_body(), f.flags)
+        kind, _, _ = classify(q)
+        keyspace = s.keyspace
+
+        def on_prepared(s2: ClientSession, r: Frame, p: Pending) -> None:
+            s2.out.append((r, p.client_stream))
+            env = decode_frame(r)
+            if isinstance(env.message, Prepared):
+                if kind in WRITE_KINDS:
+                    types = tuple(c.type for c in env.message.metadata.columns)
+                    self.prepared[env.message.query_id] = PreparedWrite(q, keyspace, types)
+                else:
+                    self.prepared[env.message.query_id] = None
+
+        return on_prepared
+
+    def for_execute(self, s: ClientSession, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+        qid = peek_execute_id(f.plain_body(), f.flags)
+        if qid not in self.prepared:
+            # prepared before this sidecar knew it: make the driver prepare it again through us
+            raise Unprepared(qid)
+        pw = self.prepared[qid]
+        if pw is None:
+            return None
+        stmt = _parse(pw.query)
+        if stmt is None or not self.touches_mirrored(stmt, pw.keyspace):
+            return None
+        env = decode_frame(f)
+        assert isinstance(env.message, Execute)
+        return self._prepare_mirror(s, f, env, [(stmt, env.message.params.values or [], pw.bind_types)],
+                                    env.message.params.timestamp, keyspace=pw.keyspace)
+
+    def for_batch(self, s: ClientSession, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+        env = decode_frame(f)
+        assert isinstance(env.message, Batch)
+        parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]] = []
+        for bs in env.message.statements:
+            if bs.query is not None:
+                stmt = _parse(bs.query)
+                types = None
+            else:
+                qid = bs.query_id or b""
+                if qid not in self.prepared:
+                    raise Unprepared(qid)
+                pw = self.prepared[qid]
+                stmt = _parse(pw.query) if pw is not None else None
+                types = pw.bind_types if pw is not None else None
+            if stmt is not None:
+                parts.append((stmt, list(bs.values), types))
+        if not any(self.touches_mirrored(st, s.keyspace) for st, _, _ in parts):
+            return None
+        return self._prepare_mirror(s, f, env, parts, env.message.timestamp)
+
+    # -- the mirror ------------------------------------------------------------------------------
+    def _prepare_mirror(self, s: ClientSession, f: Frame, env: Any,
+                        parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]],
+                        client_ts: int | None, keyspace: str | None = None) -> tuple[Frame, ResponseHandler] | None:
+        lwt = any(_is_conditional(st) for st, _, _ in parts)
+        own_ts = any(getattr(st, "timestamp", None) is not None for st, _, _ in parts)
+        ts = client_ts
+        forward = f
+        if ts is None and not own_ts and not lwt:
+            # the sidecar's timestamp, sent to Cassandra too: both stores order writes alike
+            ts = time.time_ns() // 1000
+            forward = _with_timestamp(env, ts, f, s.frame_compression)
+        if ts is None:
+            ts = time.time_ns() // 1000  # LWT (Cassandra forbids custom timestamps): the sidecar's clock
+        writes: list[Write] = []
+        try:
+            for stmt, values, types in parts:
+                writes.extend(translate(
+                    stmt, resolve=self.resolver(), session_keyspace=keyspace or s.keyspace, values=values,
+                    protocol_version=f.version, timestamp=ts, now=int(time.time()), bind_types=types,
+                ))
+        except InvalidRequest as e:
+            self.stats.untranslatable[e.message] = self.stats.untranslatable.get(e.message, 0) + 1
+            log.warning("not mirrored to DynamoDB: %s", e.message)
+            return None
+        if not writes:
+            return None
+
+        def on_answer(s2: ClientSession, r: Frame, p: Pending) -> None:
+            if not _succeeded(r, lwt):
+                if lwt:
+                    self.stats.skipped_lwt += 1
+                s2.out.append((r, p.client_stream))
+                return
+            self.in_flight += 1
+            asyncio.get_running_loop().create_task(self._mirror(s2, r, p, writes))
+
+        return forward, on_answer
+
+    async def _mirror(self, s: ClientSession, r: Frame, p: Pending, writes: list[Write]) -> None:
+        try:
+            queued = [w for w in writes if w.table.write_mode == "queued" and self.queue is not None]
+            direct = [w for w in writes if not (w.table.write_mode == "queued" and self.queue is not None)]
+            for w in queued:
+                assert self.queue is not None
+                # journaled before the client hears back: a crash replays it
+                await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w))
+                self.stats.mirrored += 1
+            if direct:
+                await self.apply(direct)
+            s.out.append((r, p.client_stream))
+        except Exception as e:  # every failure must reach the client
+            self.stats.failed += 1
+            log.error("DynamoDB mirror failed after Cassandra accepted the write: %s", e)
+            s.reply_error(p.client_stream, WriteFailure(
+                f"written to Cassandra but not to DynamoDB ({e}); retrying the statement is safe "
+                "except for counter updates"))
+        finally:
+            self.in_flight -= 1
+            s.flush()
+
+    async def apply_record(self, record: dict[str, Any]) -> None:
+        """Applies one journaled write (see translators.write_codec)."""
+        await self.apply([decode_write(record, self.mapping)])
+
+    async def apply(self, writes: list[Write]) -> None:
+        for w in writes:
+            if isinstance(w, RowWrite):
+                await self.writer.apply_row(w.table, w.key.partition, w.key.clustering, w.mutation)
+            elif isinstance(w, CounterWrite):
+                await self.writer.apply_counter(w.table, w.key.partition, w.key.clustering, w.deltas)
+            elif isinstance(w, RangeDelete):
+                await self.writer.apply_range_delete(w)
+            self.stats.mirrored += 1
+
+
+def _parse(q: str) -> cql.Statement | None:
+    try:
+        return parse_cached(q)
+    except CQLError:
+        return None  # Cassandra will give the client the right error
+
+
+def _is_conditional(st: cql.Statement) -> bool:
+    if isinstance(st, cql.Batch):
+        return any(_is_conditional(x) for x in st.statements)
+    return bool(getattr(st, "if_not_exists", False) or getattr(st, "if_exists", False)
+                or getattr(st, "conditions", ()))
+
+
+def _succeeded(r: Frame, lwt: bool) -> bool:
+    if r.opcode != 0x08:  # RESULT
+        return False
+    if not lwt:
+        return True
+    env = decode_frame(r)
+    rows = env.message
+    if not isinstance(rows, Rows) or not rows.rows or not rows.metadata.columns:
+        return False
+    first = rows.metadata.columns[0]
+    raw = rows.rows[0][0]
+    return first.name == "[applied]" and raw is not None and bool(deserialize(BOOLEAN, raw))
+
+
+def _with_timestamp(env: Any, ts: int, f: Frame, compress: bool) -> Frame:
+    msg = env.message
+    if isinstance(msg, Batch):
+        new_msg = dataclasses.replace(msg, timestamp=ts)
+    else:
+        new_msg = dataclasses.replace(msg, params=dataclasses.replace(msg.params, timestamp=ts))
+    return encode_envelope(dataclasses.replace(env, message=new_msg), response=False, compress=compress)

@@ -1,0 +1,225 @@
+"""Phase dual_write through a real sidecar: every write reaches Cassandra and DynamoDB, and
+DynamoDB ends up holding exactly what Cassandra holds, row for row."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import boto3
+import pytest
+from cassandra.query import BatchStatement, BatchType
+
+from tests.conftest import ROOT
+from translators.compare import compare
+from translators.driver_values import row_from_driver
+from translators.mapping import load_mapping
+
+from .drivers import metric, session_for
+
+pytestmark = pytest.mark.integration
+
+KS = "cdp_dw"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def dynamodb(backends) -> str:
+    backends.ensure("dynamodb")
+    return f"http://127.0.0.1:{os.environ.get('CDP_DYNAMODB_PORT', '8000')}"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "proxy.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **AWS_ENV}, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def setup(cassandra, dynamodb, tmp_path_factory):
+    """Schema in Cassandra, a mapping made by `mapping init` with the tables in dual_write, and the
+    DynamoDB tables made by `tables create`."""
+    cluster, s = session_for(*cassandra, version=4)
+    s.execute(f"DROP KEYSPACE IF EXISTS {KS}")
+    s.execute(f"CREATE KEYSPACE {KS} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}")
+    s.execute(f"""CREATE TABLE {KS}.kv (id int PRIMARY KEY, name text, n bigint, price decimal, d double,
+                  flag boolean, at timestamp, day date, u uuid, payload blob, ip inet,
+                  tags set<text>, attrs map<text, int>, trail list<int>, pair frozen<tuple<int, text>>)""")
+    s.execute(f"CREATE TABLE {KS}.events (id uuid, at timestamp, kind text, seq int, "
+              f"PRIMARY KEY (id, at)) WITH CLUSTERING ORDER BY (at DESC)")
+    cluster.shutdown()
+    d = tmp_path_factory.mktemp("dw")
+    mapping = d / "mapping.yaml"
+    prefix = f"t{uuid.uuid4().hex[:6]}_"
+    r = _cli("mapping", "init", "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--keyspace", KS,
+             "--table-prefix", prefix, "-o", str(mapping))
+    assert r.returncode == 0, r.stderr
+    mapping.write_text(mapping.read_text().replace("phase: cassandra", "phase: dual_write"))
+    r = _cli("tables", "create", "--mapping", str(mapping), "--endpoint-url", dynamodb, "--region", "us-east-1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = load_mapping(mapping)
+    yield mapping, m
+    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    for tm in m.tables.values():
+        ddb.delete_table(TableName=tm.dynamodb_table)
+
+
+@pytest.fixture(scope="module")
+def dw_sidecar(setup, cassandra, dynamodb, tmp_path_factory):
+    from tests.conftest import start_sidecar
+
+    mapping, _ = setup
+    sc = start_sidecar(cassandra, tmp_path_factory.mktemp("dwsc"), "--mapping", str(mapping),
+                       "--dynamodb-endpoint", dynamodb, env=AWS_ENV)
+    yield sc
+    sc.stop()
+
+
+def _assert_equal(cassandra, dynamodb, m, table: str) -> int:
+    tm = m.table(KS, table)
+    cluster, s = session_for(*cassandra, version=4)
+    try:
+        rows = [row_from_driver(dict(tm.schema.columns), r) for r in s.execute(f"SELECT * FROM {KS}.{table}")]
+    finally:
+        cluster.shutdown()
+    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    items, start = [], None
+    while True:
+        kw = {"TableName": tm.dynamodb_table, "ConsistentRead": True}
+        if start:
+            kw["ExclusiveStartKey"] = start
+        page = ddb.scan(**kw)
+        items.extend(page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    diffs = compare(tm, rows, items)
+    assert not diffs, "\n".join(map(str, diffs[:20]))
+    return len(rows)
+
+
+def test_every_write_form_lands_equal_in_dynamodb(setup, dw_sidecar, cassandra, dynamodb):
+    _, m = setup
+    cluster, s = session_for(dw_sidecar.host, dw_sidecar.port, version=4)
+    try:
+        ins = s.prepare(f"INSERT INTO {KS}.kv (id, name, n, price, d, flag, at, day, u, payload, ip, tags, attrs, "
+                        f"trail, pair) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for i in range(30):
+            s.execute(ins, (i, f"name-{i}", 2**40 + i, decimal.Decimal(f"{i}.50"), i / 3, i % 2 == 0,
+                            datetime.datetime(2024, 1, 1) + datetime.timedelta(seconds=i),
+                            datetime.date(2024, 2, 1), uuid.uuid4(), bytes([i]) * 5, "10.0.0.1",
+                            {f"t{i}", "all"}, {"a": i}, [i, i + 1], (i, "x")))
+        # literal statements, updates, collection operations, deletes
+        s.execute(f"INSERT INTO {KS}.kv (id, name, tags) VALUES (100, 'literal', {{'p', 'q'}})")
+        s.execute(f"UPDATE {KS}.kv SET name = 'renamed', n = 7 WHERE id = 1")
+        s.execute(f"UPDATE {KS}.kv SET tags = tags + {{'added'}}, attrs['b'] = 2, trail = trail + [99] WHERE id = 2")
+        s.execute(f"UPDATE {KS}.kv SET tags = tags - {{'all'}}, trail = [0] + trail WHERE id = 3")
+        s.execute(f"DELETE name, attrs['a'] FROM {KS}.kv WHERE id = 4")
+        s.execute(f"DELETE FROM {KS}.kv WHERE id = 5")
+        s.execute(f"INSERT INTO {KS}.kv (id, name) VALUES (6, null)")
+        s.execute(s.prepare(f"UPDATE {KS}.kv SET name = ? WHERE id IN (?, ?)"), ("in-list", 7, 8))
+        # client timestamps, older than what is there: Cassandra and DynamoDB both keep the newer
+        s.execute(f"UPDATE {KS}.kv USING TIMESTAMP 1000 SET name = 'too-old' WHERE id = 9")
+        # TTL
+        s.execute(f"INSERT INTO {KS}.kv (id, name) VALUES (200, 'ttl') USING TTL 3600")
+        # batches
+        b = BatchStatement(batch_type=BatchType.LOGGED)
+        b.add(ins, (300, "batched", 1, decimal.Decimal("1"), 1.0, True, None, None, None, None, None, None, None,
+                    None, None))
+        b.add(f"UPDATE {KS}.kv SET name = 'b2' WHERE id = 301")
+        b.add(f"DELETE FROM {KS}.kv WHERE id = 10")
+        s.execute(b)
+        # LWT: only applied writes are mirrored
+        assert s.execute(f"INSERT INTO {KS}.kv (id, name) VALUES (400, 'lwt') IF NOT EXISTS").was_applied
+        assert not s.execute(f"INSERT INTO {KS}.kv (id, name) VALUES (400, 'lost') IF NOT EXISTS").was_applied
+        assert s.execute(f"UPDATE {KS}.kv SET name = 'lwt2' WHERE id = 400 IF name = 'lwt'").was_applied
+        # clustering, DESC order, partition delete
+        ev = s.prepare(f"INSERT INTO {KS}.events (id, at, kind, seq) VALUES (?, ?, ?, ?)")
+        ids = [uuid.uuid4() for _ in range(3)]
+        for e in ids:
+            for j in range(5):
+                s.execute(ev, (e, datetime.datetime(2024, 5, 1, 12, 0, j), f"k{j}", j))
+        s.execute(f"DELETE FROM {KS}.events WHERE id = {ids[0]}")
+        s.execute(f"DELETE FROM {KS}.events WHERE id = {ids[1]} AND at = '2024-05-01 12:00:02+0000'")
+    finally:
+        cluster.shutdown()
+    assert _assert_equal(cassandra, dynamodb, m, "kv") > 30
+    assert _assert_equal(cassandra, dynamodb, m, "events") == 9
+    assert metric(dw_sidecar, "cdp_dual_writes_total") >= 60
+    assert metric(dw_sidecar, "cdp_lwt_not_applied_total") == 1
+    assert metric(dw_sidecar, "cdp_dual_write_failures_total") == 0
+
+
+def test_writes_from_two_sidecars_with_out_of_order_timestamps_converge(setup, dw_sidecar, cassandra, dynamodb,
+                                                                         tmp_path):
+    from tests.conftest import start_sidecar
+
+    mapping, m = setup
+    other = start_sidecar(cassandra, tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
+                          env=AWS_ENV)
+    try:
+        c1, s1 = session_for(dw_sidecar.host, dw_sidecar.port, version=4)
+        c2, s2 = session_for(other.host, other.port, version=5)
+        base = int(time.time() * 1e6)
+        futures = []
+        for i in range(500, 560):
+            # each key gets a newer write through one sidecar and an older one through the other,
+            # sent in the opposite order
+            futures.append(s2.execute_async(f"INSERT INTO {KS}.kv (id, name, n) VALUES ({i}, 'new', 2) "
+                                            f"USING TIMESTAMP {base + 10}"))
+            futures.append(s1.execute_async(f"INSERT INTO {KS}.kv (id, name, n) VALUES ({i}, 'old', 1) "
+                                            f"USING TIMESTAMP {base}"))
+            futures.append(s1.execute_async(f"UPDATE {KS}.kv USING TIMESTAMP {base + 5} SET d = 0.5 WHERE id = {i}"))
+        for f in futures:
+            f.result()
+        c1.shutdown()
+        c2.shutdown()
+    finally:
+        other.stop()
+    _assert_equal(cassandra, dynamodb, m, "kv")
+
+
+def test_queued_writes_survive_a_killed_sidecar(setup, cassandra, dynamodb, tmp_path):
+    """Queued mode: the client is answered after Cassandra and the journal. The sidecar is killed
+    while DynamoDB is unreachable (so everything is still queued); the next start replays it."""
+    import signal
+
+    from tests.conftest import free_port, start_sidecar
+
+    mapping, m = setup
+    queued = tmp_path / "queued.yaml"
+    queued.write_text(mapping.read_text().replace("write_mode: sync", "write_mode: queued"))
+    state = tmp_path / "state"
+    down = start_sidecar(cassandra, tmp_path, "--mapping", str(queued), "--state-dir", str(state),
+                         "--dynamodb-endpoint", f"http://127.0.0.1:{free_port()}", env=AWS_ENV)
+    cluster, s = session_for(down.host, down.port, version=4)
+    try:
+        ins = s.prepare(f"INSERT INTO {KS}.kv (id, name, tags) VALUES (?, ?, ?)")
+        t0 = time.monotonic()
+        for i in range(700, 760):
+            s.execute(ins, (i, f"queued-{i}", {"q"}))
+        assert time.monotonic() - t0 < 20  # answered without waiting for DynamoDB
+    finally:
+        cluster.shutdown()
+    down.stop(sig=signal.SIGKILL)
+    up = start_sidecar(cassandra, tmp_path, "--mapping", str(queued), "--state-dir", str(state),
+                       "--dynamodb-endpoint", dynamodb, env=AWS_ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _assert_equal(cassandra, dynamodb, m, "kv")
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert "(60 writes replayed)" in up.log()
+    finally:
+        up.stop()
