@@ -49,6 +49,10 @@ def setup(cassandra, dynamodb, tmp_path_factory):
     s.execute(f"""CREATE TABLE {KS}.kv (id int PRIMARY KEY, name text, n bigint, price decimal, d double,
                   flag boolean, at timestamp, day date, u uuid, payload blob, ip inet,
                   tags set<text>, attrs map<text, int>, trail list<int>, pair frozen<tuple<int, text>>)""")
+    s.execute(f"CREATE TYPE {KS}.addr (street text, zip int)")
+    s.execute(f"""CREATE TABLE {KS}.alltypes (k int PRIMARY KEY, a ascii, ti tinyint, si smallint, vi varint,
+                  f float, tm time, du duration, tu timeuuid, ad frozen<addr>, ve vector<float, 3>,
+                  nest map<text, frozen<list<int>>>, sets list<frozen<set<int>>>, fm frozen<map<int, text>>)""")
     s.execute(f"CREATE TABLE {KS}.events (id uuid, at timestamp, kind text, seq int, "
               f"PRIMARY KEY (id, at)) WITH CLUSTERING ORDER BY (at DESC)")
     cluster.shutdown()
@@ -223,3 +227,26 @@ def test_queued_writes_survive_a_killed_sidecar(setup, cassandra, dynamodb, tmp_
         assert "(60 writes replayed)" in up.log()
     finally:
         up.stop()
+
+
+
+def test_every_cql_type_lands_equal(setup, dw_sidecar, cassandra, dynamodb):
+    from cassandra.util import Duration
+
+    _, m = setup
+    cluster, s = session_for(dw_sidecar.host, dw_sidecar.port, version=5, compression="lz4")
+    try:
+        ins = s.prepare(f"INSERT INTO {KS}.alltypes (k, a, ti, si, vi, f, tm, du, tu, ad, ve, nest, sets, fm) "
+                        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for i in range(10):
+            s.execute(ins, (i, f"ascii-{i}", -i, 300 * i, 10**30 + i, i + 0.25, 3_600_000_000_000 + i,
+                            (Duration(1, i, 5) if i % 2 else Duration(-1, -i, -5)), uuid.uuid1(), (f"s{i}", i),
+                            [1.0, float(i), -2.5], {"x": [i, i], "y": []}, [{1, 2}, {i}], {i: "v"}))
+        s.execute(ins, (100, None, None, None, None, None, None, None, None, None, None, None, None, None))
+        s.execute(f"INSERT INTO {KS}.alltypes (k, a, ti, vi, f, du, ad, ve, nest, fm) VALUES (200, 'lit', 5, "
+                  f"-123456789012345678901234567890, 1.5, 1h30m, {{street: 'x', zip: 1}}, [1.0, 2.0, 3.0], "
+                  f"{{'k': [1, 2]}}, {{1: 'a', 2: 'b'}})")
+        s.execute(f"UPDATE {KS}.alltypes SET nest['z'] = [9], sets = sets + [{{7}}] WHERE k = 3")
+    finally:
+        cluster.shutdown()
+    assert _assert_equal(cassandra, dynamodb, m, "alltypes") == 12

@@ -49,3 +49,13 @@ def test_port_in_use_is_a_clear_failure(tmp_path):
         r = subprocess.run([sys.executable, "-m", "proxy.cli", "serve", "--listen", f"127.0.0.1:{port}",
                             "--admin", "127.0.0.1:0"], capture_output=True, text=True, timeout=20)
     assert r.returncode == 1 and "cannot start" in r.stderr
+
+
+def test_a_bad_mapping_stops_the_sidecar_at_start_with_the_line(tmp_path):
+    bad = tmp_path / "mapping.yaml"
+    bad.write_text("version: 1\ntables:\n  - cql: ks.t\n    write_mode: qeued\n"
+                   "    schema: {columns: {id: int}, partition_key: [id]}\n")
+    r = subprocess.run([sys.executable, "-m", "proxy.cli", "serve", "--mapping", str(bad), "--listen",
+                        "127.0.0.1:0", "--admin", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert f"{bad}:4:" in r.stderr and "qeued" in r.stderr
