@@ -38,6 +38,7 @@ from cql_protocol.messages import (
     peek_query_string,
 )
 from cql_protocol.types import BOOLEAN, CqlType, deserialize
+from translators import values
 from translators.mapping import Mapping, TableMapping
 from translators.statements import CounterWrite, RangeDelete, RowWrite, Write, translate
 from translators.write_codec import decode_write, encode_write
@@ -195,6 +196,9 @@ class DualWrite:
             return None
         if not writes:
             return None
+        for w in writes:
+            if isinstance(w, RowWrite):
+                check_item_size(w)
 
         def on_answer(s2: ClientSession, r: Frame, p: Pending) -> None:
             if not _succeeded(r, lwt):
@@ -242,6 +246,37 @@ class DualWrite:
             elif isinstance(w, RangeDelete):
                 await self.writer.apply_range_delete(w)
             self.stats.mirrored += 1
+
+
+_GROWING = frozenset({"overwrite", "add", "put", "append", "prepend", "set_index"})
+
+
+class ItemTooLarge(InvalidRequest):
+    pass
+
+
+def check_item_size(w: RowWrite) -> None:
+    """`large_items: reject`: refuse, before Cassandra sees it, a write whose values alone make
+    an item over DynamoDB's 400 KB limit; the two stores would otherwise part ways."""
+    tm = w.table
+    cols = tm.schema.columns
+    size = 0
+    for col, v in w.mutation.cells.items():
+        attr = values.to_attribute(cols[col], v) if v is not None else None
+        if attr is not None:
+            size += len(tm.attribute_name(col).encode()) + values.attribute_size(attr)
+    for col, op, payload in w.mutation.collection_ops:
+        t = cols[col]
+        if payload and op.partition(":")[2] in _GROWING:
+            attr = values.to_attribute(t, dict(payload) if isinstance(payload, dict) else
+                                       (payload if not isinstance(payload, tuple) else [payload[1]]))
+            if attr is not None:
+                size += len(tm.attribute_name(col).encode()) + values.attribute_size(attr)
+    if size > values.MAX_ITEM_SIZE:
+        raise ItemTooLarge(
+            f"{tm.cql_name}: this write makes a DynamoDB item of at least {size} bytes, over the 400 KB "
+            "item limit (the table's large_items policy is reject)"
+        )
 
 
 def _parse(q: str) -> cql.Statement | None:

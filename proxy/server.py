@@ -30,9 +30,14 @@ log = logging.getLogger(__name__)
 def load_mapping_or_fail(path: str) -> Mapping:
     """Loads the mapping at start; a bad file stops the sidecar with the line at fault."""
     try:
-        return load_mapping(path)
+        m = load_mapping(path)
     except MappingError as e:
         raise ConfigError(str(e)) from None
+    for tm in m.tables.values():
+        if tm.phase != "cassandra" and tm.large_items != "reject":
+            raise ConfigError(f"{path}: {tm.cql_name}: large_items: {tm.large_items} is not available in "
+                              "this version; use reject (writes over 400 KB get a clear error)")
+    return m
 
 
 class ProxyServer:

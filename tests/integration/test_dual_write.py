@@ -250,3 +250,16 @@ def test_every_cql_type_lands_equal(setup, dw_sidecar, cassandra, dynamodb):
     finally:
         cluster.shutdown()
     assert _assert_equal(cassandra, dynamodb, m, "alltypes") == 12
+
+
+def test_items_over_400kb_are_refused_before_either_store_has_them(setup, dw_sidecar, cassandra):
+    from cassandra import InvalidRequest
+
+    cluster, s = session_for(dw_sidecar.host, dw_sidecar.port, version=4)
+    try:
+        with pytest.raises(InvalidRequest, match=r"cdp_dw\.kv: .*400 KB item limit"):
+            s.execute(s.prepare(f"INSERT INTO {KS}.kv (id, payload) VALUES (?, ?)"), (900, b"\x01" * 500_000))
+        assert s.execute(f"SELECT id FROM {KS}.kv WHERE id = 900").one() is None
+        s.execute(s.prepare(f"INSERT INTO {KS}.kv (id, payload) VALUES (?, ?)"), (901, b"\x01" * 300_000))
+    finally:
+        cluster.shutdown()
