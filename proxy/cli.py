@@ -48,6 +48,7 @@ _HELP = {
     "shutdown_grace": "seconds in-flight requests get to finish on SIGTERM",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "mapping": "mapping file (YAML): which tables go to DynamoDB, their keys and phases",
+    "phases": "phase overrides at start: KS.TABLE=PHASE[,KS.TABLE=PHASE...]",
     "dynamodb_endpoint": "DynamoDB endpoint URL (default: the mapping's, else AWS's)",
     "dynamodb_region": "AWS region (default: the mapping's, else the AWS configuration's)",
     "dynamodb_max_connections": "pooled HTTP connections to DynamoDB",

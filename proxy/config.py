@@ -68,6 +68,8 @@ class Config:
     shutdown_grace: float = 30.0
     # Migration: the mapping file (tables, keys, phases) and where DynamoDB is.
     mapping: str = ""
+    # Phase overrides at start, "ks.table=phase[,ks.table=phase]" (else the mapping's phases).
+    phases: str = ""
     dynamodb_endpoint: str = ""  # default: the mapping's, else AWS's regional endpoint
     dynamodb_region: str = ""  # default: the mapping's, else the AWS configuration's
     dynamodb_max_connections: int = 64

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -27,12 +28,31 @@ from .write_queue import QueueSettings, WriteQueue
 log = logging.getLogger(__name__)
 
 
-def load_mapping_or_fail(path: str) -> Mapping:
+PHASES = ("cassandra", "dual_write", "verify", "dynamo_fallback", "dynamo")
+STARTABLE_PHASES = ("cassandra", "dual_write")  # the others need run-time phase control
+
+
+def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
     """Loads the mapping at start; a bad file stops the sidecar with the line at fault."""
     try:
         m = load_mapping(path)
     except MappingError as e:
         raise ConfigError(str(e)) from None
+    tables = dict(m.tables)
+    for item in (x.strip() for x in overrides.split(",") if x.strip()):
+        name, sep, phase = item.partition("=")
+        ks, dot, table = name.strip().partition(".")
+        key = (ks, table)
+        if not sep or not dot or key not in tables:
+            raise ConfigError(f"phases: {item!r} must be KS.TABLE=PHASE for a table in {path}")
+        if phase not in PHASES:
+            raise ConfigError(f"phases: {phase!r} is not one of {', '.join(PHASES)}")
+        tables[key] = dataclasses.replace(tables[key], phase=phase)
+    m = dataclasses.replace(m, tables=tables)
+    for tm in m.tables.values():
+        if tm.phase not in STARTABLE_PHASES:
+            raise ConfigError(f"{path}: {tm.cql_name}: phase {tm.phase} is not available in this version "
+                              f"(available: {', '.join(STARTABLE_PHASES)})")
     for tm in m.tables.values():
         if tm.phase != "cassandra" and tm.large_items != "reject":
             raise ConfigError(f"{path}: {tm.cql_name}: large_items: {tm.large_items} is not available in "
@@ -51,7 +71,7 @@ class ProxyServer:
         self.peers = [Node(h, p) for h, p in cfg.peer_endpoints]
         self._server: asyncio.Server | None = None
         self._advertise = cfg.advertise.strip()
-        self.mapping = load_mapping_or_fail(cfg.mapping) if cfg.mapping else None
+        self.mapping = load_mapping_or_fail(cfg.mapping, cfg.phases) if cfg.mapping else None
         self.dual: DualWrite | None = None
         self._dynamodb: DynamoDBClient | None = None
         self.queue: WriteQueue | None = None

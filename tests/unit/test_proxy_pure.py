@@ -157,3 +157,33 @@ def test_rewrite_peers_lists_configured_sidecars_only():
     assert [g["tokens"] for g in got] == [[tokens[p1]], [tokens[p2]]]
     only = rewrite_peers(Rows(_meta("peers_v2", cols), []), me, [p1, p2], None, only="10.1.0.3")
     assert len(only.rows) == 1
+
+
+# -- mapping at start ------------------------------------------------------------------------------
+
+EXAMPLE = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "shop.yaml")
+
+
+def test_phase_overrides_at_start():
+    from proxy.server import load_mapping_or_fail
+
+    m = load_mapping_or_fail(EXAMPLE, "shop.carts=cassandra")
+    assert m.table("shop", "carts").phase == "cassandra"
+    assert m.table("shop", "cart_items").phase == "dual_write"  # untouched
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ("shop.nope=dual_write", "must be KS.TABLE=PHASE for a table"),
+        ("shop.carts", "must be KS.TABLE=PHASE"),
+        ("shop.carts=dual_writes", "is not one of cassandra, dual_write"),
+        ("shop.carts=dynamo", "phase dynamo is not available in this version"),
+        ("shop.orders_by_customer=dual_write", "large_items: compress is not available"),
+    ],
+)
+def test_bad_phase_overrides_fail_at_start(overrides, message):
+    from proxy.server import load_mapping_or_fail
+
+    with pytest.raises(ConfigError, match=message):
+        load_mapping_or_fail(EXAMPLE, overrides)
