@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the sidecar")
     _add_config_options(serve)
     add_translator_subcommands(sub)
+    dl = sub.add_parser("dead-letters", help="replay DynamoDB writes that failed for good")
+    dl_sub = dl.add_subparsers(dest="dl_command", required=True)
+    replay = dl_sub.add_parser("replay", help="apply every dead-lettered write again; keep the ones that still fail")
+    replay.add_argument("--state-dir", default=".cdp-state", help="the sidecar's --state-dir")
+    replay.add_argument("--mapping", help="the sidecar's mapping file (needed for translated CQL writes)")
+    replay.add_argument("--dynamodb-endpoint", default=None)
+    replay.add_argument("--dynamodb-region", default=None)
     return parser
 
 
@@ -107,10 +114,39 @@ async def _serve(cfg: Config, server: ProxyServer) -> None:
     await runner.cleanup()
 
 
+async def _replay_dead_letters(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .dual_write import DualWrite
+    from .dynamo_writer import DynamoWriter
+    from .dynamodb_client import DynamoDBClient
+    from .journal import DeadLetters
+    from .server import load_mapping_or_fail
+    from .write_queue import replay_dead_letters
+
+    mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
+    dead = DeadLetters(Path(args.state_dir) / "dead-letters.jsonl")
+    total = len(dead.read())
+    async with DynamoDBClient(
+        region=args.dynamodb_region or (mapping.region if mapping else None) or None,
+        endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None,
+    ) as client:
+        applier = DualWrite(mapping, DynamoWriter(client)).apply_record if mapping else None
+        ok, failing = await replay_dead_letters(dead, client, applier)
+    print(f"{total} dead-lettered writes: {ok} applied, {failing} still failing (kept in {dead.path})")
+    return 0 if failing == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in TRANSLATOR_COMMANDS:
         return run_translator_subcommand(args)
+    if args.command == "dead-letters":
+        try:
+            return asyncio.run(_replay_dead_letters(args))
+        except ConfigError as e:
+            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
+            return 2
     try:
         cfg = load_config(args.config, _overrides(args))
     except ConfigError as e:

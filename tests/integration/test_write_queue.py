@@ -162,3 +162,19 @@ async def test_killed_with_a_full_queue_replays_everything_on_restart(dynamodb, 
     await q.close()
     await c.close()
     assert Journal(jdir).recover() == []
+
+
+async def test_dead_letters_replay_command(dynamodb, table, tmp_path):
+    state = tmp_path / "state"
+    dead = DeadLetters(state / "dead-letters.jsonl")
+    j = Journal(tmp_path / "j")
+    j.recover()
+    for i in range(5):
+        dead.add(j.append("ks.t", "PutItem", _lww_put(table, i)), "DynamoDB was unreachable")
+    r = subprocess.run([sys.executable, "-m", "proxy.cli", "dead-letters", "replay", "--state-dir", str(state),
+                        "--dynamodb-endpoint", dynamodb, "--dynamodb-region", "us-east-1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+    assert r.returncode == 0, r.stderr
+    assert "5 dead-lettered writes: 5 applied, 0 still failing" in r.stdout
+    assert await _count(dynamodb, table) == 5 and dead.read() == []
