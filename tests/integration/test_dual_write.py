@@ -263,3 +263,24 @@ def test_items_over_400kb_are_refused_before_either_store_has_them(setup, dw_sid
         s.execute(s.prepare(f"INSERT INTO {KS}.kv (id, payload) VALUES (?, ?)"), (901, b"\x01" * 300_000))
     finally:
         cluster.shutdown()
+
+
+def test_dynamodb_unreachable_in_sync_mode_reads_keep_serving_and_writes_say_why(setup, cassandra, tmp_path):
+    from cassandra import WriteFailure
+
+    from tests.conftest import free_port, start_sidecar
+
+    mapping, _ = setup
+    sc = start_sidecar(cassandra, tmp_path, "--mapping", str(mapping),
+                       "--dynamodb-endpoint", f"http://127.0.0.1:{free_port()}", env=AWS_ENV)
+    cluster, s = session_for(sc.host, sc.port, version=4)
+    try:
+        with pytest.raises(WriteFailure, match="written to Cassandra but not to DynamoDB"):
+            s.execute(f"INSERT INTO {KS}.kv (id, name) VALUES (950, 'only-cassandra')")
+        # Cassandra has it and keeps answering reads through the same sidecar
+        assert s.execute(f"SELECT name FROM {KS}.kv WHERE id = 950").one().name == "only-cassandra"
+        assert metric(sc, "cdp_dual_write_failures_total") == 1
+        assert metric(sc, "cdp_dynamodb_unavailable_total") >= 1
+    finally:
+        cluster.shutdown()
+        sc.stop()
