@@ -39,7 +39,9 @@ from cql_protocol.messages import (
 )
 from cql_protocol.types import BOOLEAN, CqlType, deserialize
 from translators import values
+from translators.item_codec import to_item
 from translators.mapping import Mapping, TableMapping
+from translators.row_state import merge
 from translators.statements import CounterWrite, RangeDelete, RowWrite, Write, translate
 from translators.write_codec import decode_write, encode_write
 
@@ -218,7 +220,11 @@ class DualWrite:
             for w in queued:
                 assert self.queue is not None
                 # journaled before the client hears back: a crash replays it
-                await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w))
+                plain = _plain_put(w)
+                if plain is not None:  # insert-only table: unconditional, batched 25 per call
+                    await self.queue.enqueue(w.table.cql_name, "PutItem", plain)
+                else:
+                    await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w))
                 self.stats.mirrored += 1
             if direct:
                 await self.apply(direct)
@@ -239,13 +245,30 @@ class DualWrite:
 
     async def apply(self, writes: list[Write]) -> None:
         for w in writes:
-            if isinstance(w, RowWrite):
+            plain = _plain_put(w)
+            if plain is not None:
+                await self.writer.client.put_item(**plain)
+            elif isinstance(w, RowWrite):
                 await self.writer.apply_row(w.table, w.key.partition, w.key.clustering, w.mutation)
             elif isinstance(w, CounterWrite):
                 await self.writer.apply_counter(w.table, w.key.partition, w.key.clustering, w.deltas)
             elif isinstance(w, RangeDelete):
                 await self.writer.apply_range_delete(w)
             self.stats.mirrored += 1
+
+
+def _plain_put(w: Write) -> dict[str, Any] | None:
+    """`write_condition: none` (insert-only tables): an INSERT becomes a whole-item PutItem with no
+    read and no condition, which BatchWriteItem can group. Anything else still merges."""
+    if not isinstance(w, RowWrite) or w.table.write_condition != "none":
+        return None
+    m = w.mutation
+    if not m.row_marker or m.delete_row or any(not op.endswith(":overwrite") for _, op, _ in m.collection_ops):
+        return None
+    now = int(time.time())
+    state = merge(None, m, now)
+    item = to_item(w.table, w.key.partition, w.key.clustering, state, now)
+    return {"TableName": w.table.dynamodb_table, "Item": item}
 
 
 _GROWING = frozenset({"overwrite", "add", "put", "append", "prepend", "set_index"})

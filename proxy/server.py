@@ -106,7 +106,7 @@ class ProxyServer:
                 self.queue = WriteQueue(
                     self._dynamodb, Journal(state / "journal"), DeadLetters(state / "dead-letters.jsonl"),
                     QueueSettings(capacity=self.cfg.queue_capacity, workers=self.cfg.queue_workers,
-                                  backpressure_timeout=self.cfg.backpressure_timeout),
+                                  backpressure_timeout=self.cfg.backpressure_timeout, batch_writes=True),
                     applier=self.dual.apply_record,
                 )
                 self.dual.queue = self.queue

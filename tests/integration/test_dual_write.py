@@ -50,6 +50,7 @@ def setup(cassandra, dynamodb, tmp_path_factory):
                   flag boolean, at timestamp, day date, u uuid, payload blob, ip inet,
                   tags set<text>, attrs map<text, int>, trail list<int>, pair frozen<tuple<int, text>>)""")
     s.execute(f"CREATE TYPE {KS}.addr (street text, zip int)")
+    s.execute(f"CREATE TABLE {KS}.log (src text, seq int, msg text, PRIMARY KEY (src, seq))")
     s.execute(f"""CREATE TABLE {KS}.alltypes (k int PRIMARY KEY, a ascii, ti tinyint, si smallint, vi varint,
                   f float, tm time, du duration, tu timeuuid, ad frozen<addr>, ve vector<float, 3>,
                   nest map<text, frozen<list<int>>>, sets list<frozen<set<int>>>, fm frozen<map<int, text>>)""")
@@ -281,6 +282,40 @@ def test_dynamodb_unreachable_in_sync_mode_reads_keep_serving_and_writes_say_why
         assert s.execute(f"SELECT name FROM {KS}.kv WHERE id = 950").one().name == "only-cassandra"
         assert metric(sc, "cdp_dual_write_failures_total") == 1
         assert metric(sc, "cdp_dynamodb_unavailable_total") >= 1
+    finally:
+        cluster.shutdown()
+        sc.stop()
+
+
+
+def test_insert_only_tables_are_batched_25_per_call(setup, cassandra, dynamodb, tmp_path):
+    import yaml
+
+    from tests.conftest import start_sidecar
+
+    mapping, m = setup
+    raw = yaml.safe_load(mapping.read_text())
+    for t in raw["tables"]:
+        if t["cql"] == f"{KS}.log":
+            t.update(write_mode="queued", write_condition="none")
+    insert_only = tmp_path / "insert-only.yaml"
+    insert_only.write_text(yaml.safe_dump(raw, sort_keys=False))
+    sc = start_sidecar(cassandra, tmp_path, "--mapping", str(insert_only), "--state-dir", str(tmp_path / "st"),
+                       "--dynamodb-endpoint", dynamodb, env=AWS_ENV)
+    cluster, s = session_for(sc.host, sc.port, version=4)
+    try:
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        ins = s.prepare(f"INSERT INTO {KS}.log (src, seq, msg) VALUES (?, ?, ?)")
+        execute_concurrent_with_args(s, ins, [(f"s{i % 3}", i, f"m{i}") for i in range(300)], concurrency=50)
+        deadline = time.monotonic() + 30
+        while metric(sc, "cdp_journal_backlog") > 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _assert_equal(cassandra, dynamodb, m, "log") == 300
+        batches = metric(sc, 'cdp_dynamodb_requests_total{operation="BatchWriteItem"}')
+        puts = metric(sc, 'cdp_dynamodb_requests_total{operation="PutItem"}')
+        assert batches >= 1 and batches + puts < 300
+        assert metric(sc, 'cdp_dynamodb_requests_total{operation="GetItem"}') == 0  # no read-merge
     finally:
         cluster.shutdown()
         sc.stop()
