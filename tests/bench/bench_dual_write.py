@@ -189,7 +189,7 @@ class Target:
     def metrics(self) -> dict[str, float]:
         if self.sidecar is None:
             return {}
-        args = list(self.sidecar.proc.args)  # type: ignore[arg-type]
+        args = [str(a) for a in self.sidecar.proc.args]  # type: ignore[union-attr]
         admin, token = args[args.index("--admin") + 1], args[args.index("--admin-token") + 1]
         req = urllib.request.Request(f"http://{admin}/metrics", headers={"Authorization": f"Bearer {token}"})
         out: dict[str, float] = {}
@@ -324,7 +324,8 @@ def one_round(workers: WriteWorkers, t: Target, concurrency: int, duration: floa
               acc: DAcc | None, drain_timeout: float) -> None:
     m0 = ddb_counts(t.metrics()) if acc is not None else {}
     d0 = proc_cpu(pids["dynamodb"])
-    measured_round(workers, t.name, concurrency, duration, t.pid, pids["cassandra"], acc)
+    # no sidecar (direct): proc_cpu(None) is None and no sidecar CPU is counted
+    measured_round(workers, t.name, concurrency, duration, t.pid, pids["cassandra"], acc)  # type: ignore[arg-type]
     d1 = proc_cpu(pids["dynamodb"])
     if t.name == "queued":
         s0, c0 = proc_cpu(t.pid), proc_cpu(pids["cassandra"])
