@@ -282,6 +282,9 @@ def check_item_size(w: RowWrite) -> None:
     """`large_items: reject`: refuse, before Cassandra sees it, a write whose values alone make
     an item over DynamoDB's 400 KB limit; the two stores would otherwise part ways."""
     tm = w.table
+    if tm.large_items == "compress":
+        _check_compressed_size(w)
+        return
     cols = tm.schema.columns
     size = 0
     for col, v in w.mutation.cells.items():
@@ -299,6 +302,18 @@ def check_item_size(w: RowWrite) -> None:
         raise ItemTooLarge(
             f"{tm.cql_name}: this write makes a DynamoDB item of at least {size} bytes, over the 400 KB "
             "item limit (the table's large_items policy is reject)"
+        )
+
+
+def _check_compressed_size(w: RowWrite) -> None:
+    """`large_items: compress`: the values of this write, compressed, must fit in an item."""
+    now = int(time.time())
+    item = to_item(w.table, w.key.partition, w.key.clustering, merge(None, w.mutation, now), now)
+    size = values.item_size(item)
+    if size > values.MAX_ITEM_SIZE:
+        raise ItemTooLarge(
+            f"{w.table.cql_name}: this write makes a DynamoDB item of {size} bytes even compressed, over "
+            "the 400 KB item limit (large_items: compress)"
         )
 
 

@@ -54,9 +54,9 @@ def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
             raise ConfigError(f"{path}: {tm.cql_name}: phase {tm.phase} is not available in this version "
                               f"(available: {', '.join(STARTABLE_PHASES)})")
     for tm in m.tables.values():
-        if tm.phase != "cassandra" and tm.large_items != "reject":
+        if tm.phase != "cassandra" and tm.large_items == "s3":
             raise ConfigError(f"{path}: {tm.cql_name}: large_items: {tm.large_items} is not available in "
-                              "this version; use reject (writes over 400 KB get a clear error)")
+                              "this version; use reject (writes over 400 KB get a clear error) or compress")
     return m
 
 

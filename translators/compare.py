@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import values
-from .item_codec import from_item, from_wire, is_collection
+from .item_codec import expand, from_item, from_wire, is_collection
 from .mapping import TableMapping
 from .row_state import visible
 
@@ -42,7 +42,7 @@ def _hashable(v: Any) -> Any:
 
 def item_row(tm: TableMapping, item: dict[str, Any], now: int) -> dict[str, Any] | None:
     """The row an item holds as a reader sees it (None: absent, deleted or expired)."""
-    item = from_wire(item)
+    item = expand(from_wire(item))
     state = from_item(tm, item)
     live = visible(state, now) if state is not None else None
     if live is None:

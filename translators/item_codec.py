@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import zlib
 from typing import Any
+
+import orjson
 
 from cql_protocol.types import ListType, MapType, SetType
 
@@ -13,6 +16,7 @@ from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_
 
 META = "_m"
 VERSION = "_v"
+COMPRESSED = "_z"
 
 Attribute = dict[str, Any]
 Item = dict[str, Attribute]
@@ -74,7 +78,33 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
     exp = item_expiry(state, now, tm.tombstone_ttl)
     if exp is not None:
         item[tm.ttl_attribute] = {"N": str(exp)}
+    if tm.large_items == "compress" and values.item_size(item) > values.MAX_ITEM_SIZE:
+        item = compress_item(tm, item)
     return item
+
+
+def compress_item(tm: TableMapping, item: Item) -> Item:
+    """`large_items: compress`: regular column values and the metadata go into one zlib-compressed
+    binary attribute; keys, the timestamp, the TTL and the version stay readable."""
+    keep = {tm.pk.attribute, tm.timestamp_attribute, tm.ttl_attribute, VERSION}
+    if tm.sk is not None:
+        keep.add(tm.sk.attribute)
+    keep.update(tm.attribute_name(c) for c in tm.schema.primary_key)
+    packed = {k: v for k, v in item.items() if k not in keep}
+    out = {k: v for k, v in item.items() if k in keep}
+    out[COMPRESSED] = {"B": zlib.compress(orjson.dumps(_json_attr(packed)), 6)}
+    return out
+
+
+def expand(item: Item) -> Item:
+    """Undoes `compress_item` (a no-op for uncompressed items)."""
+    z = item.get(COMPRESSED)
+    if z is None:
+        return item
+    packed = from_wire(orjson.loads(zlib.decompress(z["B"])))
+    out = {k: v for k, v in item.items() if k != COMPRESSED}
+    out.update(packed)
+    return out
 
 
 def _meta_view(tm: TableMapping, s: RowState) -> RowState:
@@ -130,7 +160,7 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
     """The row state an item holds (None: no item)."""
     if not item:
         return None
-    item = from_wire(item)
+    item = expand(from_wire(item))
     cols = tm.schema.columns
     plain: dict[str, Any] = {}
     for col, t in cols.items():

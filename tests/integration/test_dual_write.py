@@ -285,6 +285,10 @@ def test_dynamodb_unreachable_in_sync_mode_reads_keep_serving_and_writes_say_why
     finally:
         cluster.shutdown()
         sc.stop()
+    # the divergence this test made on purpose goes away, so later comparisons stay exact
+    direct, ds = session_for(*cassandra, version=4)
+    ds.execute(f"DELETE FROM {KS}.kv WHERE id = 950")
+    direct.shutdown()
 
 
 
@@ -319,3 +323,38 @@ def test_insert_only_tables_are_batched_25_per_call(setup, cassandra, dynamodb, 
     finally:
         cluster.shutdown()
         sc.stop()
+
+
+def test_large_items_compressed_when_the_table_says_so(setup, cassandra, dynamodb, tmp_path):
+    import yaml
+    from cassandra import InvalidRequest
+
+    from tests.conftest import start_sidecar
+
+    mapping, m = setup
+    raw = yaml.safe_load(mapping.read_text())
+    for t in raw["tables"]:
+        if t["cql"] == f"{KS}.kv":
+            t["large_items"] = "compress"
+    compressing = tmp_path / "compress.yaml"
+    compressing.write_text(yaml.safe_dump(raw, sort_keys=False))
+    sc = start_sidecar(cassandra, tmp_path, "--mapping", str(compressing), "--dynamodb-endpoint", dynamodb,
+                       env=AWS_ENV)
+    cluster, s = session_for(sc.host, sc.port, version=4)
+    try:
+        ins = s.prepare(f"INSERT INTO {KS}.kv (id, payload, name) VALUES (?, ?, ?)")
+        s.execute(ins, (1000, b"abc" * 200_000, "big but compressible"))  # 600 KB
+        with pytest.raises(InvalidRequest, match=r"even compressed, over the 400 KB"):
+            s.execute(ins, (1001, os.urandom(500_000), "big and random"))
+        assert s.execute(f"SELECT id FROM {KS}.kv WHERE id = 1001").one() is None
+    finally:
+        cluster.shutdown()
+        sc.stop()
+    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    from translators.item_codec import key_item
+
+    tm = m.table(KS, "kv")
+    item = ddb.get_item(TableName=tm.dynamodb_table, Key=key_item(tm, (1000,), ()), ConsistentRead=True)["Item"]
+    assert "_z" in item and "payload" not in item  # stored compressed
+    _assert_equal(cassandra, dynamodb, m, "kv")

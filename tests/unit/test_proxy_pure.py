@@ -170,6 +170,9 @@ def test_phase_overrides_at_start():
     m = load_mapping_or_fail(EXAMPLE, "shop.carts=cassandra")
     assert m.table("shop", "carts").phase == "cassandra"
     assert m.table("shop", "cart_items").phase == "dual_write"  # untouched
+    # a compressing table can be mirrored
+    assert load_mapping_or_fail(EXAMPLE, "shop.orders_by_customer=dual_write").table(
+        "shop", "orders_by_customer").large_items == "compress"
 
 
 @pytest.mark.parametrize(
@@ -179,7 +182,6 @@ def test_phase_overrides_at_start():
         ("shop.carts", "must be KS.TABLE=PHASE"),
         ("shop.carts=dual_writes", "is not one of cassandra, dual_write"),
         ("shop.carts=dynamo", "phase dynamo is not available in this version"),
-        ("shop.orders_by_customer=dual_write", "large_items: compress is not available"),
     ],
 )
 def test_bad_phase_overrides_fail_at_start(overrides, message):
