@@ -1,7 +1,7 @@
 """An asyncio DynamoDB client for the hot path.
 
 Low-level JSON in and out (the attribute-value wire format), pooled keep-alive connections
-(aiohttp), credentials from botocore's standard chain (environment, profile, web identity,
+(proxy.http_pool), credentials from botocore's standard chain (environment, profile, web identity,
 container and instance metadata), SigV4 by `sigv4.DynamoDBSigner`, and jittered exponential
 retries on throttling, 5xx answers, timeouts and dropped connections.
 """
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
+from .http_pool import HttpPool
 from .metrics import LatencyHistogram
 from .sigv4 import DynamoDBSigner, FrozenCredentials
 
@@ -153,12 +153,13 @@ class DynamoDBClient:
         self._credentials = credentials
         self._creds_cache: tuple[float, FrozenCredentials] | None = None
         self.max_connections = max_connections
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.stats = ClientStats()
-        self._session: aiohttp.ClientSession | None = None
+        self._session: HttpPool | None = None
 
     async def __aenter__(self) -> DynamoDBClient:
         return self
@@ -166,11 +167,10 @@ class DynamoDBClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
-                                                  auto_decompress=False, skip_auto_headers=("User-Agent",))
+    def _http(self) -> HttpPool:
+        if self._session is None:
+            self._session = HttpPool(self.endpoint, max_connections=self.max_connections,
+                                     timeout=self._timeout, connect_timeout=self._connect_timeout)
         return self._session
 
     async def close(self) -> None:
@@ -203,10 +203,8 @@ class DynamoDBClient:
             attempt += 1
             headers = self._signer.headers(target, body, self._creds())
             try:
-                async with self._http().post(self.endpoint, data=body, headers=headers) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-            except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                status, raw = await self._http().post(headers, body)
+            except (TimeoutError, OSError) as e:
                 if attempt >= self.max_attempts:
                     stats.unavailable += 1
                     raise DynamoDBUnavailable(f"{operation}: no answer from {self.endpoint} after "

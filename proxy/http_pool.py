@@ -1,0 +1,158 @@
+"""A small keep-alive HTTP/1.1 client for one host: DynamoDB's request shape only (POST, JSON).
+
+aiohttp's general-purpose client costs roughly 100 µs of Python per request; this one writes each
+request in one send and parses the answer in place, with TLS from the standard library. One request
+at a time per connection (no pipelining), a bounded pool of idle connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from urllib.parse import urlsplit
+
+
+class HttpError(OSError):
+    """A transport-level failure: the connection broke or the answer was not HTTP."""
+
+
+class _Conn(asyncio.Protocol):
+    __slots__ = ("_body_len", "_buf", "_head", "_status", "closed", "keep_alive", "transport", "waiter")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._buf = bytearray()
+        self._status = 0
+        self._body_len = -1
+        self._head = True
+        self.keep_alive = True
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(HttpError(f"connection closed by the server: {exc or 'EOF'}"))
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        loop = asyncio.get_running_loop()
+        self.waiter = loop.create_future()
+        self._buf.clear()
+        self._head = True
+        self._body_len = -1
+        assert self.transport is not None
+        self.transport.write(data)
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        if self._head:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            try:
+                self._parse_head(bytes(buf[:end]))
+            except (ValueError, IndexError) as e:
+                self._fail(HttpError(f"malformed HTTP answer: {e}"))
+                return
+            del buf[: end + 4]
+            self._head = False
+        if self._body_len >= 0 and len(buf) >= self._body_len:
+            body = bytes(buf[: self._body_len])
+            del buf[: self._body_len]
+            w = self.waiter
+            self.waiter = None
+            if w is not None and not w.done():
+                w.set_result((self._status, body))
+
+    def _parse_head(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
+        self._status = int(lines[0].split(b" ", 2)[1])
+        length = None
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            n = name.strip().lower()
+            if n == b"content-length":
+                length = int(value.strip())
+            elif n == b"transfer-encoding" and value.strip().lower() != b"identity":
+                raise ValueError("chunked answers are not expected from DynamoDB")
+            elif n == b"connection" and value.strip().lower() == b"close":
+                self.keep_alive = False
+        if length is None:
+            raise ValueError("answer without Content-Length")
+        self._body_len = length
+
+    def _fail(self, exc: Exception) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class HttpPool:
+    def __init__(self, url: str, *, max_connections: int = 64, timeout: float = 5.0,
+                 connect_timeout: float = 2.0, ssl_context: ssl.SSLContext | None = None) -> None:
+        parts = urlsplit(url)
+        self.https = parts.scheme == "https"
+        self.hostname = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+        default = 443 if self.https else 80
+        self.host_header = self.hostname if self.port == default else f"{self.hostname}:{self.port}"
+        self.path = parts.path or "/"
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._ssl = (ssl_context or ssl.create_default_context()) if self.https else None
+        self._idle: deque[_Conn] = deque()
+        self._slots = asyncio.Semaphore(max_connections)
+
+    async def _connect(self) -> _Conn:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(_Conn, self.hostname, self.port, ssl=self._ssl,
+                                       server_hostname=self.hostname if self._ssl else None),
+                self.connect_timeout,
+            )
+        except TimeoutError:
+            raise HttpError(f"connecting to {self.host_header} timed out") from None
+        return conn
+
+    async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        head = [f"POST {self.path} HTTP/1.1\r\nHost: {self.host_header}\r\nContent-Length: {len(body)}\r\n"]
+        head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
+        head.append("\r\n")
+        data = "".join(head).encode() + body
+        async with self._slots:
+            conn = None
+            while self._idle:
+                c = self._idle.pop()
+                if not c.closed:
+                    conn = c
+                    break
+            if conn is None:
+                conn = await self._connect()
+            try:
+                status, answer = await asyncio.wait_for(conn.request(data), self.timeout)
+            except BaseException:
+                conn.close()
+                raise
+            if conn.keep_alive and not conn.closed:
+                self._idle.append(conn)
+            else:
+                conn.close()
+            return status, answer
+
+    async def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
