@@ -565,9 +565,11 @@ def _dec_map(t: MapType, mv: memoryview, version: int) -> object:
             (None if kb is None else kdec(kt, kb, version), None if vb is None else vdec(vt, vb, version))
         )
     try:
-        return dict(pairs)
+        d = dict(pairs)
     except TypeError:  # an unhashable key (list, set, map or UDT value)
         return pairs
+    # keys CQL tells apart but Python does not (0.0 and -0.0, 1 and True...): keep every entry
+    return d if len(d) == len(pairs) else pairs
 
 
 def _dec_fields(types: Sequence[CqlType], mv: memoryview, version: int, what: str) -> list[object]:
