@@ -41,6 +41,7 @@ from cql_protocol.types import BOOLEAN, CqlType, deserialize
 from translators import values
 from translators.item_codec import to_item
 from translators.mapping import Mapping, TableMapping
+from translators.pin_functions import pin
 from translators.row_state import merge
 from translators.statements import CounterWrite, RangeDelete, RowWrite, Write, translate
 from translators.write_codec import decode_write, encode_write
@@ -114,8 +115,16 @@ class DualWrite:
             return None
         env = decode_frame(f)
         assert isinstance(env.message, Query)
-        return self._prepare_mirror(s, f, env, [(stmt, env.message.params.values or [], None)],
-                                    env.message.params.timestamp)
+        pinned, changed = pin(stmt)
+        if changed:
+            # now(), uuid()...: the values the sidecar picks go to Cassandra in the statement text
+            stmt = pinned
+            env = dataclasses.replace(env, message=dataclasses.replace(env.message, query=pinned.to_cql()))
+        msg = env.message
+        assert isinstance(msg, Query)
+        params = msg.params
+        return self._prepare_mirror(s, f, env, [(stmt, params.values or [], None)], params.timestamp,
+                                    reencode=changed)
 
     def for_prepare(self, s: ClientSession, f: Frame) -> ResponseHandler:
         q = peek_query_string(f.plain_body(), f.flags)
@@ -174,7 +183,8 @@ class DualWrite:
     # -- the mirror ------------------------------------------------------------------------------
     def _prepare_mirror(self, s: ClientSession, f: Frame, env: Any,
                         parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]],
-                        client_ts: int | None, keyspace: str | None = None) -> tuple[Frame, ResponseHandler] | None:
+                        client_ts: int | None, keyspace: str | None = None,
+                        reencode: bool = False) -> tuple[Frame, ResponseHandler] | None:
         lwt = any(_is_conditional(st) for st, _, _ in parts)
         own_ts = any(getattr(st, "timestamp", None) is not None for st, _, _ in parts)
         ts = client_ts
@@ -183,6 +193,8 @@ class DualWrite:
             # the sidecar's timestamp, sent to Cassandra too: both stores order writes alike
             ts = time.time_ns() // 1000
             forward = _with_timestamp(env, ts, f, s.frame_compression)
+        elif reencode:
+            forward = encode_envelope(env, response=False, compress=s.frame_compression)
         if ts is None:
             ts = time.time_ns() // 1000  # LWT (Cassandra forbids custom timestamps): the sidecar's clock
         writes: list[Write] = []

@@ -434,3 +434,17 @@ def test_mixed_workload_from_two_sidecars_leaves_the_stores_equal(setup, dw_side
         other.stop()
     _assert_equal(cassandra, dynamodb, m, "kv")
     _assert_equal(cassandra, dynamodb, m, "alltypes")
+
+
+def test_now_and_uuid_are_pinned_so_both_stores_hold_the_same_values(setup, dw_sidecar, cassandra, dynamodb):
+    _, m = setup
+    cluster, s = session_for(dw_sidecar.host, dw_sidecar.port, version=4)
+    try:
+        s.execute(f"INSERT INTO {KS}.kv (id, u, at, day) VALUES (3000, uuid(), toTimestamp(now()), currentDate())")
+        s.execute(f"UPDATE {KS}.kv SET at = currentTimestamp() WHERE id = 3001")
+        row = s.execute(f"SELECT u, at, day FROM {KS}.kv WHERE id = 3000").one()
+        assert row.u is not None and row.at is not None and row.day is not None
+    finally:
+        cluster.shutdown()
+    _assert_equal(cassandra, dynamodb, m, "kv")
+    assert metric(dw_sidecar, "cdp_untranslatable_statements_total") == 0
