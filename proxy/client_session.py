@@ -30,7 +30,7 @@ from .system_tables import Node
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from .dual_write import DualWrite
+    from .dual_write import DualWrite, Intercepted
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,8 @@ class ClientSession(asyncio.Protocol):
                 self.reply_error(f.stream, e)
                 return
             if mirrored is not None:
-                self.forward(*mirrored)
+                if not isinstance(mirrored, str):  # else TAKEN: the sidecar answers it
+                    self.forward(*mirrored)
                 return
         if op == Opcode.EXECUTE:
             handler = intercept.for_execute(self, f) if self.system_prepared else None
@@ -218,7 +219,7 @@ class ClientSession(asyncio.Protocol):
         else:
             handshake.on_client_frame(self, f)
 
-    def _dual_intercept(self, dual: DualWrite, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+    def _dual_intercept(self, dual: DualWrite, f: Frame) -> Intercepted:
         op = f.opcode
         if op == Opcode.QUERY:
             return dual.for_query(self, f)

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cql_protocol.cql import ast as cql
 from cql_protocol.cql import classify, parse_cached
@@ -29,6 +29,7 @@ from cql_protocol.frame import Frame
 from cql_protocol.messages import (
     Batch,
     Execute,
+    Message,
     Prepared,
     Query,
     Rows,
@@ -40,13 +41,16 @@ from cql_protocol.messages import (
 from cql_protocol.types import BOOLEAN, CqlType, deserialize
 from translators import values
 from translators.item_codec import to_item
+from translators.keys import encode_partition
 from translators.mapping import Mapping, TableMapping
 from translators.pin_functions import pin
 from translators.row_state import merge
-from translators.statements import CounterWrite, RangeDelete, RowWrite, Write, translate
+from translators.statements import CounterWrite, RangeDelete, RowWrite, Untranslatable, Write, translate
 from translators.write_codec import decode_write, encode_write
 
+from . import dynamo_primary
 from .dynamo_writer import DynamoWriter
+from .routing import DYNAMO_AUTHORITATIVE, Route, effective_phase, share_bucket, write_route
 from .write_queue import TRANSLATED, WriteQueue
 
 if TYPE_CHECKING:
@@ -55,7 +59,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIRRORED_PHASES = frozenset({"dual_write", "verify"})
+WRITING_PHASES = frozenset({"dual_write", "verify", "dynamo_fallback", "dynamo"})  # DynamoDB gets writes
+TAKEN = "taken"  # the request is answered by the sidecar (DynamoDB-authoritative); nothing to forward
 WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE", "BATCH"})
+
+
+# what interception decides: forward this frame with this handler, TAKEN, or None (forward as is)
+Intercepted: TypeAlias = "tuple[Frame, ResponseHandler] | str | None"
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class DualWriteStats:
         self.skipped_lwt = 0
         self.untranslatable: dict[str, int] = {}
         self.failed = 0
+        self.authoritative = 0  # writes DynamoDB decided
+        self.shadow_failed = 0  # of those, the ones Cassandra then refused
 
 
 class DualWrite:
@@ -83,11 +95,37 @@ class DualWrite:
         self.in_flight = 0
         self.queue: WriteQueue | None = None  # set when a table uses write_mode: queued
 
+    def phase_of(self, keyspace: str, table: str) -> tuple[str, float]:
+        """(phase, rollout share %) of a mapped table; replaced by the run-time phase registry."""
+        tm = self.mapping.table(keyspace, table)
+        return (tm.phase, 100.0) if tm is not None else ("cassandra", 100.0)
+
     def mirrored(self, keyspace: str | None, table: str | None) -> TableMapping | None:
+        """The mapping of a table whose writes must reach DynamoDB in its current phase."""
         if keyspace is None or table is None:
             return None
         tm = self.mapping.table(keyspace, table)
-        return tm if tm is not None and tm.phase in MIRRORED_PHASES else None
+        if tm is None:
+            return None
+        phase, share = self.phase_of(keyspace, table)
+        return tm if phase in WRITING_PHASES and (share > 0 or phase != "dual_write") else None
+
+    def dynamo_decides(self, stmt: cql.Statement, session_keyspace: str | None) -> bool:
+        """Whether some table of `stmt` is (even partly) in a phase where DynamoDB is authoritative."""
+        if isinstance(stmt, cql.Batch):
+            return any(self.dynamo_decides(x, session_keyspace) for x in stmt.statements)
+        if isinstance(stmt, cql.Insert | cql.Update | cql.Delete):
+            ks = stmt.keyspace or session_keyspace
+            return ks is not None and self.phase_of(ks, stmt.table)[0] in DYNAMO_AUTHORITATIVE
+        return False
+
+    def write_phase(self, w: Write) -> str:
+        tm = w.table
+        phase, share = self.phase_of(tm.keyspace, tm.table)
+        if share >= 100.0:
+            return phase
+        partition = w.partition if isinstance(w, RangeDelete) else w.key.partition
+        return effective_phase("write", phase, share, [partition_bucket(tm, partition)])
 
     def resolver(self) -> Callable[[str | None, str], TableMapping | None]:
         def resolve(keyspace: str | None, table: str) -> TableMapping | None:
@@ -103,7 +141,7 @@ class DualWrite:
         return False
 
     # -- interception ----------------------------------------------------------------------------
-    def for_query(self, s: ClientSession, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+    def for_query(self, s: ClientSession, f: Frame) -> Intercepted:
         q = peek_query_string(f.plain_body(), f.flags)
         kind, ks, table = classify(q)
         if kind not in WRITE_KINDS:
@@ -143,7 +181,7 @@ class DualWrite:
 
         return on_prepared
 
-    def for_execute(self, s: ClientSession, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+    def for_execute(self, s: ClientSession, f: Frame) -> Intercepted:
         qid = peek_execute_id(f.plain_body(), f.flags)
         if qid not in self.prepared:
             # prepared before this sidecar knew it: make the driver prepare it again through us
@@ -159,7 +197,7 @@ class DualWrite:
         return self._prepare_mirror(s, f, env, [(stmt, env.message.params.values or [], pw.bind_types)],
                                     env.message.params.timestamp, keyspace=pw.keyspace)
 
-    def for_batch(self, s: ClientSession, f: Frame) -> tuple[Frame, ResponseHandler] | None:
+    def for_batch(self, s: ClientSession, f: Frame) -> Intercepted:
         env = decode_frame(f)
         assert isinstance(env.message, Batch)
         parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]] = []
@@ -184,7 +222,7 @@ class DualWrite:
     def _prepare_mirror(self, s: ClientSession, f: Frame, env: Any,
                         parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]],
                         client_ts: int | None, keyspace: str | None = None,
-                        reencode: bool = False) -> tuple[Frame, ResponseHandler] | None:
+                        reencode: bool = False) -> Intercepted:
         lwt = any(_is_conditional(st) for st, _, _ in parts)
         own_ts = any(getattr(st, "timestamp", None) is not None for st, _, _ in parts)
         ts = client_ts
@@ -197,22 +235,39 @@ class DualWrite:
             forward = encode_envelope(env, response=False, compress=s.frame_compression)
         if ts is None:
             ts = time.time_ns() // 1000  # LWT (Cassandra forbids custom timestamps): the sidecar's clock
+        ks = keyspace or s.keyspace
+        decides = any(self.dynamo_decides(st, ks) for st, _, _ in parts)
         writes: list[Write] = []
         try:
             for stmt, values, types in parts:
                 writes.extend(translate(
-                    stmt, resolve=self.resolver(), session_keyspace=keyspace or s.keyspace, values=values,
+                    stmt, resolve=self.resolver(), session_keyspace=ks, values=values,
                     protocol_version=f.version, timestamp=ts, now=int(time.time()), bind_types=types,
                 ))
         except InvalidRequest as e:
+            if decides:
+                raise  # DynamoDB is authoritative: the client must hear why, nothing is dropped
             self.stats.untranslatable[e.message] = self.stats.untranslatable.get(e.message, 0) + 1
             log.warning("not mirrored to DynamoDB: %s", e.message)
             return None
-        if not writes:
+        phases = [self.write_phase(w) for w in writes]
+        writes = [w for w, ph in zip(writes, phases, strict=True) if ph != "cassandra"]
+        cassandra_too = any(not self.touches_mirrored(st, ks) for st, _, _ in parts) or any(
+            isinstance(st, cql.Batch) and not all(self.touches_mirrored(x, ks) for x in st.statements)
+            for st, _, _ in parts)
+        r = write_route([ph for ph in phases if ph != "cassandra"], cassandra_too)
+        if r is Route.CASSANDRA or not writes:
             return None
         for w in writes:
             if isinstance(w, RowWrite):
                 check_item_size(w)
+        if r is not Route.MIRROR:
+            shadow: Frame | None = forward
+            if lwt:
+                shadow = self._lwt_shadow(s, f, env, parts, ts)
+            self.in_flight += 1
+            asyncio.get_running_loop().create_task(self._primary(s, f.stream, f.version, writes, r, shadow))
+            return TAKEN
 
         def on_answer(s2: ClientSession, r: Frame, p: Pending) -> None:
             if not _succeeded(r, lwt):
@@ -224,6 +279,51 @@ class DualWrite:
             asyncio.get_running_loop().create_task(self._mirror(s2, r, p, writes))
 
         return forward, on_answer
+
+    def _lwt_shadow(self, s: ClientSession, f: Frame, env: Any,
+                    parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]], ts: int) -> Frame:
+        """Cassandra's copy of a conditional write DynamoDB applied: the same write, unconditional."""
+        msg = env.message
+        if len(parts) != 1 or isinstance(msg, Batch):
+            tm = next((w for w in (self.mirrored(st.keyspace or s.keyspace, st.table)  # type: ignore[union-attr]
+                                   for st, _, _ in parts if not isinstance(st, cql.Batch)) if w), None)
+            raise Untranslatable(tm.cql_name if tm else "batch", "conditional batches cannot be decided by "
+                                                                   "DynamoDB in this phase")
+        query = dynamo_primary.shadow_query(parts[0][0], msg.params, ts)
+        return encode_envelope(dataclasses.replace(env, message=query), response=False, compress=s.frame_compression)
+
+    async def _primary(self, s: ClientSession, stream: int, version: int, writes: list[Write], r: Route,
+                       shadow: Frame | None) -> None:
+        """DynamoDB decides; Cassandra gets the shadow afterwards (`dynamo_fallback`)."""
+        try:
+            try:
+                answer, applied = await dynamo_primary.apply(self.writer, writes, version)
+            except CQLError as e:
+                s.reply_error(stream, e)
+                return
+            except Exception as e:  # the client must hear it: the write may not be in DynamoDB
+                self.stats.failed += 1
+                log.error("DynamoDB did not take an authoritative write: %s", e)
+                s.reply_error(stream, WriteFailure(f"DynamoDB did not take the write ({e}); nothing was sent "
+                                                   "to Cassandra"))
+                return
+            self.stats.authoritative += 1
+            if r is Route.SHADOW and applied and shadow is not None and s.upstream is not None and not s.closed:
+                s.forward(dataclasses.replace(shadow, stream=stream), self._shadow_answered(answer))
+            else:
+                s.send(answer, stream)
+        finally:
+            self.in_flight -= 1
+            s.flush()
+
+    def _shadow_answered(self, answer: Message) -> ResponseHandler:
+        def on_shadow(s2: ClientSession, r: Frame, p: Pending) -> None:
+            if r.opcode != 0x08:  # RESULT
+                self.stats.shadow_failed += 1
+                log.warning("Cassandra refused the shadow of a write DynamoDB took (opcode %d)", r.opcode)
+            s2.send(answer, p.client_stream)
+
+        return on_shadow
 
     async def _mirror(self, s: ClientSession, r: Frame, p: Pending, writes: list[Write]) -> None:
         try:
@@ -267,6 +367,14 @@ class DualWrite:
             elif isinstance(w, RangeDelete):
                 await self.writer.apply_range_delete(w)
             self.stats.mirrored += 1
+
+
+def partition_bucket(tm: TableMapping, partition: tuple[Any, ...]) -> float:
+    """The rollout bucket of a partition: a hash of its DynamoDB key, the same on every sidecar."""
+    cols = tm.schema.columns
+    attr = encode_partition([cols[c] for c in tm.schema.partition_key], partition, tm.pk.prefix,
+                            dynamodb_type=tm.pk.dynamodb_type)
+    return share_bucket(tm.cql_name.encode() + b"\0" + repr(sorted(attr.items())).encode())
 
 
 def _plain_put(w: Write) -> dict[str, Any] | None:

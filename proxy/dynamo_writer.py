@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
+from translators import values
 from translators.item_codec import VERSION, from_item, key_item, to_item
 from translators.mapping import TableMapping
-from translators.row_state import Mutation, merge
+from translators.row_state import Mutation, merge, visible
 
 from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient
+
+Decide = Callable[[dict[str, Any] | None], bool]
 
 
 class WriteConflict(Exception):
@@ -33,15 +37,32 @@ class DynamoWriter:
     async def apply_row(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
                         mutation: Mutation, now: int | None = None) -> bool:
         """Merges one mutation into its item; False when it changed nothing (already shadowed)."""
+        changed, _, _ = await self._merge(tm, partition, clustering, mutation, now, None)
+        return changed
+
+    async def apply_if(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
+                       mutation: Mutation, decide: Decide) -> tuple[bool, dict[str, Any] | None]:
+        """A conditional write decided here: `decide` sees the row as a read would (None: absent)
+        and the merge happens only if it says so, on the same item version it judged.
+        Returns (applied, the row it judged)."""
+        _, applied, row = await self._merge(tm, partition, clustering, mutation, None, decide)
+        return applied, row
+
+    async def _merge(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
+                     mutation: Mutation, now: int | None,
+                     decide: Decide | None) -> tuple[bool, bool, dict[str, Any] | None]:
         key = key_item(tm, partition, clustering)
         for attempt in range(1, self.max_attempts + 1):
             t_now = int(time.time()) if now is None else now
             got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
             old = from_item(tm, got.get("Item"))
+            row = visible(old, t_now) if old is not None else None
+            if decide is not None and not decide(row):
+                return False, False, row
             new = merge(old, mutation, t_now)
             if old is not None and new == old:
                 self.unchanged += 1
-                return False
+                return False, True, row
             item = to_item(tm, partition, clustering, new, t_now)
             request: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": item,
                                        "ExpressionAttributeNames": {"#v": VERSION}}
@@ -52,7 +73,7 @@ class DynamoWriter:
                 request["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
             try:
                 await self.client.put_item(**request)
-                return True
+                return True, True, row
             except ConditionalCheckFailed:
                 self.conflicts += 1
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
@@ -62,13 +83,24 @@ class DynamoWriter:
                             deltas: dict[str, int]) -> None:
         key = key_item(tm, partition, clustering)
         names = {f"#c{i}": tm.attribute_name(col) for i, col in enumerate(deltas)}
-        vals = {f":d{i}": {"N": str(d)} for i, d in enumerate(deltas.values())}
+        vals: dict[str, Any] = {f":d{i}": {"N": str(d)} for i, d in enumerate(deltas.values())}
+        # the key columns as plain attributes too, as row items carry them (readers, validator)
+        sets = []
+        schema = tm.schema
+        for i, (col, v) in enumerate(zip(schema.partition_key + schema.clustering_columns,
+                                         partition + clustering, strict=False)):
+            attr_name = tm.attribute_name(col)
+            attr = values.to_attribute(schema.columns[col], v)
+            if attr is not None and attr_name not in key:
+                names[f"#k{i}"] = attr_name
+                vals[f":k{i}"] = attr
+                sets.append(f"#k{i} = :k{i}")
+        expr = ("SET " + ", ".join(sets) + " " if sets else "") + "ADD " + ", ".join(
+            f"#c{i} :d{i}" for i in range(len(deltas)))
         await self.client.update_item(
-            TableName=tm.dynamodb_table, Key=key,
-            UpdateExpression="ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(deltas))),
+            TableName=tm.dynamodb_table, Key=key, UpdateExpression=expr,
             ExpressionAttributeNames=names, ExpressionAttributeValues=vals,
         )
-
 
     async def apply_range_delete(self, rd: Any) -> int:
         """Deletes every existing row of a partition or clustering slice (a row tombstone on each).
@@ -124,6 +156,5 @@ class DynamoWriter:
 
 
 def _col_value(tm: TableMapping, item: dict[str, Any], col: str) -> Any:
-    from translators import values
 
     return values.from_attribute(tm.schema.columns[col], item.get(tm.attribute_name(col)))

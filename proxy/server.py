@@ -16,7 +16,7 @@ from translators.mapping import Mapping, MappingError, load_mapping
 from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
 from .config import Config, ConfigError
-from .dual_write import MIRRORED_PHASES, DualWrite
+from .dual_write import WRITING_PHASES, DualWrite
 from .dynamo_writer import DynamoWriter
 from .dynamodb_client import DynamoDBClient
 from .journal import DeadLetters, Journal
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 
 PHASES = ("cassandra", "dual_write", "verify", "dynamo_fallback", "dynamo")
-STARTABLE_PHASES = ("cassandra", "dual_write")  # the others need run-time phase control
 
 
 def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
@@ -49,10 +48,6 @@ def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
             raise ConfigError(f"phases: {phase!r} is not one of {', '.join(PHASES)}")
         tables[key] = dataclasses.replace(tables[key], phase=phase)
     m = dataclasses.replace(m, tables=tables)
-    for tm in m.tables.values():
-        if tm.phase not in STARTABLE_PHASES:
-            raise ConfigError(f"{path}: {tm.cql_name}: phase {tm.phase} is not available in this version "
-                              f"(available: {', '.join(STARTABLE_PHASES)})")
     for tm in m.tables.values():
         if tm.phase != "cassandra" and tm.large_items == "s3":
             raise ConfigError(f"{path}: {tm.cql_name}: large_items: {tm.large_items} is not available in "
@@ -112,7 +107,7 @@ class ProxyServer:
                 self.dual.queue = self.queue
                 replayed = await self.queue.start()
                 log.info("write queue journal in %s (%d writes replayed)", state / "journal", replayed)
-            mirrored = [t.cql_name for t in m.tables.values() if t.phase in MIRRORED_PHASES]
+            mirrored = [t.cql_name for t in m.tables.values() if t.phase in WRITING_PHASES]
             log.info("mapping %s: %d tables, mirrored to DynamoDB at %s: %s", self.cfg.mapping, len(m.tables),
                      self._dynamodb.endpoint, ", ".join(mirrored) or "none")
         host, port = self.cfg.listen_addr

@@ -171,8 +171,8 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
             plain[col] = values.from_attribute(t, attr)
     meta = item.get(META, {}).get("S")
     version = int(item.get(VERSION, {}).get("N", "0"))
-    if meta is None:  # an item written by something else (e.g. a plain import): all cells at ts 0
-        s = RowState(version=version)
+    if meta is None:  # a counter row, or an item written by something else: live cells at ts 0
+        s = RowState(version=version, deleted=-1)
         for col, v in plain.items():
             if col not in tm.schema.primary_key:
                 s.cells[col] = Cell(v, 0)

@@ -108,6 +108,8 @@ from cql_protocol.types import (
 from translators.mapping import TableMapping
 from translators.row_state import Mutation
 
+_CHECK_OPS = frozenset({Operator.EQ, Operator.NEQ, Operator.LT, Operator.LTE, Operator.GT, Operator.GTE})
+
 # ---------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------
@@ -123,11 +125,15 @@ class RowKey:
 
 @dataclass(frozen=True)
 class LwtCondition:
-    """The IF clause of a statement. Translation ignores it: only applied LWTs are mirrored."""
+    """The IF clause of a statement. Mirrors ignore it (only applied LWTs are mirrored); where
+    DynamoDB decides, `checks` holds each ``column op value`` with its value bound, or is None when
+    some condition is of a form only Cassandra evaluates (`unresolved` says which)."""
 
     if_not_exists: bool = False
     if_exists: bool = False
     conditions: tuple[Condition, ...] = ()
+    checks: tuple[tuple[str, str, Any], ...] | None = ()
+    unresolved: str = ""
 
     def to_cql(self) -> str:
         if self.if_not_exists:
@@ -430,13 +436,23 @@ class _Table:
             raise self.invalid(f"ttl is too large. requested ({ttl}) maximum ({_MAX_TTL})")
         return ttl
 
-    @staticmethod
-    def condition_of(s: Insert | Update | Delete) -> LwtCondition | None:
+    def condition_of(self, s: Insert | Update | Delete) -> LwtCondition | None:
         if isinstance(s, Insert):
             return LwtCondition(if_not_exists=True) if s.if_not_exists else None
-        if s.if_exists or s.conditions:
-            return LwtCondition(if_exists=s.if_exists, conditions=s.conditions)
-        return None
+        if not (s.if_exists or s.conditions):
+            return None
+        checks: list[tuple[str, str, Any]] = []
+        for c in s.conditions:
+            lhs = c.lhs
+            if not isinstance(lhs, ColumnRef) or c.operator not in _CHECK_OPS or isinstance(c.value, InValues):
+                return LwtCondition(if_exists=s.if_exists, conditions=s.conditions, checks=None,
+                                    unresolved=c.to_cql())
+            t = self.column(lhs.name)
+            v = self.value(c.value, t, lhs.name)
+            if v is UNSET:
+                raise self.invalid(f"Invalid unset value for column {lhs.name}")
+            checks.append((lhs.name, c.operator.value, v))
+        return LwtCondition(if_exists=s.if_exists, conditions=s.conditions, checks=tuple(checks))
 
     # -- INSERT ------------------------------------------------------------------------------
 

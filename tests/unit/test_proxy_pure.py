@@ -181,7 +181,6 @@ def test_phase_overrides_at_start():
         ("shop.nope=dual_write", "must be KS.TABLE=PHASE for a table"),
         ("shop.carts", "must be KS.TABLE=PHASE"),
         ("shop.carts=dual_writes", "is not one of cassandra, dual_write"),
-        ("shop.carts=dynamo", "phase dynamo is not available in this version"),
     ],
 )
 def test_bad_phase_overrides_fail_at_start(overrides, message):
