@@ -15,7 +15,7 @@ from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_e
 from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message, peek_query_string
 from cql_protocol.opcodes import Opcode
 
-from . import handshake, intercept
+from . import handshake, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .metrics import (
     CONNECTIONS,
@@ -72,6 +72,8 @@ class ClientSession(asyncio.Protocol):
         self.closed = False
         self.upstream_error: CQLError | None = None
         self._counted = False
+        self.standalone = False  # no Cassandra behind this session (every mapped table in `dynamo`)
+        self.system_prepared_local: dict[bytes, str] = {}
 
     # -- connection lifecycle ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -89,6 +91,9 @@ class ClientSession(asyncio.Protocol):
         CONNECTIONS.inc()
         CONNECTIONS_TOTAL.inc()
         self.me = self.server.advertised_node(self.transport)
+        if self.server.standalone_ok():
+            self.standalone = True
+            return
         asyncio.get_running_loop().create_task(self._connect_upstream())
 
     async def _connect_upstream(self) -> None:
@@ -162,7 +167,9 @@ class ClientSession(asyncio.Protocol):
         reader.feed(data)
         try:
             while (frame := reader.next_frame()) is not None:
-                if self.upstream is None:
+                if self.standalone:
+                    standalone.on_frame(self, frame)
+                elif self.upstream is None:
                     self.backlog.append(frame)
                     if self.upstream_error is not None:
                         self._refuse_backlog()
@@ -201,6 +208,12 @@ class ClientSession(asyncio.Protocol):
             except CQLError as e:
                 self.reply_error(f.stream, e)
                 return
+            if mirrored is None and op != Opcode.PREPARE and op != Opcode.BATCH and self.server.reads is not None:
+                try:
+                    mirrored = self._read_intercept(f)
+                except CQLError as e:
+                    self.reply_error(f.stream, e)
+                    return
             if mirrored is not None:
                 if not isinstance(mirrored, str):  # else TAKEN: the sidecar answers it
                     self.forward(*mirrored)
@@ -231,6 +244,11 @@ class ClientSession(asyncio.Protocol):
         if intercept.system_table_of(peek_query_string(f.plain_body(), f.flags)) is not None:
             return None
         return f, dual.for_prepare(self, f)
+
+    def _read_intercept(self, f: Frame) -> Intercepted:
+        reads = self.server.reads
+        assert reads is not None
+        return reads.for_query(self, f) if f.opcode == Opcode.QUERY else reads.for_execute(self, f)
 
     def forward(self, f: Frame, handler: ResponseHandler | None) -> None:
         up = self.upstream
@@ -288,6 +306,18 @@ class ClientSession(asyncio.Protocol):
         self.close()
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
+        if not self.closed and self.server.standalone_ok() and self.state is handshake.State.READY:
+            # every mapped table is served by DynamoDB alone: carry on without Cassandra
+            log.info("Cassandra connection lost (%s); client %s continues on DynamoDB alone",
+                     exc or "closed", self.peer_name)
+            for p in list(self.pending.values()):
+                if p.client_stream >= 0:
+                    self.reply_error(p.client_stream, ServerError("Cassandra went away; retry"))
+            self._drop_pending()
+            self.upstream = None
+            self.standalone = True
+            self.flush()
+            return
         if not self.closed:
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
             self.close()

@@ -173,13 +173,16 @@ class DualWrite:
             s2.out.append((r, p.client_stream))
             env = decode_frame(r)
             if isinstance(env.message, Prepared):
-                if kind in WRITE_KINDS:
+                if kind in WRITE_KINDS or kind == "SELECT":
                     types = tuple(c.type for c in env.message.metadata.columns)
-                    self.prepared[env.message.query_id] = PreparedWrite(q, keyspace, types)
+                    self.remember(env.message.query_id, q, keyspace, types)
                 else:
                     self.prepared[env.message.query_id] = None
 
         return on_prepared
+
+    def remember(self, query_id: bytes, query: str, keyspace: str | None, bind_types: tuple[CqlType, ...]) -> None:
+        self.prepared[query_id] = PreparedWrite(query, keyspace, bind_types)
 
     def for_execute(self, s: ClientSession, f: Frame) -> Intercepted:
         qid = peek_execute_id(f.plain_body(), f.flags)

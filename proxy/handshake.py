@@ -58,7 +58,7 @@ def on_client_frame(s: ClientSession, f: Frame) -> None:
         _on_startup(s, f)
     elif f.opcode == Opcode.AUTH_RESPONSE:
         if s.state is State.AUTH_CLIENT:
-            _check_client_credentials(s, f)
+            check_client_credentials(s, f)
         elif s.state is State.AUTH_PASSTHROUGH:
             s.forward(f, _on_passthrough_auth_answer)
         else:
@@ -149,7 +149,7 @@ def _on_passthrough_auth_answer(s: ClientSession, f: Frame, p: Pending) -> None:
     s.out.append((f, p.client_stream))
 
 
-def _check_client_credentials(s: ClientSession, f: Frame) -> None:
+def check_client_credentials(s: ClientSession, f: Frame) -> None:
     env = decode_frame(f)
     assert isinstance(env.message, AuthResponse)
     token = env.message.token or b""
@@ -159,6 +159,8 @@ def _check_client_credentials(s: ClientSession, f: Frame) -> None:
         return
     user = parts[1].decode("utf-8", "replace")
     expected = s.cfg.client_user_table.get(user)
+    if expected is None and s.standalone and not s.cfg.client_user_table and user == s.cfg.cassandra_username:
+        expected = s.cfg.cassandra_password  # without Cassandra: the sidecar's own credentials
     if expected is None or not hmac.compare_digest(expected.encode(), parts[2]):
         log.info("client %s failed authentication as %r", s.peer_name, user)
         s.reply_error(f.stream, BadCredentials(f"Provided username {user} and/or password are incorrect"))

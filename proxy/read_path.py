@@ -1,0 +1,276 @@
+"""Reads of mapped tables by phase: `verify` (Cassandra answers, DynamoDB read and compared
+afterwards), `dynamo_fallback` (DynamoDB answers, a miss is read from Cassandra) and `dynamo`.
+
+Phases `cassandra` and `dual_write` never reach past the phase lookup: their reads stay raw
+frames. A read is routed by its table's phase and rollout share (proxy.routing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cql_protocol.cql import ast as cql
+from cql_protocol.cql import classify, parse_cached
+from cql_protocol.errors import CQLError, ReadFailure, ServerError
+from cql_protocol.frame import Frame
+from cql_protocol.messages import Execute, Query, QueryParameters, Rows, decode_frame, peek_execute_id, \
+    peek_query_string
+from cql_protocol.opcodes import Opcode
+from cql_protocol.types import CqlType, deserialize
+from translators import reads, values
+from translators.mapping import Mapping, TableMapping
+from translators.statements import Untranslatable
+
+from .dynamo_reader import DynamoReader, is_empty, read
+from .routing import Route, effective_phase, route, share_bucket
+
+if TYPE_CHECKING:
+    from .client_session import ClientSession, Pending, ResponseHandler
+    from .dual_write import DualWrite, Intercepted
+
+log = logging.getLogger(__name__)
+
+_QUIET_PHASES = frozenset({"cassandra", "dual_write"})
+
+
+@dataclass
+class TableReadStats:
+    verified: int = 0
+    mismatches: int = 0
+    verify_skipped: int = 0  # not comparable (a later page, a scan page, untranslatable, overload)
+    dynamo_reads: int = 0
+    fallback_misses: int = 0
+    dynamo_errors: int = 0
+
+
+@dataclass
+class ReadStats:
+    tables: dict[str, TableReadStats] = field(default_factory=dict)
+    samples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=100))
+
+    def of(self, tm: TableMapping) -> TableReadStats:
+        st = self.tables.get(tm.cql_name)
+        if st is None:
+            st = self.tables[tm.cql_name] = TableReadStats()
+        return st
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    tm: TableMapping
+    stmt: cql.Select
+    params: QueryParameters
+    bind_types: tuple[CqlType, ...] | None
+    version: int
+
+
+class ReadPath:
+    def __init__(self, mapping: Mapping, reader: DynamoReader, dual: DualWrite,
+                 verify_concurrency: int = 64) -> None:
+        self.mapping = mapping
+        self.reader = reader
+        self.dual = dual  # phase lookup and the prepared statements seen
+        self.stats = ReadStats()
+        self._verify_slots = verify_concurrency
+        self.in_flight = 0
+
+    # -- interception ----------------------------------------------------------------------------
+    def for_query(self, s: ClientSession, f: Frame) -> Intercepted:
+        q = peek_query_string(f.plain_body(), f.flags)
+        kind, ks, table = classify(q)
+        if kind != "SELECT" or table is None:
+            return None
+        tm = self.mapping.table(ks or s.keyspace or "", table)
+        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in _QUIET_PHASES:
+            return None
+        stmt = _parse(q)
+        if not isinstance(stmt, cql.Select):
+            return None
+        env = decode_frame(f)
+        assert isinstance(env.message, Query)
+        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, None, f.version))
+
+    def for_execute(self, s: ClientSession, f: Frame) -> Intercepted:
+        pw = self.dual.prepared.get(peek_execute_id(f.plain_body(), f.flags))
+        if pw is None:
+            return None
+        kind, ks, table = classify(pw.query)
+        if kind != "SELECT" or table is None:
+            return None
+        tm = self.mapping.table(ks or pw.keyspace or "", table)
+        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in _QUIET_PHASES:
+            return None
+        stmt = _parse(pw.query)
+        if not isinstance(stmt, cql.Select):
+            return None
+        env = decode_frame(f)
+        assert isinstance(env.message, Execute)
+        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, pw.bind_types, f.version))
+
+    def _route(self, s: ClientSession, f: Frame, rq: ReadRequest) -> Intercepted:
+        phase, share = self.dual.phase_of(rq.tm.keyspace, rq.tm.table)
+        foreign_state = rq.params.paging_state is not None and not reads.is_own_paging_state(rq.params.paging_state)
+        if share < 100.0:
+            phase = effective_phase("read", phase, share, self._buckets(rq))
+        r = route("read", phase)
+        if r is Route.CASSANDRA or (foreign_state and s.upstream is not None):
+            return None  # a page of a read Cassandra started stays with Cassandra
+        if r is Route.VERIFY:
+            if rq.params.paging_state is not None:
+                self.stats.of(rq.tm).verify_skipped += 1
+                return None
+            return f, self._verify_after(rq)
+        self.in_flight += 1
+        asyncio.get_running_loop().create_task(self._serve(s, f, rq, r))
+        return "taken"
+
+    def _buckets(self, rq: ReadRequest) -> list[float] | None:
+        try:
+            plan = self._plan(rq)
+        except CQLError:
+            return None
+        pks = reads.partition_keys(plan)
+        if pks is None:
+            return None
+        name = rq.tm.cql_name.encode() + b"\0"
+        return [share_bucket(name + repr(sorted(pk.items())).encode()) for pk in pks]
+
+    def _plan(self, rq: ReadRequest) -> reads.ReadPlan:
+        p = rq.params
+        return reads.plan_select(rq.stmt, rq.tm, p.values or [], protocol_version=rq.version,
+                                 page_size=p.page_size, paging_state=p.paging_state, now=int(time.time()),
+                                 bind_types=rq.bind_types)
+
+    async def _read(self, rq: ReadRequest) -> Rows:
+        p = rq.params
+        return await read(self.reader, rq.stmt, rq.tm, p.values or [], protocol_version=rq.version,
+                          page_size=p.page_size, paging_state=p.paging_state, skip_metadata=p.skip_metadata,
+                          bind_types=rq.bind_types)
+
+    # -- dynamo_fallback and dynamo --------------------------------------------------------------
+    async def _serve(self, s: ClientSession, f: Frame, rq: ReadRequest, r: Route) -> None:
+        st = self.stats.of(rq.tm)
+        try:
+            try:
+                rows = await self._read(rq)
+            except CQLError as e:
+                s.reply_error(f.stream, e)  # untranslatable: the client must hear why
+                return
+            except Exception as e:
+                st.dynamo_errors += 1
+                if r is Route.FALLBACK and s.upstream is not None and not s.closed:
+                    log.warning("DynamoDB read failed, answered from Cassandra: %s", e)
+                    s.forward(f, None)
+                    return
+                s.reply_error(f.stream, ReadFailure(f"{rq.tm.cql_name}: DynamoDB read failed ({e})"))
+                return
+            st.dynamo_reads += 1
+            if r is Route.FALLBACK and is_empty(rows) and rq.params.paging_state is None \
+                    and s.upstream is not None and not s.closed:
+                st.fallback_misses += 1
+                s.forward(f, None)
+                return
+            s.send(rows, f.stream)
+        finally:
+            self.in_flight -= 1
+            s.flush()
+
+    # -- verify ----------------------------------------------------------------------------------
+    def _verify_after(self, rq: ReadRequest) -> ResponseHandler:
+        def on_answer(s: ClientSession, r: Frame, p: Pending) -> None:
+            s.out.append((r, p.client_stream))  # the client is answered first, untouched
+            if r.opcode != Opcode.RESULT:
+                return
+            if self._verify_slots <= 0:
+                self.stats.of(rq.tm).verify_skipped += 1
+                return
+            self._verify_slots -= 1
+            asyncio.get_running_loop().create_task(self._verify(rq, r))
+
+        return on_answer
+
+    async def _verify(self, rq: ReadRequest, answer: Frame) -> None:
+        st = self.stats.of(rq.tm)
+        try:
+            env = decode_frame(answer)
+            theirs = env.message
+            if not isinstance(theirs, Rows):
+                return
+            # compare full results only: the first page of a scan is a different set of rows
+            if theirs.metadata.paging_state is not None and _is_scan(rq, self):
+                st.verify_skipped += 1
+                return
+            q = dataclasses.replace(rq, params=dataclasses.replace(rq.params, skip_metadata=False))
+            try:
+                ours = await self._read(q)
+            except Exception as e:
+                st.verify_skipped += 1
+                log.debug("verify read of %s not comparable: %s", rq.tm.cql_name, e)
+                return
+            st.verified += 1
+            columns = ours.metadata.columns or []
+            diff = _difference(columns, theirs.rows, ours.rows, ordered=not _is_scan(rq, self), version=rq.version)
+            if diff is not None:
+                st.mismatches += 1
+                sample = {"table": rq.tm.cql_name, "statement": rq.stmt.to_cql(), "at": time.time(), **diff}
+                self.stats.samples.append(sample)
+                log.warning("verify: %s differs between Cassandra and DynamoDB: %s", rq.tm.cql_name, diff)
+        finally:
+            self._verify_slots += 1
+
+
+def _is_scan(rq: ReadRequest, rp: ReadPath) -> bool:
+    try:
+        plan = rp._plan(rq)
+    except CQLError:
+        return True
+    return any(seg.op == "Scan" or seg.index is not None for seg in plan.segments)
+
+
+def _decoded(columns: list[Any], row: list[bytes | None], version: int) -> tuple[Any, ...]:
+    out = []
+    for c, raw in zip(columns, row, strict=False):
+        out.append(None if raw is None else deserialize(c.type, raw, version))
+    return tuple(out)
+
+
+def _difference(columns: list[Any], cassandra: list[list[bytes | None]], dynamo: list[list[bytes | None]],
+                ordered: bool, version: int) -> dict[str, Any] | None:
+    """None when both results hold the same rows; else what differs, for a sample."""
+    if [list(r) for r in cassandra] == [list(r) for r in dynamo]:
+        return None
+    a = [_decoded(columns, r, version) for r in cassandra]
+    b = [_decoded(columns, r, version) for r in dynamo]
+    if not ordered:
+        a.sort(key=repr)
+        b.sort(key=repr)
+    for i in range(max(len(a), len(b))):
+        ra = a[i] if i < len(a) else None
+        rb = b[i] if i < len(b) else None
+        if ra is None or rb is None or not all(
+                values.values_equal(c.type, x, y) for c, x, y in zip(columns, ra, rb, strict=False)):
+            return {"row": i, "cassandra": _show(columns, ra), "dynamodb": _show(columns, rb),
+                    "cassandra_rows": len(a), "dynamodb_rows": len(b)}
+    return None
+
+
+def _show(columns: list[Any], row: tuple[Any, ...] | None) -> dict[str, str] | None:
+    if row is None:
+        return None
+    return {c.name: repr(v)[:200] for c, v in zip(columns, row, strict=False)}
+
+
+def _parse(q: str) -> cql.Statement | None:
+    try:
+        return parse_cached(q)
+    except CQLError:
+        return None
+
+
+__all__ = ["ReadPath", "ReadStats", "ServerError"]
