@@ -97,7 +97,7 @@ def type_rows(mapping: Mapping) -> list[Row]:
 def index_rows(mapping: Mapping) -> list[Row]:
     # Only the Cassandra index a GSI replaces is recorded (`cql_index`), on a whole column; `mapping
     # init` maps regular indexes and SAI, and the mapping does not say which, so all show as regular.
-    rows = []
+    rows: list[Row] = []
     for tm in _tables(mapping):
         for ix in tm.indexes:
             if ix.cql_index is None:

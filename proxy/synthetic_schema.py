@@ -30,7 +30,16 @@ from cql_protocol.errors import ProtocolError
 from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
 from cql_protocol.primitives import Reader, Writer
 from cql_protocol.typeparse import parse_cql_type
-from cql_protocol.types import CqlType, ListType, NativeType, TypeCode, deserialize, read_option, serialize, write_option
+from cql_protocol.types import (
+    CqlType,
+    ListType,
+    NativeType,
+    TypeCode,
+    deserialize,
+    read_option,
+    serialize,
+    write_option,
+)
 from translators.mapping import Mapping
 from translators.schema_import import SYSTEM_KEYSPACES as ALL_SYSTEM_KEYSPACES
 
@@ -78,7 +87,7 @@ def column_specs(keyspace: str, table: str) -> list[ColumnSpec]:
 
 def _virtual_rows() -> dict[str, list[Row]]:
     ks = "system_virtual_schema"
-    tables = [{"keyspace_name": ks, "table_name": t, "comment": c} for t, c in sorted(VIRTUAL_TABLE_COMMENTS.items())]
+    tables: list[Row] = [{"keyspace_name": ks, "table_name": t, "comment": c} for t, c in sorted(VIRTUAL_TABLE_COMMENTS.items())]
     columns: list[Row] = []
     for t in sorted(VIRTUAL_TABLE_COMMENTS):
         for name, typ, kind, position, order in sorted(SYSTEM_TABLES[(ks, t)]):
@@ -162,13 +171,12 @@ def _select(stmt: Select, specs: list[ColumnSpec], rows: list[Row], values: list
     picked = [r for r in rows if all(t(r) for t in tests)]
     if stmt.limit is not None:
         picked = picked[: _limit(stmt.limit, values)]
-    sources = [spec_of(item.expr.name) if isinstance(item.expr, ColumnRef) else None for item in stmt.selectors] \
-        if not stmt.is_star else out_specs
+    # Cells come from the selected columns; the output names may be aliases.
+    sources = out_specs if stmt.is_star else [spec_of(i.expr.name) for i in stmt.selectors if isinstance(i.expr, ColumnRef)]
     data: list[list[bytes | None]] = []
     for r in picked:
         cells: list[bytes | None] = []
         for c in sources:
-            assert c is not None
             v = r.get(c.name)
             cells.append(None if v is None else serialize(c.type, v, version))
         data.append(cells)
