@@ -63,43 +63,40 @@ def _col_index(columns: list[ColumnSpec]) -> dict[str, int]:
     return {c.name: i for i, c in enumerate(columns)}
 
 
-def rewrite_local(rows: Rows, me: Node, peers: list[Node]) -> Rows:
-    cols = rows.metadata.columns
-    if not cols:
-        return rows
-    tokens = ring([me, *peers])
-    overrides = {
+def local_values(me: Node, peers: list[Node]) -> dict[str, object]:
+    """The system.local values that describe this sidecar rather than the node behind it."""
+    return {
         "broadcast_address": me.address,
         "listen_address": me.address,
         "rpc_address": me.address,
         "rpc_port": me.port,
         "native_port": me.port,
         "host_id": me.host_id,
-        "tokens": [tokens[me]],
+        "tokens": [ring([me, *peers])[me]],
     }
+
+
+def rewrite_local(rows: Rows, me: Node, peers: list[Node]) -> Rows:
+    cols = rows.metadata.columns
+    if not cols:
+        return rows
+    overrides = local_values(me, peers)
     new_rows = [_override(row, cols, overrides) for row in rows.rows]
     return Rows(rows.metadata, new_rows)
 
 
-def rewrite_peers(
-    rows: Rows,
-    me: Node,
-    peers: list[Node],
-    local_row: dict[str, object] | None,
-    only: str | None = None,
-) -> Rows:
-    """Replaces Cassandra's peers with the peer sidecars. `local_row` supplies the values a
-    sidecar shares with the node it fronts (data_center, rack, versions, schema_version)."""
-    cols = rows.metadata.columns
-    if not cols:
-        return rows
+def peer_values(me: Node, peers: list[Node], local_row: dict[str, object] | None,
+                only: str | None = None) -> list[dict[str, object]]:
+    """One system.peers(_v2) row per peer sidecar (`only`: that address alone). `local_row`
+    supplies the values a sidecar shares with the node it fronts (data_center, rack, versions,
+    schema_version)."""
     tokens = ring([me, *peers])
     base = dict(local_row or {})
-    new_rows: list[list[bytes | None]] = []
+    out: list[dict[str, object]] = []
     for p in peers:
         if p == me or (only is not None and p.address != only):
             continue
-        values: dict[str, object] = {
+        out.append({
             "peer": p.address,
             "peer_port": 7000,
             "rpc_address": p.address,
@@ -113,7 +110,23 @@ def rewrite_peers(
             "rack": base.get("rack"),
             "release_version": base.get("release_version"),
             "schema_version": base.get("schema_version"),
-        }
+        })
+    return out
+
+
+def rewrite_peers(
+    rows: Rows,
+    me: Node,
+    peers: list[Node],
+    local_row: dict[str, object] | None,
+    only: str | None = None,
+) -> Rows:
+    """Replaces Cassandra's peers with the peer sidecars (see peer_values)."""
+    cols = rows.metadata.columns
+    if not cols:
+        return rows
+    new_rows: list[list[bytes | None]] = []
+    for values in peer_values(me, peers, local_row, only):
         row: list[bytes | None] = []
         for c in cols:
             v = values.get(c.name)
