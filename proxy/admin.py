@@ -54,11 +54,15 @@ def build_app(server: ProxyServer, token: str) -> web.Application:
         body = {"version": __version__, **server.status(), "config": server.cfg.redacted()}
         return web.json_response(body)
 
+    async def verify_samples(_: web.Request) -> web.Response:
+        return web.json_response({"mismatches": server.verify_samples()})
+
     app = web.Application(middlewares=[require_token])
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
+    app.router.add_get("/verify/mismatches", verify_samples)
     return app
 
 

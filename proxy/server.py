@@ -18,9 +18,12 @@ from .client_session import ClientSession
 from .config import Config, ConfigError
 from .dual_write import WRITING_PHASES, DualWrite
 from .dynamo_writer import DynamoWriter
+from .dynamo_reader import DynamoReader
 from .dynamodb_client import DynamoDBClient
 from .journal import DeadLetters, Journal
 from .metrics import SOURCES, STATS, Family, histogram_family
+from .read_path import ReadPath
+from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
@@ -68,8 +71,25 @@ class ProxyServer:
         self._advertise = cfg.advertise.strip()
         self.mapping = load_mapping_or_fail(cfg.mapping, cfg.phases) if cfg.mapping else None
         self.dual: DualWrite | None = None
+        self.reads: ReadPath | None = None
+        self._synthetic: dict[Node, SyntheticSchema] = {}
         self._dynamodb: DynamoDBClient | None = None
         self.queue: WriteQueue | None = None
+
+    def standalone_ok(self) -> bool:
+        """Whether sessions can do without Cassandra: every mapped table fully in phase `dynamo`."""
+        dual = self.dual
+        if dual is None or not dual.mapping.tables:
+            return False
+        return all(dual.phase_of(ks, t) == ("dynamo", 100.0) for ks, t in dual.mapping.tables)
+
+    def synthetic_for(self, me: Node) -> SyntheticSchema:
+        """The system tables as a driver connected through address `me` must see them."""
+        synth = self._synthetic.get(me)
+        if synth is None:
+            assert self.mapping is not None
+            synth = self._synthetic[me] = SyntheticSchema(self.mapping, me, self.peers)
+        return synth
 
     @property
     def listen_port(self) -> int:
@@ -95,6 +115,7 @@ class ProxyServer:
                 max_connections=self.cfg.dynamodb_max_connections,
             )
             self.dual = DualWrite(m, DynamoWriter(self._dynamodb))
+            self.reads = ReadPath(m, DynamoReader(self._dynamodb), self.dual)
             SOURCES.append(self._migration_metrics)
             if any(t.write_mode == "queued" for t in m.tables.values()):
                 state = Path(self.cfg.state_dir)
@@ -181,6 +202,15 @@ class ProxyServer:
             yield f
         yield histogram_family("cdp_dynamodb_request_duration_seconds", "DynamoDB request latency, by operation",
                                "operation", client.stats.latency)
+        if self.reads is not None:
+            yield from _read_metrics(self.reads)
+        c = CounterMetricFamily("cdp_authoritative_writes", "Writes DynamoDB decided (dynamo_fallback, dynamo)")
+        c.add_metric([], st.authoritative)
+        yield c
+        c = CounterMetricFamily("cdp_shadow_write_failures",
+                                "Writes DynamoDB took that Cassandra then refused as their shadow")
+        c.add_metric([], st.shadow_failed)
+        yield c
         if queue is not None:
             depth = GaugeMetricFamily("cdp_queue_depth", "Queued DynamoDB writes, by table", labels=["table"])
             lag = GaugeMetricFamily("cdp_queue_lag_seconds", "Age of the oldest queued write, by table",
@@ -198,6 +228,9 @@ class ProxyServer:
             backlog.add_metric([], queue.journal.backlog)
             yield backlog
 
+    def verify_samples(self) -> list[dict[str, object]]:
+        return list(self.reads.stats.samples) if self.reads is not None else []
+
     def status(self) -> dict[str, object]:
         return {
             "listen": f"{self.cfg.listen_addr[0]}:{self.listen_port}",
@@ -210,3 +243,27 @@ class ProxyServer:
             "cassandra_last_connect_ok": self.pool.last_success or None,
             "cassandra_last_connect_failure": self.pool.last_failure or None,
         }
+
+
+def _read_metrics(reads: ReadPath) -> Iterable[Family]:
+    fams = {
+        "verified": CounterMetricFamily("cdp_verify_reads", "Reads compared between the stores (verify), by table",
+                                        labels=["table"]),
+        "mismatches": CounterMetricFamily("cdp_verify_mismatches",
+                                          "Reads whose results differed between the stores (verify), by table",
+                                          labels=["table"]),
+        "verify_skipped": CounterMetricFamily("cdp_verify_skipped",
+                                              "Reads not compared (later pages, scans, overload), by table",
+                                              labels=["table"]),
+        "dynamo_reads": CounterMetricFamily("cdp_dynamo_reads", "Reads answered from DynamoDB, by table",
+                                            labels=["table"]),
+        "fallback_misses": CounterMetricFamily("cdp_fallback_misses",
+                                               "DynamoDB misses answered from Cassandra (dynamo_fallback), by table",
+                                               labels=["table"]),
+        "dynamo_errors": CounterMetricFamily("cdp_dynamo_read_errors", "DynamoDB reads that failed, by table",
+                                             labels=["table"]),
+    }
+    for table, st in sorted(reads.stats.tables.items()):
+        for attr, fam in fams.items():
+            fam.add_metric([table], getattr(st, attr))
+    yield from fams.values()

@@ -120,8 +120,7 @@ def _use(s: ClientSession, keyspace: str, stream: int) -> None:
 
 
 def _system(s: ClientSession, query: str, values: list[bytes | None]) -> object | None:
-    synth = s.server.synthetic
-    assert synth is not None
+    synth = s.server.synthetic_for(s.me)
     try:
         return synth.answer(query, [v if isinstance(v, bytes) else None for v in values], s.version)
     except InvalidSystemQuery as e:

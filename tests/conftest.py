@@ -53,6 +53,12 @@ class BackendManager:
     def restart(self, service: str) -> None:
         _backends("restart", service)
 
+    def down(self, service: str) -> None:
+        _backends("down", service)
+
+    def up(self, service: str) -> None:
+        _backends("up", service)
+
     def stop_started(self) -> None:
         if self.started and not os.environ.get("CDP_KEEP_BACKENDS"):
             _backends("down", *self.started, check=False)

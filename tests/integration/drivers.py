@@ -53,3 +53,17 @@ def metric(sidecar: Any, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def metric_sum(sidecar: Any, series: str) -> float:
+    """The sum of one Prometheus metric over all its label sets (0 when absent)."""
+    import urllib.request
+
+    req = urllib.request.Request(f"{sidecar.admin_url}/metrics",
+                                 headers={"Authorization": f"Bearer {sidecar.token}"})
+    text = urllib.request.urlopen(req, timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(series + " ") or line.startswith(series + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
