@@ -25,10 +25,8 @@ from cql_protocol.cql import (
     Select,
     parse_cached,
 )
-from cql_protocol.cql.parser import Unsupported
-from cql_protocol.errors import ProtocolError
+from cql_protocol.errors import CQLError, ProtocolError
 from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
-from cql_protocol.primitives import Reader, Writer
 from cql_protocol.typeparse import parse_cql_type
 from cql_protocol.types import (
     CqlType,
@@ -36,11 +34,10 @@ from cql_protocol.types import (
     NativeType,
     TypeCode,
     deserialize,
-    read_option,
     serialize,
-    write_option,
 )
 from translators.mapping import Mapping
+from translators.prepare_meta import wire_type
 from translators.schema_import import SYSTEM_KEYSPACES as ALL_SYSTEM_KEYSPACES
 
 from . import schema_rows
@@ -67,15 +64,8 @@ class ClusterInfo:
     gossip_generation: int = 0
 
 
-def _wire_type(t: CqlType) -> CqlType:
-    # The descriptor as a client decodes it from metadata: the wire carries no frozen flag.
-    w = Writer()
-    write_option(w, t)
-    return read_option(Reader(w.getvalue()))
-
-
 _SPECS: dict[tuple[str, str], list[ColumnSpec]] = {
-    key: [ColumnSpec(key[0], key[1], name, _wire_type(parse_cql_type(t))) for name, t, *_ in cols]
+    key: [ColumnSpec(key[0], key[1], name, wire_type(parse_cql_type(t))) for name, t, *_ in cols]
     for key, cols in SYSTEM_TABLES.items()
 }
 
@@ -136,7 +126,7 @@ class SyntheticSchema:
             return None
         try:
             stmt = parse_cached(query)
-        except (Unsupported, SyntaxError, ValueError):
+        except CQLError:  # DDL, roles, ...: not a read of a system table
             return None
         if not isinstance(stmt, Select) or stmt.keyspace not in ALL_SYSTEM_KEYSPACES:
             return None

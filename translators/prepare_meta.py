@@ -44,6 +44,7 @@ from cql_protocol.cql import (
     Update,
     parse_cached,
 )
+from cql_protocol.errors import CQLError
 from cql_protocol.messages import ColumnSpec
 from cql_protocol.primitives import Reader, Writer
 from cql_protocol.typeparse import MARSHAL_PACKAGE, marshal_class_name
@@ -96,7 +97,7 @@ def prepared_id(query: str, keyspace: str | None) -> bytes:
         try:
             if is_fully_qualified(parse_cached(query)):
                 keyspace = None
-        except ValueError:
+        except CQLError:
             pass
     return _md5(((keyspace or "") + query).encode())
 

@@ -21,6 +21,7 @@ from cql_protocol.messages import (
     decode_frame,
     encode_message,
 )
+from cql_protocol.messages.query import Value
 
 
 class RawClient:
@@ -58,7 +59,8 @@ class RawClient:
         return reply
 
     def query(self, cql: str, values: list[bytes | None] | None = None, keyspace: str | None = None) -> Result:
-        return self._ok(Query(cql, QueryParameters(consistency=1, values=values, keyspace=keyspace)))
+        vals: list[Value] | None = list(values) if values is not None else None
+        return self._ok(Query(cql, QueryParameters(consistency=1, values=vals, keyspace=keyspace)))
 
     def rows(self, cql: str, values: list[bytes | None] | None = None) -> Rows:
         r = self.query(cql, values)

@@ -119,7 +119,7 @@ def live(cassandra: tuple[str, int]) -> Iterator[tuple[RawClient, Mapping]]:
         for s in SCHEMA:
             c.query(s)
         schema = SchemaRows(
-            tables=[(KS, r["table_name"]) for r in _dicts(c.rows(f"SELECT table_name FROM system_schema.tables "
+            tables=[(KS, str(r["table_name"])) for r in _dicts(c.rows(f"SELECT table_name FROM system_schema.tables "
                                                                   f"WHERE keyspace_name = '{KS}'"))],
             columns=_dicts(c.rows(f"SELECT * FROM system_schema.columns WHERE keyspace_name = '{KS}'")),
             types=_dicts(c.rows(f"SELECT * FROM system_schema.types WHERE keyspace_name = '{KS}'")),
