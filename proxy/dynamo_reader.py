@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -85,12 +85,12 @@ class DynamoReader:
             await asyncio.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         raise TimeoutError(f"BatchGetItem on {table}: {len(pending)} keys still unprocessed")
 
-    async def _items(self, plan: ReadPlan, seg: Segment, start: Any) -> AsyncIterator[tuple[Item, Any]]:
+    async def _items(self, plan: ReadPlan, seg: Segment, start: Any) -> AsyncGenerator[tuple[Item, Any], None]:
         """(wire-form item, position after it) of one segment, from `start` on."""
         table = plan.tm.dynamodb_table
         if seg.op == "Get":
             first = start if isinstance(start, int) else 0
-            pos = first
+            at = first
             if len(seg.keys) == 1 and first == 0:
                 item = await self._get(table, seg.keys[0])
                 if item is not None:
@@ -99,10 +99,10 @@ class DynamoReader:
             for chunk in batch_chunks(seg.keys[first:]):
                 found = await self._batch_get(table, chunk)
                 for key in chunk:
-                    pos += 1
+                    at += 1
                     item = found.get(_key_id(key))
                     if item is not None:
-                        yield item, pos
+                        yield item, at
             return
         req = dict(seg.request)
         if start:
@@ -136,7 +136,7 @@ class DynamoReader:
             cache[kid] = d if d is not None and d.live is not None else None
         return cache[kid]
 
-    async def rows(self, plan: ReadPlan) -> AsyncIterator[tuple[Decoded, Decoded | None, Cursor, Any]]:
+    async def rows(self, plan: ReadPlan) -> AsyncGenerator[tuple[Decoded, Decoded | None, Cursor, Any], None]:
         """(row, its partition's static row, cursor after it, clustering position) in result order."""
         tm = plan.tm
         cur = plan.resume or Cursor()
@@ -146,7 +146,7 @@ class DynamoReader:
         statics: dict[bytes, Decoded | None] = {}
         last = (cur.segment, cur.start)  # position of the last item consumed
 
-        async def close() -> AsyncIterator[tuple[Decoded, Decoded | None, Cursor, Any]]:
+        async def close() -> AsyncGenerator[tuple[Decoded, Decoded | None, Cursor, Any], None]:
             # a partition with static values and no row gives one row (when the query allows it)
             if part is None or part_rows or not plan.static_rows:
                 return
@@ -160,7 +160,7 @@ class DynamoReader:
             single_partition = seg.op == "Query" and seg.index is None
             async with aclosing(self._items(plan, seg, start)) as items:
                 async for raw, pos in items:
-                    pk = raw.get(tm.pk.attribute)
+                    pk = raw[tm.pk.attribute]
                     if pk != part:
                         async for x in close():
                             yield x

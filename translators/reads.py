@@ -266,7 +266,7 @@ def plan_select(
         sort_keys = [values.cql_sort_key(schema.columns[c]) for c in schema.partition_key]
         partitions.sort(key=lambda p: tuple(v if f is None else f(v) for f, v in zip(sort_keys, p, strict=True)))
     else:
-        for col, (cols, rows) in r.pk.items():
+        for col, (_cols, rows) in r.pk.items():
             r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
             r.needs_filtering = True
     if r.token_lower or r.token_upper:
@@ -574,10 +574,10 @@ def _partition_segments(tm: TableMapping, partitions: list[tuple[Any, ...]],
     if whole_keys:
         keys_: list[Item] = []
         for p in partitions:
-            per = [item_codec.key_item(tm, p, c) for c in clusterings]
-            if sk is not None and len(per) > 1:
-                per.sort(key=lambda k: _sk_sort_key(k[sk.attribute]), reverse=reverse)
-            keys_.extend(per)
+            ks = [item_codec.key_item(tm, p, c) for c in clusterings]
+            if sk is not None and len(ks) > 1:
+                ks.sort(key=lambda k: _sk_sort_key(k[sk.attribute]), reverse=reverse)
+            keys_.extend(ks)
         return [Segment("Get", keys=tuple(keys_))]
     assert sk is not None
     types = [cols[c] for c in ck]
@@ -917,7 +917,8 @@ def matches(plan: ReadPlan, d: Decoded, st: Decoded | None) -> bool:
             continue
         op = f.op
         if op is Operator.CONTAINS:
-            et = t.value if isinstance(t, MapType) else t.element  # type: ignore[union-attr]
+            assert isinstance(t, ListType | SetType | MapType)
+            et = t.value if isinstance(t, MapType) else t.element
             items = [x for _, x in values.map_pairs(v)] if isinstance(t, MapType) else list(v)
             if not any(_same(et, x, f.values[0]) for x in items):
                 return False
