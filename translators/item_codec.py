@@ -160,7 +160,11 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
     """The row state an item holds (None: no item)."""
     if not item:
         return None
-    item = expand(from_wire(item))
+    return state_of(tm, expand(from_wire(item)))
+
+
+def state_of(tm: TableMapping, item: Item) -> RowState:
+    """The row state of an item already through `from_wire` and `expand`."""
     cols = tm.schema.columns
     plain: dict[str, Any] = {}
     for col, t in cols.items():
