@@ -107,3 +107,7 @@ class Unprepared(CQLError):
 
 class WriteFailure(CQLError):
     code = ErrorCode.WRITE_FAILURE
+
+
+class ReadFailure(CQLError):
+    code = ErrorCode.READ_FAILURE

@@ -19,13 +19,19 @@ from cql_protocol.cql import ast as cql
 from cql_protocol.cql import classify, parse_cached
 from cql_protocol.errors import CQLError, ReadFailure, ServerError
 from cql_protocol.frame import Frame
-from cql_protocol.messages import Execute, Query, QueryParameters, Rows, decode_frame, peek_execute_id, \
-    peek_query_string
+from cql_protocol.messages import (
+    Execute,
+    Query,
+    QueryParameters,
+    Rows,
+    decode_frame,
+    peek_execute_id,
+    peek_query_string,
+)
 from cql_protocol.opcodes import Opcode
 from cql_protocol.types import CqlType, deserialize
 from translators import reads, values
 from translators.mapping import Mapping, TableMapping
-from translators.statements import Untranslatable
 
 from .dynamo_reader import DynamoReader, is_empty, read
 from .routing import Route, effective_phase, route, share_bucket

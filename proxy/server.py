@@ -17,8 +17,8 @@ from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
 from .config import Config, ConfigError
 from .dual_write import WRITING_PHASES, DualWrite
-from .dynamo_writer import DynamoWriter
 from .dynamo_reader import DynamoReader
+from .dynamo_writer import DynamoWriter
 from .dynamodb_client import DynamoDBClient
 from .journal import DeadLetters, Journal
 from .metrics import SOURCES, STATS, Family, histogram_family

@@ -10,11 +10,11 @@ else gets an error naming the table and the reason.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cql_protocol.cql import ast as cql
 from cql_protocol.cql import parse_cached
-from cql_protocol.errors import CQLError, InvalidRequest, ProtocolError, SyntaxException
+from cql_protocol.errors import CQLError, InvalidRequest, ProtocolError, ServerError, SyntaxError_, Unprepared
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
     Authenticate,
@@ -24,6 +24,7 @@ from cql_protocol.messages import (
     PreparedMetadata,
     Query,
     Ready,
+    Rows,
     RowsMetadata,
     SetKeyspace,
     Startup,
@@ -77,6 +78,9 @@ def on_frame(s: ClientSession, f: Frame) -> None:
         raise
     except CQLError as e:
         s.reply_error(f.stream, e)
+    except Exception as e:  # a bug must cost one request, not the connection
+        log.exception("request failed on the sidecar without Cassandra")
+        s.reply_error(f.stream, ServerError(f"the sidecar failed to serve this request: {e}"))
 
 
 def _startup(s: ClientSession, f: Frame) -> None:
@@ -86,7 +90,7 @@ def _startup(s: ClientSession, f: Frame) -> None:
     if algo is not None and algo.lower() not in handshake.SUPPORTED_COMPRESSION:
         raise ProtocolError(f"Unknown compression algorithm: {algo}")
     s.compression = algo.lower() if algo else None
-    if s.cfg.client_user_table:
+    if s.cfg.client_user_table or s.cfg.cassandra_username:
         s.state = handshake.State.AUTH_CLIENT
         s.send(Authenticate(handshake.PASSWORD_AUTHENTICATOR), f.stream)
     else:
@@ -119,7 +123,7 @@ def _use(s: ClientSession, keyspace: str, stream: int) -> None:
     s.send(SetKeyspace(keyspace), stream)
 
 
-def _system(s: ClientSession, query: str, values: list[bytes | None]) -> object | None:
+def _system(s: ClientSession, query: str, values: list[Any]) -> Rows | None:
     synth = s.server.synthetic_for(s.me)
     try:
         return synth.answer(query, [v if isinstance(v, bytes) else None for v in values], s.version)
@@ -130,7 +134,7 @@ def _system(s: ClientSession, query: str, values: list[bytes | None]) -> object 
 def _statement(query: str) -> cql.Statement:
     try:
         return parse_cached(query)
-    except SyntaxException:
+    except SyntaxError_:
         raise
     except CQLError as e:
         raise InvalidRequest(f"{e.message} (the sidecar runs without Cassandra: only statements on mapped tables "
@@ -195,10 +199,10 @@ def _prepare(s: ClientSession, f: Frame) -> None:
     if isinstance(stmt, cql.Select) and stmt.keyspace in SYSTEM_KEYSPACES:
         # system tables: the metadata comes from answering the statement itself
         rows = _system(s, msg.query, [])
-        cols = rows.metadata.columns if rows is not None else []  # type: ignore[attr-defined]
+        cols = rows.metadata.columns if rows is not None else []
         s.system_prepared_local[qid] = msg.query
-        s.send(Prepared(qid, prepare_meta.result_metadata_id(cols or []), PreparedMetadata([], []),
-                        RowsMetadata(cols)), f.stream)
+        rid = prepare_meta.result_metadata_id(cols or []) if s.version >= 5 else None
+        s.send(Prepared(qid, rid, PreparedMetadata([], []), RowsMetadata(cols)), f.stream)
         return
     if isinstance(stmt, cql.Select):
         _require_mapped(s, stmt.keyspace or keyspace, stmt.table)
@@ -215,8 +219,8 @@ def _prepare(s: ClientSession, f: Frame) -> None:
         assert tm is not None
         result = RowsMetadata(result_columns(stmt, tm))
     dual.remember(qid, msg.query, keyspace, tuple(c.type for c in bind))
-    s.send(Prepared(qid, prepare_meta.result_metadata_id(result.columns or [], mapping),
-                    PreparedMetadata(bind, pk_indexes), result), f.stream)
+    rid = prepare_meta.result_metadata_id(result.columns or [], mapping) if s.version >= 5 else None
+    s.send(Prepared(qid, rid, PreparedMetadata(bind, pk_indexes), result), f.stream)
 
 
 def _execute(s: ClientSession, f: Frame) -> None:
@@ -225,15 +229,13 @@ def _execute(s: ClientSession, f: Frame) -> None:
     assert isinstance(msg, Execute)
     query = s.system_prepared_local.get(msg.query_id)
     if query is not None:
-        rows = _system(s, query, msg.params.values or [])  # type: ignore[arg-type]
-        s.send(rows if rows is not None else Void(), f.stream)  # type: ignore[arg-type]
+        rows = _system(s, query, msg.params.values or [])
+        s.send(rows if rows is not None else Void(), f.stream)
         return
     dual = s.server.dual
     assert dual is not None
     pw = dual.prepared.get(msg.query_id)
     if pw is None:
-        from cql_protocol.errors import Unprepared
-
         raise Unprepared(msg.query_id)
     _mapped(s, f, _statement(pw.query), pw.keyspace)
 

@@ -147,20 +147,42 @@ class ReadPlan:
 # ---------------------------------------------------------------------------------------------
 
 _STATE_VERSION = 1
-_STATE_HEAD = struct.Struct(">B8s")
+# the magic tells our paging states from Cassandra's: a phase flip mid-read must send a page
+# request back to the store that started the read
+_STATE_MAGIC = b"\xcdq\x8d\x05"
+_STATE_HEAD = struct.Struct(">4sB8s")
 
 
 def encode_paging_state(fingerprint: bytes, cursor: Cursor) -> bytes:
     body = orjson.dumps([cursor.segment, cursor.start, cursor.partition, cursor.partition_rows, cursor.emitted])
-    return _STATE_HEAD.pack(_STATE_VERSION, fingerprint) + body
+    return _STATE_HEAD.pack(_STATE_MAGIC, _STATE_VERSION, fingerprint) + body
+
+
+def is_own_paging_state(data: bytes) -> bool:
+    """Whether a paging state was made by `encode_paging_state` (else Cassandra made it)."""
+    return data[:4] == _STATE_MAGIC
+
+
+def partition_keys(plan: ReadPlan) -> list[Attribute] | None:
+    """The partition key attributes a plan reads, or None when it scans (a Scan or an index)."""
+    tm = plan.tm
+    out: list[Attribute] = []
+    for seg in plan.segments:
+        if seg.op == "Get":
+            out.extend(k[tm.pk.attribute] for k in seg.keys)
+        elif seg.op == "Query" and seg.index is None:
+            out.append(seg.request["ExpressionAttributeValues"][":pk"])
+        else:
+            return None
+    return out
 
 
 def decode_paging_state(fingerprint: bytes, data: bytes, table: str = "") -> Cursor:
     """The cursor in a paging state made by `encode_paging_state` for the same statement and values."""
     try:
-        version, fp = _STATE_HEAD.unpack_from(data)
+        magic, version, fp = _STATE_HEAD.unpack_from(data)
         seg, start, part, part_rows, emitted = orjson.loads(data[_STATE_HEAD.size:])
-        ok = version == _STATE_VERSION and isinstance(seg, int) and isinstance(part_rows, int) and isinstance(
+        ok = magic == _STATE_MAGIC and version == _STATE_VERSION and isinstance(seg, int) and isinstance(part_rows, int) and isinstance(
             emitted, int) and seg >= 0
     except (struct.error, orjson.JSONDecodeError, ValueError, TypeError):
         ok = False

@@ -7,29 +7,28 @@ import threading
 
 import pytest
 from cassandra import InvalidRequest
-from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import NoHostAvailable
 
 from tests.conftest import free_port, start_sidecar
 
 from .drivers import session_for
 from .test_phase_flips import KEYS, KS, Workload, _sidecar, flip
-from .test_phase_flips import dynamodb as dynamodb  # noqa: F401 - fixtures shared with the flip tests
-from .test_phase_flips import setup as setup  # noqa: F401
+from .test_phase_flips import dynamodb as dynamodb
+from .test_phase_flips import setup as setup
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def test_fresh_driver_with_no_cassandra_anywhere(setup, dynamodb, tmp_path):  # noqa: F811
+def test_fresh_driver_with_no_cassandra_anywhere(setup, dynamodb, tmp_path):
     mapping, _ = setup
     nothing = ("127.0.0.1", free_port())  # no Cassandra listens here
     sc = start_sidecar(nothing, tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
-                       "--phases", f"{KS}.kv=dynamo,{KS}.feed=dynamo", "--control", f"file:{tmp_path}/control",
+                       "--phases", f"{KS}.kv=dynamo,{KS}.feed=dynamo",
                        "--cassandra-username", "app", "--cassandra-password", "s3cret", env=AWS_ENV)
     try:
         with pytest.raises(NoHostAvailable):
-            session_for(sc.host, sc.port, version=4, auth_provider=PlainTextAuthProvider("app", "wrong"))
+            session_for(sc.host, sc.port, version=4, username="app", password="wrong")
         for version in (4, 5):
             cluster, s = session_for(sc.host, sc.port, version=version, username="app", password="s3cret")
             try:
@@ -59,7 +58,7 @@ def test_fresh_driver_with_no_cassandra_anywhere(setup, dynamodb, tmp_path):  # 
         sc.stop()
 
 
-def test_workload_keeps_running_after_cassandra_is_killed(setup, backends, cassandra, dynamodb,  # noqa: F811
+def test_workload_keeps_running_after_cassandra_is_killed(setup, backends, cassandra, dynamodb,
                                                           tmp_path):
     sc = _sidecar(setup, cassandra, dynamodb, tmp_path)
     cluster, s = session_for(sc.host, sc.port, version=4)

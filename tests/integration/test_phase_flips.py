@@ -3,6 +3,7 @@ flipped at run time through the admin API: zero client-visible errors, no lost o
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -128,7 +129,7 @@ class Workload:
                 if i % 5 == 0:
                     s.execute(f"DELETE FROM {KS}.feed WHERE src = %s AND seq < %s", (key, i - 3 * KEYS))
                 rows = list(s.execute(feed_sel, (key,)))
-                if not rows or rows[0].seq != i or any(a.seq <= b.seq for a, b in zip(rows, rows[1:])):
+                if not rows or rows[0].seq != i or any(a.seq <= b.seq for a, b in itertools.pairwise(rows)):
                     self.errors.append(f"feed of {key} after writing {i}: {[r.seq for r in rows]}")
             except Exception as e:  # every client-visible error counts
                 self.errors.append(f"{type(e).__name__}: {e}")
