@@ -57,6 +57,10 @@ _HELP = {
     "queue_workers": "concurrent DynamoDB writers per table",
     "backpressure_timeout": "seconds a write waits for queue room before it is dead-lettered",
     "uvloop": "use uvloop when installed",
+    "control": "where the fleet's phases live: file:/DIR or dynamodb:TABLE (default: STATE_DIR/control)",
+    "sidecar_id": "this sidecar's name in the fleet view (default: hostname:listen-port)",
+    "control_poll_interval": "seconds between polls of the control store for a new phase version",
+    "control_heartbeat_interval": "seconds between heartbeats to the control store",
 }
 
 
