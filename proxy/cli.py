@@ -16,6 +16,7 @@ from translators import run_subcommand as run_translator_subcommand
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .phase_cli import add_phase_subcommand, run_phase_command
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--mapping", help="the sidecar's mapping file (needed for translated CQL writes)")
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
+    add_phase_subcommand(sub)
     return parser
 
 
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in TRANSLATOR_COMMANDS:
         return run_translator_subcommand(args)
+    if args.command == "phase":
+        return run_phase_command(args)
     if args.command == "dead-letters":
         try:
             return asyncio.run(_replay_dead_letters(args))
