@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import __version__
+from .admin_phases import add_phase_routes
 from .metrics import render
 from .server import ProxyServer
 
@@ -63,6 +64,7 @@ def build_app(server: ProxyServer, token: str) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
     app.router.add_get("/verify/mismatches", verify_samples)
+    add_phase_routes(app, server)
     return app
 
 

@@ -16,6 +16,7 @@ from translators import run_subcommand as run_translator_subcommand
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .phase_cli import add_phase_subcommand, run_phase_command
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -57,6 +58,10 @@ _HELP = {
     "queue_workers": "concurrent DynamoDB writers per table",
     "backpressure_timeout": "seconds a write waits for queue room before it is dead-lettered",
     "uvloop": "use uvloop when installed",
+    "control": "where the fleet's phases live: file:/DIR or dynamodb:TABLE (default: STATE_DIR/control)",
+    "sidecar_id": "this sidecar's name in the fleet view (default: hostname:listen-port)",
+    "control_poll_interval": "seconds between polls of the control store for a new phase version",
+    "control_heartbeat_interval": "seconds between heartbeats to the control store",
 }
 
 
@@ -89,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--mapping", help="the sidecar's mapping file (needed for translated CQL writes)")
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
+    add_phase_subcommand(sub)
     return parser
 
 
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in TRANSLATOR_COMMANDS:
         return run_translator_subcommand(args)
+    if args.command == "phase":
+        return run_phase_command(args)
     if args.command == "dead-letters":
         try:
             return asyncio.run(_replay_dead_letters(args))

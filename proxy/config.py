@@ -77,6 +77,11 @@ class Config:
     queue_capacity: int = 10000
     queue_workers: int = 16
     backpressure_timeout: float = 2.0
+    # Run-time phase control: "file:/dir" or "dynamodb:TABLE" (default: a directory under state_dir).
+    control: str = ""
+    sidecar_id: str = ""  # this sidecar in the fleet view; default hostname:listen-port
+    control_poll_interval: float = 1.0
+    control_heartbeat_interval: float = 5.0
     log_level: str = "INFO"
     uvloop: bool = True
 
@@ -128,6 +133,14 @@ class Config:
         self.client_user_table  # noqa: B018
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        from .control_store import parse_control
+
+        try:
+            parse_control(self.control, self.state_dir)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if self.control_poll_interval <= 0 or self.control_heartbeat_interval <= 0:
+            raise ConfigError("control_poll_interval and control_heartbeat_interval must be positive")
         if self.client_users and not self.cassandra_username:
             raise ConfigError("client_users needs cassandra_username/cassandra_password for the sidecar")
 

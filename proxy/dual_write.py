@@ -86,9 +86,11 @@ class DualWriteStats:
 
 
 class DualWrite:
-    def __init__(self, mapping: Mapping, writer: DynamoWriter) -> None:
+    def __init__(self, mapping: Mapping, writer: DynamoWriter,
+                 phase_lookup: Callable[[str, str], tuple[str, float]] | None = None) -> None:
         self.mapping = mapping
         self.writer = writer
+        self.phase_lookup = phase_lookup
         # every id prepared through this sidecar; None: not a write to mirror
         self.prepared: dict[bytes, PreparedWrite | None] = {}
         self.stats = DualWriteStats()
@@ -96,7 +98,9 @@ class DualWrite:
         self.queue: WriteQueue | None = None  # set when a table uses write_mode: queued
 
     def phase_of(self, keyspace: str, table: str) -> tuple[str, float]:
-        """(phase, rollout share %) of a mapped table; replaced by the run-time phase registry."""
+        """(phase, rollout share %) of a table: the run-time registry's, else the mapping's."""
+        if self.phase_lookup is not None:
+            return self.phase_lookup(keyspace, table)
         tm = self.mapping.table(keyspace, table)
         return (tm.phase, 100.0) if tm is not None else ("cassandra", 100.0)
 

@@ -24,6 +24,8 @@ from .journal import DeadLetters, Journal
 from .metrics import SOURCES, STATS, Family, histogram_family
 from .read_path import ReadPath
 from .synthetic_schema import SyntheticSchema
+from .phase_control import PhaseControl, build_control
+from .phases import PhaseRegistry, PhaseSet, phaseset_from_phases
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
@@ -75,6 +77,15 @@ class ProxyServer:
         self._synthetic: dict[Node, SyntheticSchema] = {}
         self._dynamodb: DynamoDBClient | None = None
         self.queue: WriteQueue | None = None
+        # run-time phases: the request path reads self.phases.phase_of(ks, table)
+        self.phases = PhaseRegistry(
+            phaseset_from_phases((ks, t, tm.phase) for (ks, t), tm in self.mapping.tables.items())
+            if self.mapping is not None else PhaseSet(0, {}))
+        self.control: PhaseControl | None = None
+
+    def table_phase(self, keyspace: str, table: str) -> tuple[str, float]:
+        tp = self.phases.phase_of(keyspace, table)
+        return (tp.phase, tp.share) if tp is not None else ("cassandra", 100.0)
 
     def standalone_ok(self) -> bool:
         """Whether sessions can do without Cassandra: every mapped table fully in phase `dynamo`."""
@@ -109,12 +120,17 @@ class ProxyServer:
     async def start(self) -> None:
         if self.mapping is not None:
             m = self.mapping
+            # before the listener opens: a new sidecar should serve the fleet's phases from the start
+            self.control = build_control(self.cfg, self.phases, self.cfg.listen_addr[1],
+                                         region=m.region, endpoint=m.endpoint)
+            await self.control.start()
+            SOURCES.append(self.control.watcher.metrics)
             self._dynamodb = DynamoDBClient(
                 region=self.cfg.dynamodb_region or m.region or None,
                 endpoint=self.cfg.dynamodb_endpoint or m.endpoint or None,
                 max_connections=self.cfg.dynamodb_max_connections,
             )
-            self.dual = DualWrite(m, DynamoWriter(self._dynamodb))
+            self.dual = DualWrite(m, DynamoWriter(self._dynamodb), self.table_phase)
             self.reads = ReadPath(m, DynamoReader(self._dynamodb), self.dual)
             SOURCES.append(self._migration_metrics)
             if any(t.write_mode == "queued" for t in m.tables.values()):
@@ -161,6 +177,8 @@ class ProxyServer:
             await self.queue.close()
         if self._dynamodb is not None:
             await self._dynamodb.close()
+        if self.control is not None:
+            await self.control.stop()
         log.info("sidecar stopped")
 
     def _migration_metrics(self) -> Iterable[Family]:
@@ -242,6 +260,7 @@ class ProxyServer:
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "cassandra_last_connect_ok": self.pool.last_success or None,
             "cassandra_last_connect_failure": self.pool.last_failure or None,
+            "phase_version": self.phases.version,
         }
 
 

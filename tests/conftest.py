@@ -128,6 +128,7 @@ def start_sidecar(cassandra: tuple[str, int], tmp: Path, *extra: str, host: str 
         "--cassandra", f"{cassandra[0]}:{cassandra[1]}",
         "--admin", f"127.0.0.1:{admin_port}",
         "--admin-token", token,
+        *(() if "--state-dir" in extra else ("--state-dir", str(tmp / f"state-{port}"))),
         *extra,
     ]
     logf = open(log_path, "w")  # noqa: SIM115 - owned by the process for its lifetime

@@ -1,0 +1,180 @@
+"""`cql-dynamo-proxy phase get|set|status|audit`: talks to a sidecar's admin API.
+
+Exit codes: 0 done, 1 refused (the guard, or a concurrent change won), 2 invalid request (unknown
+table or phase, bad share), 3 the sidecar or its control store could not be reached, or the token
+was refused."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any, TextIO
+
+from .phases import PHASES
+
+EXIT_REFUSED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
+
+
+def _connection_options(p: argparse.ArgumentParser, leaf: bool) -> None:
+    # on `phase` and on each of its commands, so both `phase --admin X get` and `phase get --admin X`
+    # work; a leaf only overrides what it was given
+    d = argparse.SUPPRESS
+    p.add_argument("--admin", default=d if leaf else os.environ.get("CDP_ADMIN_URL", "http://127.0.0.1:9191"),
+                   help="a sidecar's admin API, http://HOST:PORT or HOST:PORT [env CDP_ADMIN_URL]")
+    p.add_argument("--token", default=d if leaf else None, help="admin bearer token [env CDP_ADMIN_TOKEN]")
+    p.add_argument("--json", action="store_true", default=d if leaf else False, help="print the API's JSON answer")
+    p.add_argument("--timeout", type=float, default=d if leaf else 10.0, help="seconds to wait for the sidecar")
+
+
+def add_phase_subcommand(sub: Any) -> None:
+    p = sub.add_parser("phase", help="read and change table phases across the fleet (through a sidecar)")
+    _connection_options(p, leaf=False)
+    ps = p.add_subparsers(dest="phase_command", required=True)
+    g = ps.add_parser("get", help="the phases the sidecar runs (all tables, or one)")
+    g.add_argument("table", nargs="?", metavar="KS.TABLE")
+    s = ps.add_parser("set", help="move a table to a phase, fleet-wide")
+    s.add_argument("table", metavar="KS.TABLE")
+    s.add_argument("phase", choices=PHASES)
+    s.add_argument("--share", type=float, default=100.0,
+                   help="percent of partitions in PHASE; the rest stay in the phase before it")
+    s.add_argument("--force", action="store_true", help="allow a move the guard refuses (can lose data)")
+    s.add_argument("--by", default=None, help="who makes the change, for the audit trail (default: $USER)")
+    st = ps.add_parser("status", help="every sidecar's version and whether the fleet has converged")
+    a = ps.add_parser("audit", help="the newest phase changes")
+    a.add_argument("--limit", type=int, default=20)
+    for leaf in (g, s, st, a):
+        _connection_options(leaf, leaf=True)
+
+
+def _base_url(admin: str) -> str:
+    admin = admin.strip().rstrip("/")
+    return admin if "://" in admin else f"http://{admin}"
+
+
+def _request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    token = args.token if args.token is not None else os.environ.get("CDP_ADMIN_TOKEN", "")
+    h = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    req = urllib.request.Request(_base_url(args.admin) + path, data=data, headers=h, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=args.timeout) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = {"error": raw.decode("utf-8", "replace")[:500] or e.reason}
+        return e.code, parsed if isinstance(parsed, dict) else {"error": str(parsed)}
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _share(share: float) -> str:
+    return f"{share:g}%"
+
+
+def _table(rows: list[list[str]], headers: list[str], out: TextIO) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+
+
+def _phase_rows(tables: dict[str, Any]) -> list[list[str]]:
+    order = PHASES
+    rows = []
+    for name, tp in sorted(tables.items()):
+        share = float(tp.get("share", 100.0))
+        i = order.index(tp["phase"]) if tp["phase"] in order else 0
+        rest = f"{100 - share:g}% in {order[i - 1]}" if share < 100 and i else ""
+        rows.append([name, tp["phase"], _share(share), rest])
+    return rows
+
+
+def _print_phaseset(doc: dict[str, Any], out: TextIO) -> None:
+    print(f"version {doc['version']}, updated {_when(doc.get('updated_at'))} by {doc.get('updated_by') or '-'}",
+          file=out)
+    _table(_phase_rows(doc.get("tables", {})), ["TABLE", "PHASE", "SHARE", "REST"], out)
+
+
+def _print_status(doc: dict[str, Any], out: TextIO) -> None:
+    conv = (f"converged at {_when(doc['converged_at'])}" if doc.get("converged")
+            else f"NOT converged ({len(doc.get('behind', []))} behind)")
+    print(f"version {doc['version']}: {doc['on_current_version']}/{doc['total']} sidecars on it, {conv}", file=out)
+    rows = [[s["sidecar_id"], s.get("host", ""), str(s["version"]), _when(s.get("applied_at")),
+             f"{s['heartbeat_age_seconds']:.1f}s ago", "STALE" if s["stale"] else "ok"]
+            for s in doc.get("sidecars", [])]
+    _table(rows, ["SIDECAR", "HOST", "VERSION", "APPLIED", "LAST BEAT", "STATE"], out)
+
+
+def _print_audit(doc: dict[str, Any], out: TextIO) -> None:
+    rows = []
+    for e in doc.get("entries", []):
+        old = e.get("old")
+        old_s = f"{old['phase']} {_share(old['share'])}" if old else "-"
+        new = e["new"]
+        rows.append([str(e["version"]), _when(e["at"]), e["by"], e["table"], old_s,
+                     f"{new['phase']} {_share(new['share'])}", "yes" if e.get("force") else ""])
+    _table(rows, ["VERSION", "WHEN", "BY", "TABLE", "FROM", "TO", "FORCED"], out)
+
+
+def _exit_for(status: int) -> int:
+    if status == 409:
+        return EXIT_REFUSED
+    if status in (400, 404):
+        return EXIT_INVALID
+    return EXIT_UNREACHABLE
+
+
+def run_phase_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    cmd = args.phase_command
+    try:
+        if cmd == "get":
+            path = f"/phases/{args.table}" if args.table else "/phases"
+            status, doc = _request(args, "GET", path)
+        elif cmd == "set":
+            by = args.by or os.environ.get("USER") or "cli"
+            status, doc = _request(args, "PUT", f"/phases/{args.table}",
+                                   {"phase": args.phase, "share": args.share, "force": args.force},
+                                   headers={"X-Actor": by})
+        elif cmd == "status":
+            status, doc = _request(args, "GET", "/phases/status")
+        else:
+            status, doc = _request(args, "GET", f"/phases/audit?limit={max(1, args.limit)}")
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        print(f"cql-dynamo-proxy phase: cannot reach {_base_url(args.admin)}: {reason}", file=err)
+        return EXIT_UNREACHABLE
+    if status != 200:
+        reason = doc.get("error") or f"HTTP {status}"
+        print(f"cql-dynamo-proxy phase {cmd}: {reason}", file=err)
+        return _exit_for(status)
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True), file=out)
+        return 0
+    if cmd == "get" and args.table:
+        _table(_phase_rows({doc["table"]: doc}), ["TABLE", "PHASE", "SHARE", "REST"], out)
+        print(f"(version {doc['version']})", file=out)
+    elif cmd in ("get", "set"):
+        if cmd == "set" and not doc.get("changed", True):
+            print(f"{args.table} is already there; nothing changed", file=out)
+        _print_phaseset(doc, out)
+    elif cmd == "status":
+        _print_status(doc, out)
+    else:
+        _print_audit(doc, out)
+    return 0

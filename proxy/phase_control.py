@@ -1,0 +1,108 @@
+"""Run-time phase control of one sidecar: the store, the watcher that follows it, and the operations
+behind the admin API (change a table's phase, the fleet view, the audit trail)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import Config, ConfigError
+from .control_store import AuditEntry, ControlStore, FileControlStore, parse_control
+from .control_watcher import ControlWatcher
+from .fleet import fleet_report
+from .phases import PhaseError, PhaseRegistry, PhaseSet, TablePhase, check_transition
+
+log = logging.getLogger(__name__)
+
+
+class UnknownTable(PhaseError):
+    pass
+
+
+def default_sidecar_id(port: int) -> str:
+    host = socket.gethostname()
+    return f"{host}:{port}" if port else f"{host}:pid{os.getpid()}"
+
+
+def build_store(cfg: Config, *, region: str | None = None, endpoint: str | None = None) -> ControlStore:
+    try:
+        kind, target = parse_control(cfg.control, cfg.state_dir)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if kind == "file":
+        return FileControlStore(target)
+    from .control_dynamodb import DynamoDBControlStore
+    from .dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+
+    try:
+        # few, short attempts: a poll that fails is simply repeated a second later
+        client = DynamoDBClient(region=cfg.dynamodb_region or region, endpoint=cfg.dynamodb_endpoint or endpoint,
+                                max_connections=4, timeout=3.0, connect_timeout=1.0, max_attempts=2)
+    except DynamoDBUnavailable as e:
+        raise ConfigError(f"control: {e}") from None
+    return DynamoDBControlStore(client, target)
+
+
+class PhaseControl:
+    def __init__(self, store: ControlStore, registry: PhaseRegistry, watcher: ControlWatcher,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.registry = registry
+        self.watcher = watcher
+        self.clock = clock
+
+    @property
+    def stale_after(self) -> float:
+        return max(3 * self.watcher.heartbeat_interval, 2 * self.watcher.poll_interval + 1.0)
+
+    async def start(self) -> None:
+        await self.watcher.start()
+        log.info("phase control: %s, sidecar id %s, running phase version %d", self.store.description,
+                 self.watcher.sidecar_id, self.registry.version)
+
+    async def stop(self) -> None:
+        await self.watcher.stop()
+        await self.store.close()
+
+    async def set_phase(self, name: str, new: TablePhase, *, force: bool, by: str) -> tuple[PhaseSet, bool]:
+        """Commits `new` for table `name` as the next version. Returns (the phase set, whether it
+        changed). Raises UnknownTable, TransitionRefused, VersionConflict or ControlStoreError."""
+        if name not in self.registry.baseline.tables:
+            known = ", ".join(self.registry.baseline.tables) or "none"
+            raise UnknownTable(f"{name} is not a table of this sidecar's mapping (known: {known})")
+        # only tables someone changed go into the store; the others keep each sidecar's mapping phase
+        base = await self.store.load() or PhaseSet(0, {})
+        old = base.tables.get(name) or self.registry.baseline.tables[name]
+        if old == new:
+            return self.registry.effective(base), False
+        check_transition(old, new, force)
+        nxt = base.with_table(name, new, at=self.clock(), by=by)
+        await self.store.commit(nxt, base.version, AuditEntry(nxt.version, nxt.updated_at, by, name, old, new, force))
+        log.info("phase version %d committed by %s: %s: %s -> %s%s", nxt.version, by, name, old, new,
+                 " (forced)" if force else "")
+        self.watcher.install(nxt)  # this sidecar need not wait for its next poll
+        return self.registry.effective(nxt), True
+
+    async def fleet(self) -> dict[str, Any]:
+        stored = await self.store.load()
+        beats = await self.store.heartbeats()
+        report = fleet_report(stored.version if stored else 0, beats, now=self.clock(),
+                              stale_after=self.stale_after)
+        report["store"] = self.store.description
+        return report
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]:
+        return await self.store.audit(limit)
+
+
+def build_control(cfg: Config, registry: PhaseRegistry, port: int, *, region: str | None,
+                  endpoint: str | None) -> PhaseControl:
+    store = build_store(cfg, region=region, endpoint=endpoint)
+    watcher = ControlWatcher(store, registry, sidecar_id=cfg.sidecar_id or default_sidecar_id(port),
+                             host=socket.gethostname(), poll_interval=cfg.control_poll_interval,
+                             heartbeat_interval=cfg.control_heartbeat_interval)
+    return PhaseControl(store, registry, watcher)
