@@ -22,10 +22,10 @@ from .dynamo_writer import DynamoWriter
 from .dynamodb_client import DynamoDBClient
 from .journal import DeadLetters, Journal
 from .metrics import SOURCES, STATS, Family, histogram_family
-from .read_path import ReadPath
-from .synthetic_schema import SyntheticSchema
 from .phase_control import PhaseControl, build_control
 from .phases import PhaseRegistry, PhaseSet, phaseset_from_phases
+from .read_path import ReadPath
+from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
