@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import subprocess
 import sys
 import uuid
@@ -186,3 +187,51 @@ def test_lwt_is_decided_by_dynamodb(setup, fallback, dynamo_only, cassandra, dyn
     assert _cassandra_rows(cassandra, tm, "WHERE id = 602") == [{"id": 602, "n": None, "name": "new", "tags": None}]
     item = next(i for i in _items(dynamodb, tm) if i[tm.attribute_name("name")] == {"S": "first"})
     assert item[tm.attribute_name("n")] == {"N": "7"}
+
+
+def test_fallback_misses_and_rollout_share(setup, cassandra, dynamodb, tmp_path):
+    """Rows only Cassandra holds: partitions inside the share read DynamoDB first, miss, and are
+    answered from Cassandra (counted); the others stay in verify (answered by Cassandra, compared,
+    and reported as mismatches since DynamoDB lacks them)."""
+    import json
+    import urllib.request
+
+    from proxy.dual_write import partition_bucket
+
+    from .drivers import metric_sum
+
+    mapping, m = setup
+    tm = m.table(KS, "log")
+    sc = start_sidecar(cassandra, tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
+                       "--phases", f"{KS}.log=verify", "--control", f"file:{tmp_path}/control",
+                       "--control-poll-interval", "0.2", env=AWS_ENV)
+    try:
+        req = urllib.request.Request(f"{sc.admin_url}/phases/{KS}.log", method="PUT",
+                                     data=json.dumps({"phase": "dynamo_fallback", "share": 50}).encode(),
+                                     headers={"Authorization": f"Bearer {sc.token}"})
+        urllib.request.urlopen(req, timeout=10).read()
+        direct, ds = session_for(*cassandra, version=4)
+        srcs = [f"only-cassandra-{i}" for i in range(40)]
+        try:
+            for src in srcs:
+                ds.execute(f"INSERT INTO {KS}.log (src, seq, msg) VALUES (%s, 1, 'old')", (src,))
+        finally:
+            direct.shutdown()
+        inside = [s for s in srcs if partition_bucket(tm, (s,)) < 50]
+        assert 5 < len(inside) < 35
+        time.sleep(1.0)  # the watcher polls every 0.2 s
+        cluster, s = session_for(sc.host, sc.port, version=4)
+        try:
+            sel = s.prepare(f"SELECT src, seq, msg FROM {KS}.log WHERE src = ?")
+            for src in srcs:
+                assert [tuple(r) for r in s.execute(sel, (src,))] == [(src, 1, "old")]
+        finally:
+            cluster.shutdown()
+        assert metric_sum(sc, "cdp_fallback_misses_total") == len(inside)
+        deadline = time.monotonic() + 5
+        while metric_sum(sc, "cdp_verify_mismatches_total") < len(srcs) - len(inside):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert metric_sum(sc, "cdp_verify_mismatches_total") == len(srcs) - len(inside)
+    finally:
+        sc.stop()
