@@ -40,7 +40,7 @@ def _big_item(size: int = 600_000, ttl: int = 0):
 
 
 def test_oversized_item_becomes_a_small_pointer_item_keeping_keys_version_timestamp_and_ttl():
-    state, item = _big_item(ttl=3600)
+    _, item = _big_item(ttl=3600)
     assert values.item_size(item) > values.MAX_ITEM_SIZE
     small, ptr, body = offload(TM, item, "s3-test-bucket", "n0nce")
     assert values.item_size(small) < 1024
