@@ -53,6 +53,9 @@ _HELP = {
     "dynamodb_endpoint": "DynamoDB endpoint URL (default: the mapping's, else AWS's)",
     "dynamodb_region": "AWS region (default: the mapping's, else the AWS configuration's)",
     "dynamodb_max_connections": "pooled HTTP connections to DynamoDB",
+    "s3_endpoint": "S3 endpoint URL for large_items: s3 (default: AWS's; a custom one is addressed path-style)",
+    "s3_region": "region S3 requests are signed for (default: DynamoDB's)",
+    "s3_max_connections": "pooled HTTP connections per S3 endpoint",
     "state_dir": "directory for the queued-write journal and dead letters",
     "queue_capacity": "queued DynamoDB writes per table before writers wait",
     "queue_workers": "concurrent DynamoDB writers per table",
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
     add_phase_subcommand(sub)
+    replay.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     return parser
 
 
@@ -127,7 +131,9 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
     from .dynamo_writer import DynamoWriter
     from .dynamodb_client import DynamoDBClient
     from .journal import DeadLetters
-    from .server import load_mapping_or_fail
+    from .large_items import LargeItems
+    from .s3_client import S3Client
+    from .server import load_mapping_or_fail, uses_s3
     from .write_queue import replay_dead_letters
 
     mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
@@ -137,8 +143,15 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
         region=args.dynamodb_region or (mapping.region if mapping else None) or None,
         endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None,
     ) as client:
-        applier = DualWrite(mapping, DynamoWriter(client)).apply_record if mapping else None
-        ok, failing = await replay_dead_letters(dead, client, applier)
+        large = None
+        if mapping is not None and uses_s3(mapping):
+            large = LargeItems(S3Client(region=client.region, endpoint=args.s3_endpoint or None))
+        try:
+            applier = DualWrite(mapping, DynamoWriter(client, large=large)).apply_record if mapping else None
+            ok, failing = await replay_dead_letters(dead, client, applier)
+        finally:
+            if large is not None:
+                await large.s3.close()
     print(f"{total} dead-lettered writes: {ok} applied, {failing} still failing (kept in {dead.path})")
     return 0 if failing == 0 else 1
 
@@ -182,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             runner(_serve(cfg, server))
-        except OSError as e:
+        except (OSError, ConfigError) as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 1
     return 0

@@ -73,6 +73,11 @@ class Config:
     dynamodb_endpoint: str = ""  # default: the mapping's, else AWS's regional endpoint
     dynamodb_region: str = ""  # default: the mapping's, else the AWS configuration's
     dynamodb_max_connections: int = 64
+    # large_items: s3. Empty endpoint: AWS's regional S3; a custom one (MinIO, a VPC endpoint) is
+    # addressed path-style. Empty region: DynamoDB's.
+    s3_endpoint: str = ""
+    s3_region: str = ""
+    s3_max_connections: int = 32
     state_dir: str = ".cdp-state"  # journal and dead letters of queued writes
     queue_capacity: int = 10000
     queue_workers: int = 16

@@ -395,6 +395,8 @@ def _plain_put(w: Write) -> dict[str, Any] | None:
     now = int(time.time())
     state = merge(None, m, now)
     item = to_item(w.table, w.key.partition, w.key.clustering, state, now)
+    if w.table.large_items == "s3" and values.item_size(item) > values.MAX_ITEM_SIZE:
+        return None  # its payload goes to S3 first: the writer's path (proxy.large_items)
     return {"TableName": w.table.dynamodb_table, "Item": item}
 
 
@@ -412,6 +414,8 @@ def check_item_size(w: RowWrite) -> None:
     if tm.large_items == "compress":
         _check_compressed_size(w)
         return
+    if tm.large_items == "s3":
+        return  # any size fits: the payload goes to S3 (bounded by the frame size limit)
     cols = tm.schema.columns
     size = 0
     for col, v in w.mutation.cells.items():

@@ -44,7 +44,9 @@ from translators.reads import (
     static_key,
 )
 
+from . import large_items
 from .dynamodb_client import DynamoDBClient, _json_default
+from .large_items import LargeItems
 
 Item = dict[str, Any]
 _PAGE_ITEMS = 1000  # DynamoDB's Limit per Query/Scan call when no page size bounds it
@@ -57,12 +59,16 @@ def _key_id(key: Item) -> bytes:
 
 
 class DynamoReader:
-    def __init__(self, client: DynamoDBClient) -> None:
+    def __init__(self, client: DynamoDBClient, large: LargeItems | None = None) -> None:
         self.client = client
+        self.large = large
 
     async def expand(self, raw: Item) -> Item:
-        """Every item fetched goes through here before decoding."""
-        return item_codec.expand(item_codec.from_wire(raw))
+        """Every item fetched goes through here before decoding: S3 payloads of large items are
+        fetched back, compressed ones inflated."""
+        loaded = await large_items.load(raw, self.large)
+        assert loaded is not None
+        return item_codec.expand(item_codec.from_wire(loaded))
 
     # -- item sources ------------------------------------------------------------------------
 

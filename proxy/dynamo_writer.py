@@ -18,6 +18,7 @@ from translators.item_codec import VERSION, from_item, key_item, to_item
 from translators.mapping import TableMapping
 from translators.row_state import Mutation, merge, visible
 
+from . import large_items
 from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient
 
 Decide = Callable[[dict[str, Any] | None], bool]
@@ -28,8 +29,10 @@ class WriteConflict(Exception):
 
 
 class DynamoWriter:
-    def __init__(self, client: DynamoDBClient, max_attempts: int = 25) -> None:
+    def __init__(self, client: DynamoDBClient, max_attempts: int = 25,
+                 large: large_items.LargeItems | None = None) -> None:
         self.client = client
+        self.large = large  # large_items: s3
         self.max_attempts = max_attempts
         self.conflicts = 0
         self.unchanged = 0
@@ -52,10 +55,19 @@ class DynamoWriter:
                      mutation: Mutation, now: int | None,
                      decide: Decide | None) -> tuple[bool, bool, dict[str, Any] | None]:
         key = key_item(tm, partition, clustering)
+        staged: large_items.Staged | None = None  # a put whose outcome is not known yet
         for attempt in range(1, self.max_attempts + 1):
             t_now = int(time.time()) if now is None else now
             got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
-            old = from_item(tm, got.get("Item"))
+            raw = got.get("Item")
+            if staged is not None:
+                await staged.settle(raw)
+                staged = None
+            try:
+                old = from_item(tm, await large_items.load(raw, self.large))
+            except large_items.PayloadGone:
+                self.conflicts += 1  # replaced between our read and the object's; read again
+                continue
             row = visible(old, t_now) if old is not None else None
             if decide is not None and not decide(row):
                 return False, False, row
@@ -63,8 +75,8 @@ class DynamoWriter:
             if old is not None and new == old:
                 self.unchanged += 1
                 return False, True, row
-            item = to_item(tm, partition, clustering, new, t_now)
-            request: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": item,
+            staged = await large_items.stage(self.large, tm, to_item(tm, partition, clustering, new, t_now), raw)
+            request: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": staged.item,
                                        "ExpressionAttributeNames": {"#v": VERSION}}
             if old is None:
                 request["ConditionExpression"] = "attribute_not_exists(#v)"
@@ -73,10 +85,15 @@ class DynamoWriter:
                 request["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
             try:
                 await self.client.put_item(**request)
-                return True, True, row
             except ConditionalCheckFailed:
                 self.conflicts += 1
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
+                continue
+            await staged.committed()
+            return True, True, row
+        if staged is not None:
+            got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
+            await staged.settle(got.get("Item"))
         raise WriteConflict(f"{tm.cql_name}: the item changed under {self.max_attempts} attempts in a row")
 
     async def apply_counter(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],

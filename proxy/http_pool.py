@@ -1,4 +1,4 @@
-"""A small keep-alive HTTP/1.1 client for one host: DynamoDB's request shape only (POST, JSON).
+"""A small keep-alive HTTP/1.1 client for one host: DynamoDB's POSTs and S3's object requests.
 
 aiohttp's general-purpose client costs roughly 100 µs of Python per request; this one writes each
 request in one send and parses the answer in place, with TLS from the standard library. One request
@@ -18,7 +18,7 @@ class HttpError(OSError):
 
 
 class _Conn(asyncio.Protocol):
-    __slots__ = ("_body_len", "_buf", "_head", "_status", "closed", "keep_alive", "transport", "waiter")
+    __slots__ = ("_body_len", "_buf", "_head", "_no_body", "_status", "closed", "keep_alive", "transport", "waiter")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -27,6 +27,7 @@ class _Conn(asyncio.Protocol):
         self._status = 0
         self._body_len = -1
         self._head = True
+        self._no_body = False
         self.keep_alive = True
         self.closed = False
 
@@ -39,11 +40,12 @@ class _Conn(asyncio.Protocol):
         if w is not None and not w.done():
             w.set_exception(HttpError(f"connection closed by the server: {exc or 'EOF'}"))
 
-    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+    def request(self, data: bytes, no_body: bool = False) -> asyncio.Future[tuple[int, bytes]]:
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
         self._buf.clear()
         self._head = True
+        self._no_body = no_body  # HEAD: the answer's Content-Length describes a body never sent
         self._body_len = -1
         assert self.transport is not None
         self.transport.write(data)
@@ -81,9 +83,11 @@ class _Conn(asyncio.Protocol):
             if n == b"content-length":
                 length = int(value.strip())
             elif n == b"transfer-encoding" and value.strip().lower() != b"identity":
-                raise ValueError("chunked answers are not expected from DynamoDB")
+                raise ValueError("chunked answers are not expected from DynamoDB or S3")
             elif n == b"connection" and value.strip().lower() == b"close":
                 self.keep_alive = False
+        if self._no_body or self._status in (204, 304) or self._status < 200:
+            length = 0  # answers that never carry a body (S3's DELETE is a 204)
         if length is None:
             raise ValueError("answer without Content-Length")
         self._body_len = length
@@ -129,7 +133,11 @@ class HttpPool:
         return conn
 
     async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        head = [f"POST {self.path} HTTP/1.1\r\nHost: {self.host_header}\r\nContent-Length: {len(body)}\r\n"]
+        return await self.request("POST", self.path, headers, body)
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        """One request on a pooled connection; `path` is sent as given (already encoded)."""
+        head = [f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\nContent-Length: {len(body)}\r\n"]
         head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
         head.append("\r\n")
         data = "".join(head).encode() + body
@@ -143,7 +151,7 @@ class HttpPool:
             if conn is None:
                 conn = await self._connect()
             try:
-                status, answer = await asyncio.wait_for(conn.request(data), self.timeout)
+                status, answer = await asyncio.wait_for(conn.request(data, method == "HEAD"), self.timeout)
             except BaseException:
                 conn.close()
                 raise

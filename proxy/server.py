@@ -21,10 +21,12 @@ from .dynamo_reader import DynamoReader
 from .dynamo_writer import DynamoWriter
 from .dynamodb_client import DynamoDBClient
 from .journal import DeadLetters, Journal
+from .large_items import LargeItemError, LargeItems
 from .metrics import SOURCES, STATS, Family, histogram_family
 from .phase_control import PhaseControl, build_control
 from .phases import PhaseRegistry, PhaseSet, phaseset_from_phases
 from .read_path import ReadPath
+from .s3_client import S3Client
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
@@ -52,12 +54,12 @@ def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
         if phase not in PHASES:
             raise ConfigError(f"phases: {phase!r} is not one of {', '.join(PHASES)}")
         tables[key] = dataclasses.replace(tables[key], phase=phase)
-    m = dataclasses.replace(m, tables=tables)
-    for tm in m.tables.values():
-        if tm.phase != "cassandra" and tm.large_items == "s3":
-            raise ConfigError(f"{path}: {tm.cql_name}: large_items: {tm.large_items} is not available in "
-                              "this version; use reject (writes over 400 KB get a clear error) or compress")
-    return m
+    return dataclasses.replace(m, tables=tables)
+
+
+def uses_s3(m: Mapping) -> bool:
+    """Whether some table in a writing phase stores large items in S3 (the sidecar then needs S3)."""
+    return any(tm.large_items == "s3" for tm in m.tables.values())
 
 
 class ProxyServer:
@@ -76,6 +78,7 @@ class ProxyServer:
         self.reads: ReadPath | None = None
         self._synthetic: dict[Node, SyntheticSchema] = {}
         self._dynamodb: DynamoDBClient | None = None
+        self.large: LargeItems | None = None
         self.queue: WriteQueue | None = None
         # run-time phases: the request path reads self.phases.phase_of(ks, table)
         self.phases = PhaseRegistry(
@@ -130,8 +133,23 @@ class ProxyServer:
                 endpoint=self.cfg.dynamodb_endpoint or m.endpoint or None,
                 max_connections=self.cfg.dynamodb_max_connections,
             )
-            self.dual = DualWrite(m, DynamoWriter(self._dynamodb), self.table_phase)
-            self.reads = ReadPath(m, DynamoReader(self._dynamodb), self.dual)
+            if uses_s3(m):
+                self.large = LargeItems(S3Client(
+                    region=self.cfg.s3_region or self._dynamodb.region,
+                    endpoint=self.cfg.s3_endpoint or None,
+                    max_connections=self.cfg.s3_max_connections,
+                ))
+                try:
+                    await self.large.check_buckets(m)
+                except LargeItemError as e:
+                    await self.large.s3.close()
+                    await self._dynamodb.close()
+                    raise ConfigError(f"large_items: s3: {e}") from None
+                log.info("large items of %s go to S3 at %s", ", ".join(
+                    t.cql_name for t in m.tables.values() if t.large_items == "s3"),
+                    self.large.s3.describe())
+            self.dual = DualWrite(m, DynamoWriter(self._dynamodb, large=self.large), self.table_phase)
+            self.reads = ReadPath(m, DynamoReader(self._dynamodb, large=self.large), self.dual)
             SOURCES.append(self._migration_metrics)
             if any(t.write_mode == "queued" for t in m.tables.values()):
                 state = Path(self.cfg.state_dir)
@@ -179,6 +197,8 @@ class ProxyServer:
             await self._dynamodb.close()
         if self.control is not None:
             await self.control.stop()
+        if self.large is not None:
+            await self.large.s3.close()
         log.info("sidecar stopped")
 
     def _migration_metrics(self) -> Iterable[Family]:
@@ -229,6 +249,8 @@ class ProxyServer:
                                 "Writes DynamoDB took that Cassandra then refused as their shadow")
         c.add_metric([], st.shadow_failed)
         yield c
+        if self.large is not None:
+            yield from large_item_metrics(self.large)
         if queue is not None:
             depth = GaugeMetricFamily("cdp_queue_depth", "Queued DynamoDB writes, by table", labels=["table"])
             lag = GaugeMetricFamily("cdp_queue_lag_seconds", "Age of the oldest queued write, by table",
@@ -286,3 +308,25 @@ def _read_metrics(reads: ReadPath) -> Iterable[Family]:
         for attr, fam in fams.items():
             fam.add_metric([table], getattr(st, attr))
     yield from fams.values()
+def large_item_metrics(large: LargeItems) -> Iterable[Family]:
+    s3, st = large.s3.stats, large.stats
+    for name, doc, value in (
+        ("cdp_s3_objects_written", "Large-item payloads uploaded to S3", s3.written),
+        ("cdp_s3_objects_read", "Large-item payloads read from S3 (pointers resolved)", s3.read),
+        ("cdp_s3_objects_deleted", "S3 objects deleted: replaced versions, shrunk or deleted rows, lost races",
+         s3.deleted),
+        ("cdp_s3_bytes_written", "Bytes uploaded to S3 (compressed payloads)", s3.bytes_written),
+        ("cdp_s3_bytes_read", "Bytes read from S3", s3.bytes_read),
+        ("cdp_s3_retries", "S3 requests retried", s3.retries),
+        ("cdp_s3_cleanup_failures", "S3 objects that could not be deleted (left as orphans)", st.cleanup_failures),
+    ):
+        f = CounterMetricFamily(name, doc)
+        f.add_metric([], value)
+        yield f
+    fails = CounterMetricFamily("cdp_s3_failures", "S3 requests that failed after retries, by operation",
+                                labels=["operation"])
+    for op, n in sorted(s3.failures.items()):
+        fails.add_metric([op], n)
+    yield fails
+    yield histogram_family("cdp_s3_request_duration_seconds", "S3 request latency, by operation", "operation",
+                           s3.latency)

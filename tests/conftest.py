@@ -26,6 +26,9 @@ BACKENDS = ROOT / "deploy" / "local" / "backends"
 CASSANDRA_PORT = int(os.environ.get("CDP_CASSANDRA_PORT", "9042"))
 CASSANDRA_AUTH_PORT = int(os.environ.get("CDP_CASSANDRA_AUTH_PORT", "9142"))
 DYNAMODB_PORT = int(os.environ.get("CDP_DYNAMODB_PORT", "8000"))
+S3_PORT = int(os.environ.get("CDP_S3_PORT", "9000"))
+# the fixed credentials of the local MinIO (deploy/local/backends); DynamoDB Local accepts them too
+S3_ACCESS_KEY, S3_SECRET_KEY = "cdplocal", "cdplocal-secret"
 
 
 def _backends(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -81,6 +84,13 @@ def cassandra(backends: BackendManager) -> tuple[str, int]:
 def cassandra_auth(backends: BackendManager) -> tuple[str, int]:
     backends.ensure("cassandra-auth")
     return ("127.0.0.1", CASSANDRA_AUTH_PORT)
+
+
+@pytest.fixture(scope="session")
+def s3(backends: BackendManager) -> str:
+    """The local S3 (MinIO) endpoint."""
+    backends.ensure("s3")
+    return f"http://127.0.0.1:{S3_PORT}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -17,6 +17,7 @@ from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_
 META = "_m"
 VERSION = "_v"
 COMPRESSED = "_z"
+POINTER = "_s3"  # large_items: s3 (translators.s3_pointer)
 
 Attribute = dict[str, Any]
 Item = dict[str, Attribute]
@@ -51,6 +52,14 @@ def key_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any
                 [cols[c] for c in names], orders, clustering, sk.prefix, sk.encoding
             )
     return item
+
+
+def key_item_attributes(tm: TableMapping, item: Item) -> Item:
+    """The table-key attributes of an item."""
+    out = {tm.pk.attribute: item[tm.pk.attribute]}
+    if tm.sk is not None:
+        out[tm.sk.attribute] = item[tm.sk.attribute]
+    return out
 
 
 def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...], state: RowState,
@@ -160,6 +169,10 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
     """The row state an item holds (None: no item)."""
     if not item:
         return None
+    if POINTER in item:
+        # decoding the pointer item alone would read a row without its values
+        raise ValueError(f"{tm.cql_name}: an item that points to S3 must be resolved (proxy.large_items.load) "
+                         "before it is decoded")
     return state_of(tm, expand(from_wire(item)))
 
 
