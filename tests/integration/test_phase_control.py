@@ -4,6 +4,7 @@ an unreachable store keeps the phases in force, and the CLI end to end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -60,10 +61,8 @@ def control_table(dynamodb: str) -> Iterator[str]:
     yield name
     ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
                        aws_secret_access_key="test")
-    try:
+    with contextlib.suppress(ddb.exceptions.ResourceNotFoundException):
         ddb.delete_table(TableName=name)
-    except ddb.exceptions.ResourceNotFoundException:
-        pass
 
 
 def _start(factory, cassandra, mapping: Path, endpoint: str, control: str, *extra: str):
@@ -231,18 +230,14 @@ class Relay:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.up = False
         for c in self.conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             c.close()
         self.sock.close()
 
