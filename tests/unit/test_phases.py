@@ -167,3 +167,15 @@ def test_a_failing_listener_does_not_stop_the_others():
     reg.add_listener(lambda old, new: got.append(new.version))
     assert reg.apply(PhaseSet(1, {"ks.t": TablePhase(DW)}))
     assert got == [1] and reg.phase_of("ks", "t") == TablePhase(DW)
+
+
+def test_docs_guard_table_matches_the_code():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "phases.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("**"):
+            rows[cells[0].strip("*")] = [c.startswith("yes") for c in cells[1:]]
+    assert rows == {a: [GUARD[a][b] for b in PHASES] for a in PHASES}
