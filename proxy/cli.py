@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             runner(_serve(cfg, server))
+        except ConfigError as e:  # found at start, e.g. no AWS credentials for a DynamoDB control table
+            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
+            return 2
         except OSError as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 1
