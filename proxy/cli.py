@@ -195,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             runner(_serve(cfg, server))
-        except (OSError, ConfigError) as e:
+        except ConfigError as e:  # found at start, e.g. no AWS credentials for a DynamoDB control table
+            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 1
     return 0

@@ -104,7 +104,7 @@ class ControlWatcher:
             await asyncio.wait_for(self.poll_once(), initial_timeout)
         except TimeoutError:
             self.stats.poll_failures += 1
-            log.warning("control store %s: no answer within %.0fs at start; running phase version %d",
+            log.warning("control store %s: no answer within %.1fs at start; running phase version %d",
                         self.store.description, initial_timeout, self.registry.version)
         self._beat_now.set()
         self._tasks = [asyncio.create_task(self._poll_loop(), name="control-poll"),
@@ -121,8 +121,13 @@ class ControlWatcher:
 
     async def _beat_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._beat_now.wait(), self.heartbeat_interval)
+            # asyncio.wait, not wait_for: it leaves the waiter alone on timeout, and a cancelled
+            # loop must not be kept waiting on it
+            waiter = asyncio.ensure_future(self._beat_now.wait())
+            try:
+                await asyncio.wait([waiter], timeout=self.heartbeat_interval)
+            finally:
+                waiter.cancel()
             self._beat_now.clear()
             try:
                 await self.beat_once()

@@ -140,7 +140,9 @@ def _exit_for(status: int) -> int:
     return EXIT_UNREACHABLE
 
 
-def run_phase_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_phase_command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     cmd = args.phase_command
     try:
         if cmd == "get":

@@ -431,10 +431,10 @@ def test_start_up_refuses_a_missing_bucket(setup, cassandra, dynamodb, s3, tmp_p
     r = _cli("serve", "--listen", f"127.0.0.1:{free_port()}", "--admin", f"127.0.0.1:{free_port()}",
              "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--mapping", str(broken),
              "--dynamodb-endpoint", dynamodb, "--s3-endpoint", s3, timeout=60)
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr
     assert "s3_bucket 's3-no-such-bucket-cdp'" in r.stderr and "does not exist" in r.stderr
     r = _cli("serve", "--listen", f"127.0.0.1:{free_port()}", "--admin", f"127.0.0.1:{free_port()}",
              "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--mapping", str(mapping),
              "--dynamodb-endpoint", dynamodb, "--s3-endpoint", f"http://127.0.0.1:{free_port()}", timeout=120)
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr
     assert "S3 is not reachable" in r.stderr

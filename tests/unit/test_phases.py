@@ -1,0 +1,181 @@
+"""The phase guard (every pair), rollout shares, versioned phase sets and the registry."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from proxy.phases import (
+    PHASES,
+    PhaseError,
+    PhaseRegistry,
+    PhaseSet,
+    TablePhase,
+    TransitionRefused,
+    check_transition,
+    diff,
+    partition_bucket,
+    partition_moves,
+    phaseset_from_phases,
+)
+
+C, DW, V, DF, D = PHASES
+OK, NO = True, False
+
+# old phase (row) -> new phase (column): allowed without force? The table in docs/phases.md.
+GUARD = {
+    C: {C: OK, DW: OK, V: NO, DF: NO, D: NO},
+    DW: {C: OK, DW: OK, V: OK, DF: OK, D: NO},
+    V: {C: OK, DW: OK, V: OK, DF: OK, D: NO},
+    DF: {C: NO, DW: OK, V: OK, DF: OK, D: OK},
+    D: {C: NO, DW: NO, V: NO, DF: OK, D: OK},
+}
+PAIRS = [(a, b) for a in PHASES for b in PHASES]
+
+
+def test_the_table_covers_all_25_pairs():
+    assert len(PAIRS) == 25 and all(b in GUARD[a] for a, b in PAIRS)
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_guard_without_force(old, new):
+    if GUARD[old][new]:
+        check_transition(TablePhase(old), TablePhase(new), force=False)
+    else:
+        with pytest.raises(TransitionRefused) as e:
+            check_transition(TablePhase(old), TablePhase(new), force=False)
+        assert (e.value.old, e.value.new) == (old, new)
+        assert e.value.reason and "force" in str(e.value)
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_force_allows_every_pair(old, new):
+    check_transition(TablePhase(old), TablePhase(new), force=True)
+
+
+@pytest.mark.parametrize("i", range(len(PHASES) - 1))
+def test_adjacent_phases_are_always_allowed_both_ways(i):
+    a, b = PHASES[i], PHASES[i + 1]
+    check_transition(TablePhase(a), TablePhase(b))
+    check_transition(TablePhase(b), TablePhase(a))
+
+
+def test_reasons_name_the_danger():
+    with pytest.raises(TransitionRefused, match="Cassandra missed"):
+        check_transition(TablePhase(D), TablePhase(C))
+    with pytest.raises(TransitionRefused, match="skips dual_write"):
+        check_transition(TablePhase(C), TablePhase(V))
+    with pytest.raises(TransitionRefused, match="dynamo_fallback first"):
+        check_transition(TablePhase(DW), TablePhase(D))
+
+
+def test_shares_check_every_partition_move():
+    # 50% in verify (rest dual_write) -> 30% dynamo_fallback (rest verify): partitions 0-30 go
+    # verify->dynamo_fallback, 30-50 stay, 50-100 go dual_write->verify
+    assert partition_moves(TablePhase(V, 50), TablePhase(DF, 30)) == [(V, DF), (V, V), (DW, V)]
+    check_transition(TablePhase(V, 50), TablePhase(DF, 30))
+    # 10% dynamo_fallback (rest verify) -> dynamo 10% (rest dynamo_fallback): the 10-100 run moves
+    # verify -> dynamo_fallback (fine), 0-10 dynamo_fallback -> dynamo (fine)
+    check_transition(TablePhase(DF, 10), TablePhase(D, 10))
+    # but dynamo at 100% from dynamo_fallback at 10% moves 90% of partitions verify -> dynamo
+    with pytest.raises(TransitionRefused) as e:
+        check_transition(TablePhase(DF, 10), TablePhase(D, 100))
+    assert (e.value.old, e.value.new) == (V, D)
+    # raising a share within a phase moves partitions from the phase before it
+    assert partition_moves(TablePhase(DW, 10), TablePhase(DW, 60)) == [(DW, DW), (C, DW), (C, C)]
+    # dynamo 50% back to dynamo_fallback 100%: half the partitions go dynamo -> dynamo_fallback
+    check_transition(TablePhase(D, 50), TablePhase(DF))
+    with pytest.raises(TransitionRefused):
+        check_transition(TablePhase(D, 50), TablePhase(V))
+
+
+def test_table_phase_validation():
+    with pytest.raises(PhaseError, match="unknown phase"):
+        TablePhase("dynamodb")
+    for bad in (0, -1, 100.5, float("nan")):
+        with pytest.raises(PhaseError, match="share"):
+            TablePhase(DW, bad)
+    with pytest.raises(PhaseError, match="always 100"):
+        TablePhase(C, 50)
+    assert TablePhase(DW, 25).phases == (C, DW) and TablePhase(DW).phases == (DW,)
+    with pytest.raises(PhaseError):
+        TablePhase.from_json({"phase": DW, "share": "50"})
+    assert TablePhase.from_json({"phase": V, "share": 5}) == TablePhase(V, 5.0)
+
+
+def test_partition_bucket_is_stable_and_spread():
+    assert partition_bucket(b"cart-1") == partition_bucket(b"cart-1")
+    # fixed value: the same in every process and on every machine (not Python's salted hash)
+    assert round(partition_bucket(b"cart-1"), 9) == 58.251446368
+    buckets = [partition_bucket(os.urandom(8)) for _ in range(4000)]
+    assert all(0 <= b < 100 for b in buckets)
+    share = sum(1 for b in buckets if b < 10) / len(buckets)
+    assert 0.07 < share < 0.13
+    tp = TablePhase(V, 10)
+    phases = {tp.phase_for_key(str(i).encode()) for i in range(200)}
+    assert phases == {DW, V}
+    # raising the share only moves partitions forward
+    keys = [str(i).encode() for i in range(500)]
+    lo, hi = TablePhase(V, 10), TablePhase(V, 40)
+    assert all(hi.phase_for_key(k) == V for k in keys if lo.phase_for_key(k) == V)
+
+
+def test_phase_set_versions_and_json():
+    ps = phaseset_from_phases([("shop", "carts", C), ("shop", "items", DW)])
+    assert ps.version == 0 and ps.updated_by == "mapping"
+    nxt = ps.with_table("shop.carts", TablePhase(DW, 20), at=123.0, by="ops")
+    assert (nxt.version, nxt.updated_at, nxt.updated_by) == (1, 123.0, "ops")
+    assert ps.tables["shop.carts"] == TablePhase(C)  # the old snapshot is untouched
+    with pytest.raises(TypeError):
+        nxt.tables["shop.carts"] = TablePhase(C)  # type: ignore[index]
+    assert PhaseSet.from_json(nxt.to_json()) == nxt
+    assert [c.table for c in diff(ps, nxt)] == ["shop.carts"]
+    with pytest.raises(PhaseError):
+        PhaseSet.from_json({"version": 1, "tables": {"nodot": {"phase": C}}})
+    with pytest.raises(PhaseError):
+        PhaseSet.from_json({"tables": {}})
+    with pytest.raises(PhaseError):
+        PhaseSet(-1, {})
+
+
+def test_registry_moves_only_forward_and_notifies():
+    reg = PhaseRegistry(phaseset_from_phases([("shop", "carts", C), ("shop", "items", DW)]))
+    seen: list[tuple[int, int]] = []
+    reg.add_listener(lambda old, new: seen.append((old.version, new.version)))
+    assert reg.phase_of("shop", "carts") == TablePhase(C)
+    assert reg.phase_of("shop", "nope") is None and reg.phase_of("other", "carts") is None
+    v2 = PhaseSet(2, {"shop.carts": TablePhase(DW, 50)}, 1.0, "ops")
+    assert reg.apply(v2) is True
+    assert reg.version == 2 and reg.phase_of("shop", "carts") == TablePhase(DW, 50)
+    # a table the store never mentioned keeps its mapping phase
+    assert reg.phase_of("shop", "items") == TablePhase(DW)
+    assert reg.apply(PhaseSet(1, {"shop.carts": TablePhase(C)})) is False
+    assert reg.apply(PhaseSet(2, {"shop.carts": TablePhase(C)})) is False
+    assert reg.phase_of("shop", "carts") == TablePhase(DW, 50)
+    assert seen == [(0, 2)]
+
+
+def test_a_failing_listener_does_not_stop_the_others():
+    reg = PhaseRegistry(phaseset_from_phases([("ks", "t", C)]))
+    got = []
+
+    def broken(old: PhaseSet, new: PhaseSet) -> None:
+        raise RuntimeError("boom")
+
+    reg.add_listener(broken)
+    reg.add_listener(lambda old, new: got.append(new.version))
+    assert reg.apply(PhaseSet(1, {"ks.t": TablePhase(DW)}))
+    assert got == [1] and reg.phase_of("ks", "t") == TablePhase(DW)
+
+
+def test_docs_guard_table_matches_the_code():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "phases.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("**"):
+            rows[cells[0].strip("*")] = [c.startswith("yes") for c in cells[1:]]
+    assert rows == {a: [GUARD[a][b] for b in PHASES] for a in PHASES}
