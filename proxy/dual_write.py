@@ -28,6 +28,7 @@ from cql_protocol.errors import CQLError, InvalidRequest, Unprepared, WriteFailu
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
     Batch,
+    BatchType,
     Execute,
     Message,
     Prepared,
@@ -272,8 +273,10 @@ class DualWrite:
             shadow: Frame | None = forward
             if lwt:
                 shadow = self._lwt_shadow(s, f, env, parts, ts)
+            atomic = (isinstance(env.message, Batch) and env.message.batch_type == BatchType.LOGGED) or (
+                len(parts) == 1 and isinstance(parts[0][0], cql.Batch) and parts[0][0].kind is cql.BatchKind.LOGGED)
             self.in_flight += 1
-            asyncio.get_running_loop().create_task(self._primary(s, f.stream, f.version, writes, r, shadow))
+            asyncio.get_running_loop().create_task(self._primary(s, f.stream, f.version, writes, r, shadow, atomic))
             return TAKEN
 
         def on_answer(s2: ClientSession, r: Frame, p: Pending) -> None:
@@ -300,11 +303,11 @@ class DualWrite:
         return encode_envelope(dataclasses.replace(env, message=query), response=False, compress=s.frame_compression)
 
     async def _primary(self, s: ClientSession, stream: int, version: int, writes: list[Write], r: Route,
-                       shadow: Frame | None) -> None:
+                       shadow: Frame | None, atomic: bool = False) -> None:
         """DynamoDB decides; Cassandra gets the shadow afterwards (`dynamo_fallback`)."""
         try:
             try:
-                answer, applied = await dynamo_primary.apply(self.writer, writes, version)
+                answer, applied = await dynamo_primary.apply(self.writer, writes, version, atomic)
             except CQLError as e:
                 s.reply_error(stream, e)
                 return

@@ -39,10 +39,16 @@ def conditional_target(writes: list[Write]) -> tuple[RowWrite, LwtCondition] | N
     return first, cond
 
 
-async def apply(writer: DynamoWriter, writes: list[Write], version: int) -> tuple[Message, bool]:
-    """Applies `writes` to DynamoDB; returns the client's answer and whether they were applied."""
+async def apply(writer: DynamoWriter, writes: list[Write], version: int,
+                atomic: bool = False) -> tuple[Message, bool]:
+    """Applies `writes` to DynamoDB; returns the client's answer and whether they were applied.
+    `atomic`: a logged batch, written all or nothing when it holds only row writes."""
     target = conditional_target(writes)
     if target is None:
+        if atomic and len(writes) > 1 and all(isinstance(w, RowWrite) for w in writes):
+            await writer.apply_rows_atomic([(w.table, w.key.partition, w.key.clustering, w.mutation)
+                                            for w in writes if isinstance(w, RowWrite)])
+            return Void(), True
         for w in writes:
             await _apply_one(writer, w)
         return Void(), True

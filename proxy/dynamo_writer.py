@@ -19,7 +19,7 @@ from translators.mapping import TableMapping
 from translators.row_state import Mutation, merge, visible
 
 from . import large_items
-from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient
+from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient, TransactionCanceled
 
 Decide = Callable[[dict[str, Any] | None], bool]
 
@@ -95,6 +95,57 @@ class DynamoWriter:
             got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
             await staged.settle(got.get("Item"))
         raise WriteConflict(f"{tm.cql_name}: the item changed under {self.max_attempts} attempts in a row")
+
+    async def apply_rows_atomic(self, rows: list[tuple[TableMapping, tuple[Any, ...], tuple[Any, ...], Mutation]]
+                                ) -> None:
+        """A logged batch where DynamoDB decides: every row merged and written in one
+        TransactWriteItems, each put conditional on the item version it merged from, so the batch
+        lands whole or not at all. Over 100 rows, or with S3-offloaded items, rows go one by one."""
+        groups: dict[tuple[str, str], tuple[TableMapping, tuple[Any, ...], tuple[Any, ...], list[Mutation]]] = {}
+        for tm, part, clus, m in rows:
+            k = (tm.dynamodb_table, repr(sorted(key_item(tm, part, clus).items())))
+            groups.setdefault(k, (tm, part, clus, []))[3].append(m)
+        if len(groups) > 100 or any(tm.large_items == "s3" for tm, _, _, _ in groups.values()):
+            for tm, part, clus, m in rows:
+                await self.apply_row(tm, part, clus, m)
+            return
+        for attempt in range(1, self.max_attempts + 1):
+            t_now = int(time.time())
+            entries = list(groups.values())
+            got = await asyncio.gather(*(self.client.get_item(
+                TableName=tm.dynamodb_table, Key=key_item(tm, part, clus), ConsistentRead=True)
+                for tm, part, clus, _ in entries))
+            actions: list[dict[str, Any]] = []
+            for (tm, part, clus, muts), g in zip(entries, got, strict=True):
+                old = from_item(tm, g.get("Item"))
+                new = old
+                for m in muts:
+                    new = merge(new, m, t_now)
+                if old is not None and new == old:
+                    continue
+                assert new is not None
+                put: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": to_item(tm, part, clus, new, t_now),
+                                       "ExpressionAttributeNames": {"#v": VERSION}}
+                if old is None:
+                    put["ConditionExpression"] = "attribute_not_exists(#v)"
+                else:
+                    put["ConditionExpression"] = "#v = :v"
+                    put["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
+                actions.append({"Put": put})
+            if not actions:
+                return
+            try:
+                if len(actions) == 1:
+                    await self.client.put_item(**actions[0]["Put"])
+                else:
+                    await self.client.transact_write_items(TransactItems=actions)
+                return
+            except (ConditionalCheckFailed, TransactionCanceled) as e:
+                if isinstance(e, TransactionCanceled) and not _conflict_only(e):
+                    raise
+                self.conflicts += 1
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
+        raise WriteConflict(f"a logged batch of {len(groups)} rows kept conflicting for {self.max_attempts} attempts")
 
     async def apply_counter(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
                             deltas: dict[str, int]) -> None:
@@ -175,3 +226,9 @@ class DynamoWriter:
 def _col_value(tm: TableMapping, item: dict[str, Any], col: str) -> Any:
 
     return values.from_attribute(tm.schema.columns[col], item.get(tm.attribute_name(col)))
+
+
+def _conflict_only(e: TransactionCanceled) -> bool:
+    """A transaction cancelled only because another writer moved an item: worth a retry."""
+    codes = {r.get("Code") for r in e.reasons}
+    return codes <= {"None", "ConditionalCheckFailed", "TransactionConflict", None}

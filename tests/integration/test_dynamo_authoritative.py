@@ -17,7 +17,7 @@ from translators.compare import compare
 from translators.driver_values import row_from_driver
 from translators.mapping import load_mapping
 
-from .drivers import session_for
+from .drivers import metric_sum, session_for
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +198,6 @@ def test_fallback_misses_and_rollout_share(setup, cassandra, dynamodb, tmp_path)
 
     from proxy.dual_write import partition_bucket
 
-    from .drivers import metric_sum
 
     mapping, m = setup
     tm = m.table(KS, "log")
@@ -235,3 +234,28 @@ def test_fallback_misses_and_rollout_share(setup, cassandra, dynamodb, tmp_path)
         assert metric_sum(sc, "cdp_verify_mismatches_total") == len(srcs) - len(inside)
     finally:
         sc.stop()
+
+
+def test_logged_batch_is_all_or_nothing_in_dynamodb(setup, dynamo_only, dynamodb):
+    """A logged batch where DynamoDB decides is one TransactWriteItems: several rows and tables,
+    written together through the driver's BatchStatement (protocol BATCH) and as CQL text."""
+    from cassandra.query import BatchStatement, BatchType
+
+    _, m = setup
+    cluster, s = session_for(dynamo_only.host, dynamo_only.port, version=4)
+    try:
+        ins = s.prepare(f"INSERT INTO {KS}.log (src, seq, msg) VALUES (?, ?, ?)")
+        b = BatchStatement(batch_type=BatchType.LOGGED)
+        for i in range(5):
+            b.add(ins, ("tx", i, f"t{i}"))
+        b.add(f"INSERT INTO {KS}.kv (id, name) VALUES (700, 'tx')")
+        s.execute(b)
+        s.execute(f"BEGIN BATCH UPDATE {KS}.log SET msg = 'u' WHERE src = 'tx' AND seq = 0; "
+                  f"DELETE FROM {KS}.log WHERE src = 'tx' AND seq = 4 APPLY BATCH")
+        rows = [(r.seq, r.msg) for r in s.execute(f"SELECT seq, msg FROM {KS}.log WHERE src = 'tx'")]
+        assert rows == [(0, "u"), (1, "t1"), (2, "t2"), (3, "t3")]
+        assert s.execute(f"SELECT name FROM {KS}.kv WHERE id = 700").one().name == "tx"
+    finally:
+        cluster.shutdown()
+    calls = metric_sum(dynamo_only, 'cdp_dynamodb_requests_total{operation="TransactWriteItems"}')
+    assert calls >= 2
