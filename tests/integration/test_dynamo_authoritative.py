@@ -241,7 +241,6 @@ def test_logged_batch_is_all_or_nothing_in_dynamodb(setup, dynamo_only, dynamodb
     written together through the driver's BatchStatement (protocol BATCH) and as CQL text."""
     from cassandra.query import BatchStatement, BatchType
 
-    _, m = setup
     cluster, s = session_for(dynamo_only.host, dynamo_only.port, version=4)
     try:
         ins = s.prepare(f"INSERT INTO {KS}.log (src, seq, msg) VALUES (?, ?, ?)")
