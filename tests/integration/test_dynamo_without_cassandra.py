@@ -58,6 +58,32 @@ def test_fresh_driver_with_no_cassandra_anywhere(setup, dynamodb, tmp_path):
         sc.stop()
 
 
+def test_node_driver_with_no_cassandra(setup, dynamodb, tmp_path):  # noqa: F811
+    """The Node.js driver too: auth, schema metadata, prepared statements, LWT, a clear error."""
+    import json
+    import subprocess
+
+    from .test_node_driver import NODE_DIR, ROOT, _node_ready
+
+    node = _node_ready()
+    mapping, _ = setup
+    sc = start_sidecar(("127.0.0.1", free_port()), tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint",
+                       dynamodb, "--phases", f"{KS}.kv=dynamo,{KS}.feed=dynamo", "--client-users", "app:s3cret",
+                       "--cassandra-username", "sidecar", "--cassandra-password", "unused", env=AWS_ENV)
+    try:
+        r = subprocess.run([node, str(NODE_DIR / "dynamo_only.js"), sc.host, str(sc.port), KS, "app", "s3cret"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        assert out["ok"], out.get("error", "") + sc.log()[-3000:]
+        assert out["release"].startswith("5.0")
+        assert out["columns"] == ["id", "n", "tags", "v"] and out["partitionKeys"] == ["id"]
+        assert out["row"]["v"] == "node" and out["row"]["n"] == 7 and out["row"]["tags"] == ["a", "b"]
+        assert out["applied"] is True
+        assert "not in the mapping" in out["unmapped"]
+    finally:
+        sc.stop()
+
+
 def test_workload_keeps_running_after_cassandra_is_killed(setup, backends, cassandra, dynamodb,
                                                           tmp_path):
     sc = _sidecar(setup, cassandra, dynamodb, tmp_path)
