@@ -58,7 +58,7 @@ def test_fresh_driver_with_no_cassandra_anywhere(setup, dynamodb, tmp_path):
         sc.stop()
 
 
-def test_node_driver_with_no_cassandra(setup, dynamodb, tmp_path):  # noqa: F811
+def test_node_driver_with_no_cassandra(setup, dynamodb, tmp_path):
     """The Node.js driver too: auth, schema metadata, prepared statements, LWT, a clear error."""
     import json
     import subprocess
