@@ -7,7 +7,7 @@ several fixed concurrencies, in alternating short rounds.
         [--concurrency 1,8,32] [--workloads get,query] [--targets direct,phase-cassandra,dynamo]
         [--json out.json]
 
-The default run takes about 5 minutes, --quick about 1.5.
+The default run takes about 4 minutes (a third of it writing the rows), --quick about 1.5.
 
 Targets:
   direct           Cassandra without a sidecar: the reference for ratios
