@@ -65,6 +65,8 @@ _HELP = {
     "sidecar_id": "this sidecar's name in the fleet view (default: hostname:listen-port)",
     "control_poll_interval": "seconds between polls of the control store for a new phase version",
     "control_heartbeat_interval": "seconds between heartbeats to the control store",
+    "verify_sample": "percentage of reads in phase verify also read from DynamoDB and compared",
+    "verify_concurrency": "comparisons in flight at most in phase verify (beyond: not compared)",
 }
 
 

@@ -87,6 +87,11 @@ class Config:
     sidecar_id: str = ""  # this sidecar in the fleet view; default hostname:listen-port
     control_poll_interval: float = 1.0
     control_heartbeat_interval: float = 5.0
+    # verify: the percentage of reads also read from DynamoDB and compared, and how many such
+    # comparisons may run at once (beyond that reads are not compared); both bound what
+    # verification costs the client
+    verify_sample: float = 10.0
+    verify_concurrency: int = 16
     log_level: str = "INFO"
     uvloop: bool = True
 
@@ -144,6 +149,8 @@ class Config:
             parse_control(self.control, self.state_dir)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if not 0.0 <= self.verify_sample <= 100.0 or self.verify_concurrency < 1:
+            raise ConfigError("verify_sample must be a percentage (0-100) and verify_concurrency at least 1")
         if self.control_poll_interval <= 0 or self.control_heartbeat_interval <= 0:
             raise ConfigError("control_poll_interval and control_heartbeat_interval must be positive")
         if self.client_users and not self.cassandra_username:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -78,8 +79,9 @@ class ReadRequest:
 
 class ReadPath:
     def __init__(self, mapping: Mapping, reader: DynamoReader, dual: DualWrite,
-                 verify_concurrency: int = 64) -> None:
+                 verify_sample: float = 100.0, verify_concurrency: int = 64) -> None:
         self.mapping = mapping
+        self.verify_sample = verify_sample
         self.reader = reader
         self.dual = dual  # phase lookup and the prepared statements seen
         self.stats = ReadStats()
@@ -128,6 +130,8 @@ class ReadPath:
         if r is Route.CASSANDRA or (foreign_state and s.upstream is not None):
             return None  # a page of a read Cassandra started stays with Cassandra
         if r is Route.VERIFY:
+            if self.verify_sample < 100.0 and random.random() * 100.0 >= self.verify_sample:
+                return None  # not sampled: a plain pass-through
             if rq.params.paging_state is not None:
                 self.stats.of(rq.tm).verify_skipped += 1
                 return None

@@ -149,7 +149,8 @@ class ProxyServer:
                     t.cql_name for t in m.tables.values() if t.large_items == "s3"),
                     self.large.s3.describe())
             self.dual = DualWrite(m, DynamoWriter(self._dynamodb, large=self.large), self.table_phase)
-            self.reads = ReadPath(m, DynamoReader(self._dynamodb, large=self.large), self.dual)
+            self.reads = ReadPath(m, DynamoReader(self._dynamodb, large=self.large), self.dual,
+                                  self.cfg.verify_sample, self.cfg.verify_concurrency)
             SOURCES.append(self._migration_metrics)
             if any(t.write_mode == "queued" for t in m.tables.values()):
                 state = Path(self.cfg.state_dir)

@@ -14,6 +14,8 @@ Targets:
   phase-cassandra  a sidecar with the table in phase `cassandra`: reads pass through as raw frames
   dynamo           a sidecar with the table in phase `dynamo` (`--phases`): reads are translated and
                    answered from DynamoDB Local, Cassandra is not asked
+  verify           a sidecar with the table in phase `verify`: Cassandra answers, DynamoDB is read
+                   after the answer and compared (what verification costs the client)
 
 Workloads (prepared, random keys):
   get    SELECT p, c, v ... WHERE p = ? AND c = ?   full primary key: one row, one GetItem
@@ -77,7 +79,8 @@ from bench_passthrough import (
 
 KEYSPACE = "bench_reads"
 TABLE = "kv"
-TARGETS = ("direct", "phase-cassandra", "dynamo")
+TARGETS = ("direct", "phase-cassandra", "dynamo", "verify")
+DEFAULT_TARGETS = ("direct", "phase-cassandra", "dynamo")
 WORKLOADS = ("get", "query")
 BASE = "direct"
 INSERT_CQL = f"INSERT INTO {KEYSPACE}.{TABLE} (p, c, v) VALUES (?, ?, ?)"
@@ -384,7 +387,7 @@ def run_level(workers: ReadWorkers, workload: str, concurrency: int, args: argpa
     # targets that do not call it (interleaved with the dynamo rounds) is their background, taken
     # off the dynamo figure
     bg = [out[t.name]["dynamodb_local_cores"] for t in targets
-          if t.name != "dynamo" and out[t.name]["dynamodb_local_cores"] is not None]
+          if t.name not in ("dynamo", "verify") and out[t.name]["dynamodb_local_cores"] is not None]
     if "dynamo" in out:
         x = out["dynamo"]
         x["dynamodb_local_background_cores"] = sum(bg) / len(bg) if bg else None
@@ -469,8 +472,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="length of one alternating round in seconds (default 2; quick 1)")
     p.add_argument("--concurrency", default="1,8,32", help="outstanding requests, comma-separated")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, of {', '.join(WORKLOADS)}")
-    p.add_argument("--targets", default=",".join(TARGETS),
-                   help=f"comma-separated, of {', '.join(TARGETS)} (default: all)")
+    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                   help=f"comma-separated, of {', '.join(TARGETS)} (default: {', '.join(DEFAULT_TARGETS)})")
     p.add_argument("--partitions", type=int, default=None, help="partitions written (default 2000; quick 500)")
     p.add_argument("--rows", type=int, default=20, help="clustering rows per partition (default 20)")
     p.add_argument("--check", type=int, default=100,
@@ -524,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             mapping, tables = make_mapping(args.cassandra, args.dynamodb_endpoint, work)
             table = f"{KEYSPACE}.{TABLE}"
             # every sidecar is started before this process opens driver connections (it forks)
-            phase_of = {"fill": "dual_write", "phase-cassandra": None, "dynamo": "dynamo"}
+            phase_of = {"fill": "dual_write", "phase-cassandra": None, "dynamo": "dynamo", "verify": "verify"}
             started: dict[str, SidecarProc] = {}
             for name, phase in phase_of.items():
                 if name != "fill" and name not in args.target_list:

@@ -203,7 +203,7 @@ def test_fallback_misses_and_rollout_share(setup, cassandra, dynamodb, tmp_path)
     tm = m.table(KS, "log")
     sc = start_sidecar(cassandra, tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
                        "--phases", f"{KS}.log=verify", "--control", f"file:{tmp_path}/control",
-                       "--control-poll-interval", "0.2", env=AWS_ENV)
+                       "--control-poll-interval", "0.2", "--verify-sample", "100", env=AWS_ENV)
     try:
         req = urllib.request.Request(f"{sc.admin_url}/phases/{KS}.log", method="PUT",
                                      data=json.dumps({"phase": "dynamo_fallback", "share": 50}).encode(),

@@ -73,7 +73,8 @@ def setup(cassandra, dynamodb, tmp_path_factory):
 def _sidecar(setup, cassandra, dynamodb, tmp, *extra: str) -> Sidecar:
     mapping, _ = setup
     return start_sidecar(cassandra, tmp, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
-                         "--control", f"file:{tmp}/control", "--control-poll-interval", "0.2", *extra, env=AWS_ENV)
+                         "--control", f"file:{tmp}/control", "--control-poll-interval", "0.2", "--verify-sample", "100",
+                         *extra, env=AWS_ENV)
 
 
 def _admin(sc: Sidecar, method: str, path: str, body: dict | None = None) -> dict:
