@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 
-from proxy.backfill.ranges import MAX_TOKEN, MIN_TOKEN, RangeIndex, TokenRange, owned_ranges, plan, sample, split
+from proxy.backfill.ranges import (
+    MAX_TOKEN,
+    MIN_TOKEN,
+    RangeIndex,
+    TokenRange,
+    owned_ranges,
+    plan,
+    sample,
+    split,
+)
 from proxy.backfill.rows import KEY_ONLY_MARKER_TS, ScanLayout, list_ops
 from proxy.backfill.writer import prefer_source, tombstones_for_extras
 from translators.mapping import loads_mapping
@@ -15,7 +25,7 @@ from translators.row_state import Mutation, RowState, merge, visible
 
 def _covers_ring(rs: list[TokenRange]) -> None:
     assert rs[0].start == MIN_TOKEN and rs[-1].end == MAX_TOKEN
-    for a, b in zip(rs, rs[1:], strict=False):
+    for a, b in itertools.pairwise(rs):
         assert a.end == b.start
 
 
