@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,15 @@ def _finish(args: argparse.Namespace, progress: Progress, extra: dict[str, Any])
     return summary
 
 
-def run(args: argparse.Namespace) -> int:
+Execute = Callable[[JobSpec, list[Task], Callable[[dict[str, Any]], None]], None]
+
+
+def run(args: argparse.Namespace, execute: Execute | None = None) -> int:
+    """Runs `backfill` or `validate`; `execute` runs the range tasks (default: this process or
+    --workers processes; spark_job.py passes Spark's)."""
+    if execute is None:
+        def execute(spec: JobSpec, tasks: list[Task], emit: Callable[[dict[str, Any]], None]) -> None:
+            run_job(spec, tasks, emit, args.workers)
     try:
         mapping = load_mapping(args.mapping)
         tables = _tables(mapping, args.table)
@@ -136,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"cql-dynamo-proxy {args.command}: {e}", file=sys.stderr)
         return 2
     if args.command == "backfill":
-        return _backfill(args, mapping, tables)
-    return _validate(args, mapping, tables)
+        return _backfill(args, mapping, tables, execute)
+    return _validate(args, mapping, tables, execute)
 
 
 # -- backfill ---------------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ def _gate(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list
     return asyncio.run(check())
 
 
-def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> int:
+def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
     try:
         refused = _gate(args, mapping, tables)
     except Exception as e:
@@ -211,7 +220,7 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> 
     print(f"[backfill] {len(tasks)} ranges to copy ({progress.ranges_skipped} done earlier) of "
           f"{', '.join(tables)}, {max(1, args.workers)} process(es)", file=sys.stderr, flush=True)
     try:
-        run_job(spec, tasks, handle, args.workers)
+        execute(spec, tasks, handle)
     finally:
         ledger.close()
     summary = _finish(args, progress, {"tables": tables, "ledger": str(args.ledger)})
@@ -232,7 +241,7 @@ def _rerun_ranges(path: str) -> dict[str, set[str]]:
     return out
 
 
-def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> int:
+def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
     spec = _spec(args, "validate")
     progress = _progress(args, "validate")
     chosen: dict[str, list[TokenRange]] = {}
@@ -282,7 +291,7 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> 
           file=sys.stderr, flush=True)
     scanned = 0
     try:
-        run_job(spec, tasks, handle, args.workers)
+        execute(spec, tasks, handle)
         # items whose partition Cassandra does not have, in the ranges compared
         scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, handle, args.scan_segments))
     finally:

@@ -64,6 +64,7 @@ SCHEMA = [
     f"CREATE TABLE {KS}.live (id int PRIMARY KEY, v text, n int, tags set<int>, m map<text, text>)",
     f"CREATE TABLE {KS}.hits (id int PRIMARY KEY, n counter)",
     f"CREATE TABLE {KS}.resume (id int PRIMARY KEY, v text)",
+    f"CREATE TABLE {KS}.sparky (id int, c int, v text, PRIMARY KEY (id, c))",
 ]
 
 
@@ -353,3 +354,31 @@ def test_backfill_during_live_writes_through_a_dual_write_sidecar(env, cassandra
         assert summary["differences"] == {}, summary
     finally:
         sc.stop()
+
+
+def test_spark_job_local(env, cassandra):
+    pytest.importorskip("pyspark")
+    cluster, s = session_for(*cassandra, version=4)
+    try:
+        ins = s.prepare(f"INSERT INTO {KS}.sparky (id, c, v) VALUES (?, ?, ?)")
+        execute_concurrent_with_args(s, ins, [(i % 50, i, f"v{i}") for i in range(2000)], concurrency=64,
+                                     raise_on_first_error=True)
+    finally:
+        cluster.shutdown()
+    mapping, _, d = env
+    common = ["--mapping", str(mapping), "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--table",
+              f"{KS}.sparky", "--splits", "8"]
+    spark_env = {**os.environ, **AWS_ENV, "CDP_SPARK_MASTER": "local[2]", "PYSPARK_PYTHON": sys.executable}
+    for cmd, extra in (("backfill", ["--force", "--ledger", str(d / "spark-ledger.jsonl")]),
+                       ("validate", ["--report", str(d / "spark-report.jsonl")])):
+        summary = d / f"spark-{cmd}.json"
+        r = subprocess.run([sys.executable, "-m", "proxy.backfill.spark_job", cmd, *common, *extra,
+                            "--summary", str(summary)], cwd=ROOT, capture_output=True, text=True, env=spark_env,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+        data = json.loads(summary.read_text())
+        assert data["rows_read"] == 2000 and data["ranges"]["done"] == data["ranges"]["total"] >= 8, data
+        if cmd == "backfill":
+            assert data["rows_written"] == 2000, data
+        else:
+            assert data["differences"] == {}, data
