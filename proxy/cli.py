@@ -15,6 +15,7 @@ from translators import add_subcommands as add_translator_subcommands
 from translators import run_subcommand as run_translator_subcommand
 
 from . import __version__
+from .backfill import command as backfill_command
 from .config import Config, ConfigError, load_config
 from .phase_cli import add_phase_subcommand, run_phase_command
 
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
     add_phase_subcommand(sub)
+    backfill_command.add_subcommands(sub)
     replay.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     return parser
 
@@ -164,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_translator_subcommand(args)
     if args.command == "phase":
         return run_phase_command(args)
+    if args.command in backfill_command.COMMANDS:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return backfill_command.run(args)
     if args.command == "dead-letters":
         try:
             return asyncio.run(_replay_dead_letters(args))

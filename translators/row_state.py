@@ -24,6 +24,7 @@ index and removing by value apply to the list as stored (Cassandra does a read-b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,7 +184,10 @@ def _apply_collection(s: RowState, col: str, op: str, payload: Any, ts: int, exp
 
 def _k(v: Any) -> Any:
     """A hashable stand-in for a collection element (frozen values may be lists or dicts)."""
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_enc).decode()
+    try:
+        return orjson.dumps(v, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_enc).decode()
+    except TypeError:  # integers past 64 bits (varint): orjson refuses them, json does not
+        return json.dumps(v, sort_keys=True, default=_enc, separators=(",", ":"))
 
 
 def _enc(o: Any) -> Any:

@@ -1,0 +1,322 @@
+"""`cql-dynamo-proxy backfill` and `cql-dynamo-proxy validate`.
+
+Exit codes: backfill 0 every range done, 1 some range failed (run it again: it resumes), 2 invalid
+input or refused (the fleet does not mirror writes yet). validate 0 no difference, 1 differences
+(see the report; with --repair they were also written), 2 invalid input, 3 some range could not be
+compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from translators.mapping import Mapping, MappingError, load_mapping
+
+from . import ranges as ranges_mod
+from .ledger import Ledger
+from .progress import Progress, human
+from .ranges import TokenRange
+from .runner import JobSpec, Task, table_name
+from .workers import run_job
+
+COMMANDS = ("backfill", "validate")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mapping", required=True, help="the mapping file (YAML)")
+    p.add_argument("--cassandra", default="127.0.0.1:9042", help="contact points HOST:PORT[,HOST:PORT...]")
+    p.add_argument("--cassandra-username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
+                   help="user to log in with [env CDP_CASSANDRA_USERNAME]; the password comes from "
+                        "CDP_CASSANDRA_PASSWORD")
+    p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra reads")
+    p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
+                   help="a table of the mapping (repeatable; default: every table of the mapping)")
+    p.add_argument("--splits", type=int, default=256, help="token ranges per table (aligned with ownership)")
+    p.add_argument("--page-size", type=int, default=1000, help="rows per Cassandra page")
+    p.add_argument("--concurrency", type=int, default=8, help="ranges scanned at once per process")
+    p.add_argument("--write-concurrency", type=int, default=64, help="DynamoDB writes in flight per process")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own connections")
+    p.add_argument("--rows-per-second", type=float, default=0, help="limit on rows read per second (0: none)")
+    p.add_argument("--write-units-per-second", type=float, default=0,
+                   help="limit on DynamoDB write units per second (0: none)")
+    p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
+    p.add_argument("--dynamodb-region", default=None)
+    p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
+    p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
+    p.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+
+
+def add_subcommands(sub: Any) -> None:
+    b = sub.add_parser("backfill", help="copy the tables' history into DynamoDB under last-write-wins")
+    _common(b)
+    b.add_argument("--ledger", default=".cdp-state/backfill-ledger.jsonl",
+                   help="checkpoint file; a run resumes what it records")
+    b.add_argument("--control", default=None,
+                   help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
+    b.add_argument("--force", action="store_true",
+                   help="start without checking that every sidecar mirrors writes (it may miss live writes)")
+    v = sub.add_parser("validate", help="compare Cassandra and DynamoDB range by range")
+    _common(v)
+    v.add_argument("--report", default="validate-report.jsonl", help="differences, one JSON line each")
+    v.add_argument("--sample", type=float, default=100.0, metavar="PCT", help="percent of the ranges to compare")
+    v.add_argument("--seed", type=int, default=None, help="seed of the --sample choice")
+    v.add_argument("--repair", action="store_true",
+                   help="write Cassandra's version of every difference (a newer live write still wins)")
+    v.add_argument("--rerun-failed", default=None, metavar="REPORT",
+                   help="compare only the ranges that had differences (or failed) in this earlier report")
+    v.add_argument("--scan-segments", type=int, default=4, help="parallel DynamoDB Scan segments (EXTRA rows)")
+
+
+def _spec(args: argparse.Namespace, command: str) -> JobSpec:
+    workers = max(1, args.workers)
+    return JobSpec(
+        command=command, mapping_path=args.mapping, cassandra=args.cassandra,
+        cassandra_username=args.cassandra_username,
+        cassandra_password=os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None,
+        consistency=args.consistency, dynamodb_endpoint=args.dynamodb_endpoint,
+        dynamodb_region=args.dynamodb_region, s3_endpoint=args.s3_endpoint, page_size=args.page_size,
+        concurrency=args.concurrency, write_concurrency=args.write_concurrency,
+        rows_per_second=args.rows_per_second / workers,
+        write_units_per_second=args.write_units_per_second / workers,
+        repair=bool(getattr(args, "repair", False)),
+    )
+
+
+def _tables(mapping: Mapping, wanted: list[str]) -> list[str]:
+    names = [table_name(tm) for tm in mapping.tables.values()]
+    if not wanted:
+        return names
+    unknown = [t for t in wanted if t not in names]
+    if unknown:
+        raise ValueError(f"not in the mapping: {', '.join(unknown)} (known: {', '.join(names) or 'none'})")
+    return wanted
+
+
+def _ring(spec: JobSpec) -> list[int]:
+    from .source import CassandraSource, SourceOptions
+
+    src = CassandraSource(SourceOptions(spec.cassandra, spec.cassandra_username, spec.cassandra_password))
+    try:
+        return src.ring_tokens()
+    finally:
+        src.close()
+
+
+def _progress(args: argparse.Namespace, command: str) -> Progress:
+    p = Progress(command, interval=args.progress_interval, metrics_file=args.metrics_file)
+    if args.metrics_port:
+        p.serve(args.metrics_port)
+    return p
+
+
+def _finish(args: argparse.Namespace, progress: Progress, extra: dict[str, Any]) -> dict[str, Any]:
+    progress.tick(force=True)
+    summary = progress.summary(extra)
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    print(human(summary))
+    return summary
+
+
+Execute = Callable[[JobSpec, list[Task], Callable[[dict[str, Any]], None]], None]
+
+
+def run(args: argparse.Namespace, execute: Execute | None = None) -> int:
+    """Runs `backfill` or `validate`; `execute` runs the range tasks (default: this process or
+    --workers processes; spark_job.py passes Spark's)."""
+    if execute is None:
+        def execute(spec: JobSpec, tasks: list[Task], emit: Callable[[dict[str, Any]], None]) -> None:
+            run_job(spec, tasks, emit, args.workers)
+    try:
+        mapping = load_mapping(args.mapping)
+        tables = _tables(mapping, args.table)
+    except (MappingError, ValueError, OSError) as e:
+        print(f"cql-dynamo-proxy {args.command}: {e}", file=sys.stderr)
+        return 2
+    if args.command == "backfill":
+        return _backfill(args, mapping, tables, execute)
+    return _validate(args, mapping, tables, execute)
+
+
+# -- backfill ---------------------------------------------------------------------------------------
+
+def _gate(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:
+    from . import gate
+
+    if args.force:
+        return []
+    if not args.control:
+        return ["give --control (where the fleet's phases live, as the sidecars' --control) so the backfill "
+                "can check that every sidecar mirrors writes, or --force"]
+    store = gate.open_store(args.control, region=args.dynamodb_region or mapping.region,
+                            endpoint=args.dynamodb_endpoint or mapping.endpoint)
+
+    async def check() -> list[str]:
+        try:
+            return await gate.problems(mapping, tables, store)
+        finally:
+            await store.close()
+
+    return asyncio.run(check())
+
+
+def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
+    try:
+        refused = _gate(args, mapping, tables)
+    except Exception as e:
+        print(f"cql-dynamo-proxy backfill: cannot read the control store: {e}", file=sys.stderr)
+        return 2
+    if refused:
+        for why in refused:
+            print(f"cql-dynamo-proxy backfill: refused: {why}", file=sys.stderr)
+        return 2
+    spec = _spec(args, "backfill")
+    ledger = Ledger(args.ledger)
+    ring: list[int] | None = None
+    tasks: list[Task] = []
+    progress = _progress(args, "backfill")
+    for t in tables:
+        def make() -> list[TokenRange]:
+            nonlocal ring
+            ring = ring if ring is not None else _ring(spec)
+            return ranges_mod.plan(ring, args.splits)
+
+        plan = ledger.plan_for(t, make)
+        tp = ledger.progress(t)
+        progress.ranges_total += len(plan)
+        for r in plan:
+            if r.id in tp.done:
+                progress.ranges_skipped += 1
+                continue
+            page = tp.pages.get(r.id)
+            tasks.append(Task(t, r.id, page[0].hex() if page else None))
+
+    def handle(ev: dict[str, Any]) -> None:
+        kind = ev["kind"]
+        if kind == "page":
+            if ev.get("state"):
+                ledger.record({"kind": "page", "table": ev["table"], "range": ev["range"], "state": ev["state"],
+                               "rows": ev["rows"]})
+            progress.add(ev["stats"])
+        elif kind == "done":
+            ledger.record({"kind": "done", "table": ev["table"], "range": ev["range"], "rows": ev["rows"]})
+            progress.range_finished(True)
+        elif kind == "failed":
+            ledger.record({"kind": "failed", "table": ev["table"], "range": ev["range"], "error": ev["error"]})
+            progress.errors.append(f"{ev['table']} {ev['range']}: {ev['error']}")
+            progress.range_finished(False)
+
+    print(f"[backfill] {len(tasks)} ranges to copy ({progress.ranges_skipped} done earlier) of "
+          f"{', '.join(tables)}, {max(1, args.workers)} process(es)", file=sys.stderr, flush=True)
+    try:
+        execute(spec, tasks, handle)
+    finally:
+        ledger.close()
+    summary = _finish(args, progress, {"tables": tables, "ledger": str(args.ledger)})
+    return 0 if not summary["ranges"]["failed"] and not summary["failures"] else 1
+
+
+# -- validate ---------------------------------------------------------------------------------------
+
+def _rerun_ranges(path: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for line in Path(path).read_bytes().splitlines():
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if rec.get("kind") == "diff" or (rec.get("kind") == "range" and rec.get("status") == "failed"):
+            out.setdefault(rec["table"], set()).add(rec["range"])
+    return out
+
+
+def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
+    spec = _spec(args, "validate")
+    progress = _progress(args, "validate")
+    chosen: dict[str, list[TokenRange]] = {}
+    if args.rerun_failed:
+        try:
+            wanted = _rerun_ranges(args.rerun_failed)
+        except OSError as e:
+            print(f"cql-dynamo-proxy validate: {e}", file=sys.stderr)
+            return 2
+        for t in tables:
+            chosen[t] = sorted(TokenRange.parse(r) for r in wanted.get(t, ()))
+    else:
+        ring = _ring(spec)
+        for t in tables:
+            chosen[t] = ranges_mod.sample(ranges_mod.plan(ring, args.splits), args.sample, args.seed)
+    tasks = [Task(t, r.id) for t, rs in chosen.items() for r in rs]
+    progress.ranges_total = len(tasks)
+    found: dict[str, dict[str, set[int]]] = {t: {} for t in tables}
+    counts: dict[str, int] = {}
+    repaired = 0
+    done: dict[str, set[str]] = {t: set() for t in tables}
+    report = open(args.report, "wb")  # noqa: SIM115 - closed below
+
+    def handle(ev: dict[str, Any]) -> None:
+        nonlocal repaired
+        kind = ev["kind"]
+        if kind == "diff":
+            counts[ev["type"]] = counts.get(ev["type"], 0) + 1
+            repaired += int(bool(ev.get("repaired")))
+            report.write(orjson.dumps(ev) + b"\n")
+            report.flush()
+        elif kind == "tokens":
+            found[ev["table"]][ev["range"]] = set(ev["tokens"])
+        elif kind == "page":
+            progress.add(ev["stats"])
+        elif kind in ("done", "failed"):
+            ok = kind == "done"
+            if ok:
+                done[ev["table"]].add(ev["range"])
+            else:
+                progress.errors.append(f"{ev['table']} {ev['range']}: {ev['error']}")
+            report.write(orjson.dumps({"kind": "range", "table": ev["table"], "range": ev["range"],
+                                       "status": "done" if ok else "failed"}) + b"\n")
+            progress.range_finished(ok)
+
+    print(f"[validate] {len(tasks)} ranges of {', '.join(tables)}{' with repair' if spec.repair else ''}",
+          file=sys.stderr, flush=True)
+    scanned = 0
+    try:
+        execute(spec, tasks, handle)
+        # items whose partition Cassandra does not have, in the ranges compared
+        scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, handle, args.scan_segments))
+    finally:
+        report.close()
+    summary = _finish(args, progress, {"tables": tables, "report": args.report, "differences": counts,
+                                       "repaired": repaired if spec.repair else None,
+                                       "dynamodb_items_scanned": scanned})
+    if summary["ranges"]["failed"]:
+        return 3
+    return 1 if counts else 0
+
+
+async def _extra_scans(spec: JobSpec, tables: list[str], chosen: dict[str, list[TokenRange]],
+                       done: dict[str, set[str]], found: dict[str, dict[str, set[int]]], handle: Any,
+                       segments: int) -> int:
+    from .runner import Context
+    from .validate import extra_scan
+
+    ctx = Context(spec)
+    scanned = 0
+    try:
+        for t in tables:
+            rs = [r for r in chosen[t] if r.id in done[t]]
+            if rs:
+                scanned += await extra_scan(ctx, t, rs, found[t], handle, segments)
+    finally:
+        await ctx.close()
+    return scanned

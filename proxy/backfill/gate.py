@@ -1,0 +1,51 @@
+"""The backfill may only start once every sidecar mirrors live writes of its tables: each table in
+`dual_write` or a later phase, for all of its partitions, and the whole fleet on that phase version.
+A backfill started earlier misses the writes made through sidecars that do not mirror yet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from translators.mapping import Mapping
+
+from ..control_store import ControlStore, FileControlStore, parse_control
+from ..fleet import fleet_report
+from ..phases import PHASES, TablePhase
+
+STALE_AFTER = 30.0
+
+
+def open_store(spec: str, *, region: str | None, endpoint: str | None) -> ControlStore:
+    kind, target = parse_control(spec, ".cdp-state")
+    if kind == "file":
+        return FileControlStore(target)
+    from ..control_dynamodb import DynamoDBControlStore
+    from ..dynamodb_client import DynamoDBClient
+
+    return DynamoDBControlStore(DynamoDBClient(region=region, endpoint=endpoint, max_attempts=3), target)
+
+
+async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore) -> list[str]:
+    """Why the backfill must not start yet (empty: it may)."""
+    stored = await store.load()
+    out: list[str] = []
+    effective: dict[str, TablePhase] = {f"{tm.keyspace}.{tm.table}": TablePhase(tm.phase)
+                                        for tm in mapping.tables.values()}
+    if stored is not None:
+        effective.update(stored.tables)
+    first = PHASES.index("dual_write")
+    for name in tables:
+        tp = effective.get(name)
+        if tp is None:
+            out.append(f"{name}: not in the mapping")
+        elif PHASES.index(tp.phase) < first or (tp.phase == "dual_write" and tp.share < 100):
+            out.append(f"{name} is in phase {tp} ({store.description}): every partition must be in dual_write "
+                       "or later")
+    beats = await store.heartbeats()
+    report = fleet_report(stored.version if stored else 0, beats, now=time.time(), stale_after=STALE_AFTER)
+    if not report["total"]:
+        out.append(f"no sidecar reports to {store.description}: cannot tell that the fleet mirrors writes")
+    elif not report["converged"]:
+        out.append(f"sidecars not yet on phase version {report['version']}: {', '.join(report['behind'])}")
+    return out
