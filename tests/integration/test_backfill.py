@@ -357,7 +357,6 @@ def test_backfill_during_live_writes_through_a_dual_write_sidecar(env, cassandra
 
 
 def test_spark_job_local(env, cassandra):
-    pytest.importorskip("pyspark")
     cluster, s = session_for(*cassandra, version=4)
     try:
         ins = s.prepare(f"INSERT INTO {KS}.sparky (id, c, v) VALUES (?, ?, ?)")
