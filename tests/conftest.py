@@ -87,6 +87,12 @@ def cassandra_auth(backends: BackendManager) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="session")
+def dynamodb(backends: BackendManager) -> str:
+    backends.ensure("dynamodb")
+    return f"http://127.0.0.1:{DYNAMODB_PORT}"
+
+
+@pytest.fixture(scope="session")
 def s3(backends: BackendManager) -> str:
     """The local S3 (MinIO) endpoint."""
     backends.ensure("s3")

@@ -6,72 +6,38 @@ from __future__ import annotations
 import datetime
 import decimal
 import os
-import subprocess
-import sys
 import time
 import uuid
 
-import boto3
 import pytest
 from cassandra.query import BatchStatement, BatchType
 
-from tests.conftest import ROOT
-from translators.compare import compare
-from translators.driver_values import row_from_driver
-from translators.mapping import load_mapping
-
 from .drivers import metric, session_for
+from .stores import AWS_ENV, assert_stores_equal, ddb, mapped_keyspace
 
 pytestmark = pytest.mark.integration
 
 KS = "cdp_dw"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-@pytest.fixture(scope="module")
-def dynamodb(backends) -> str:
-    backends.ensure("dynamodb")
-    return f"http://127.0.0.1:{os.environ.get('CDP_DYNAMODB_PORT', '8000')}"
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **AWS_ENV}, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def setup(cassandra, dynamodb, tmp_path_factory):
     """Schema in Cassandra, a mapping made by `mapping init` with the tables in dual_write, and the
     DynamoDB tables made by `tables create`."""
-    cluster, s = session_for(*cassandra, version=4)
-    s.execute(f"DROP KEYSPACE IF EXISTS {KS}")
-    s.execute(f"CREATE KEYSPACE {KS} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}")
-    s.execute(f"""CREATE TABLE {KS}.kv (id int PRIMARY KEY, name text, n bigint, price decimal, d double,
-                  flag boolean, at timestamp, day date, u uuid, payload blob, ip inet,
-                  tags set<text>, attrs map<text, int>, trail list<int>, pair frozen<tuple<int, text>>)""")
-    s.execute(f"CREATE TYPE {KS}.addr (street text, zip int)")
-    s.execute(f"CREATE TABLE {KS}.log (src text, seq int, msg text, PRIMARY KEY (src, seq))")
-    s.execute(f"""CREATE TABLE {KS}.alltypes (k int PRIMARY KEY, a ascii, ti tinyint, si smallint, vi varint,
-                  f float, tm time, du duration, tu timeuuid, ad frozen<addr>, ve vector<float, 3>,
-                  nest map<text, frozen<list<int>>>, sets list<frozen<set<int>>>, fm frozen<map<int, text>>)""")
-    s.execute(f"CREATE TABLE {KS}.events (id uuid, at timestamp, kind text, seq int, "
-              f"PRIMARY KEY (id, at)) WITH CLUSTERING ORDER BY (at DESC)")
-    cluster.shutdown()
-    d = tmp_path_factory.mktemp("dw")
-    mapping = d / "mapping.yaml"
-    prefix = f"t{uuid.uuid4().hex[:6]}_"
-    r = _cli("mapping", "init", "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--keyspace", KS,
-             "--table-prefix", prefix, "-o", str(mapping))
-    assert r.returncode == 0, r.stderr
-    mapping.write_text(mapping.read_text().replace("phase: cassandra", "phase: dual_write"))
-    r = _cli("tables", "create", "--mapping", str(mapping), "--endpoint-url", dynamodb, "--region", "us-east-1")
-    assert r.returncode == 0, r.stdout + r.stderr
-    m = load_mapping(mapping)
-    yield mapping, m
-    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
-                       aws_secret_access_key="test")
-    for tm in m.tables.values():
-        ddb.delete_table(TableName=tm.dynamodb_table)
+    with mapped_keyspace(cassandra, dynamodb, KS, [
+        f"""CREATE TABLE {KS}.kv (id int PRIMARY KEY, name text, n bigint, price decimal, d double,
+            flag boolean, at timestamp, day date, u uuid, payload blob, ip inet,
+            tags set<text>, attrs map<text, int>, trail list<int>, pair frozen<tuple<int, text>>)""",
+        f"CREATE TYPE {KS}.addr (street text, zip int)",
+        f"CREATE TABLE {KS}.log (src text, seq int, msg text, PRIMARY KEY (src, seq))",
+        f"""CREATE TABLE {KS}.alltypes (k int PRIMARY KEY, a ascii, ti tinyint, si smallint, vi varint,
+            f float, tm time, du duration, tu timeuuid, ad frozen<addr>, ve vector<float, 3>,
+            nest map<text, frozen<list<int>>>, sets list<frozen<set<int>>>, fm frozen<map<int, text>>)""",
+        f"CREATE TABLE {KS}.events (id uuid, at timestamp, kind text, seq int, "
+        f"PRIMARY KEY (id, at)) WITH CLUSTERING ORDER BY (at DESC)",
+    ], tmp_path_factory.mktemp("dw"), "t",
+        edit=lambda text: text.replace("phase: cassandra", "phase: dual_write")) as mapped:
+        yield mapped
 
 
 @pytest.fixture(scope="module")
@@ -86,27 +52,7 @@ def dw_sidecar(setup, cassandra, dynamodb, tmp_path_factory):
 
 
 def _assert_equal(cassandra, dynamodb, m, table: str) -> int:
-    tm = m.table(KS, table)
-    cluster, s = session_for(*cassandra, version=4)
-    try:
-        rows = [row_from_driver(dict(tm.schema.columns), r) for r in s.execute(f"SELECT * FROM {KS}.{table}")]
-    finally:
-        cluster.shutdown()
-    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
-                       aws_secret_access_key="test")
-    items, start = [], None
-    while True:
-        kw = {"TableName": tm.dynamodb_table, "ConsistentRead": True}
-        if start:
-            kw["ExclusiveStartKey"] = start
-        page = ddb.scan(**kw)
-        items.extend(page["Items"])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            break
-    diffs = compare(tm, rows, items)
-    assert not diffs, "\n".join(map(str, diffs[:20]))
-    return len(rows)
+    return assert_stores_equal(cassandra, dynamodb, m.table(KS, table))
 
 
 def test_every_write_form_lands_equal_in_dynamodb(setup, dw_sidecar, cassandra, dynamodb):
@@ -350,12 +296,10 @@ def test_large_items_compressed_when_the_table_says_so(setup, cassandra, dynamod
     finally:
         cluster.shutdown()
         sc.stop()
-    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
-                       aws_secret_access_key="test")
     from translators.item_codec import key_item
 
     tm = m.table(KS, "kv")
-    item = ddb.get_item(TableName=tm.dynamodb_table, Key=key_item(tm, (1000,), ()), ConsistentRead=True)["Item"]
+    item = ddb(dynamodb).get_item(TableName=tm.dynamodb_table, Key=key_item(tm, (1000,), ()), ConsistentRead=True)["Item"]
     assert "_z" in item and "payload" not in item  # stored compressed
     _assert_equal(cassandra, dynamodb, m, "kv")
 

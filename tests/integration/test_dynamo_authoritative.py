@@ -2,66 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 
-import boto3
 import pytest
 from cassandra import InvalidRequest
 
-from tests.conftest import ROOT, start_sidecar
-from translators.compare import compare
-from translators.driver_values import row_from_driver
-from translators.mapping import load_mapping
+from tests.conftest import start_sidecar
 
 from .drivers import metric_sum, session_for
+from .stores import AWS_ENV, assert_stores_equal, cassandra_rows, mapped_keyspace, scan_items
 
 pytestmark = pytest.mark.integration
 
 KS = "cdp_da"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **AWS_ENV}, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def dynamodb(backends) -> str:
-    backends.ensure("dynamodb")
-    return f"http://127.0.0.1:{os.environ.get('CDP_DYNAMODB_PORT', '8000')}"
 
 
 @pytest.fixture(scope="module")
 def setup(cassandra, dynamodb, tmp_path_factory):
-    cluster, s = session_for(*cassandra, version=4)
-    s.execute(f"DROP KEYSPACE IF EXISTS {KS}")
-    s.execute(f"CREATE KEYSPACE {KS} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}")
-    s.execute(f"CREATE TABLE {KS}.kv (id int PRIMARY KEY, name text, n int, tags set<text>)")
-    s.execute(f"CREATE TABLE {KS}.log (src text, seq int, msg text, PRIMARY KEY (src, seq))")
-    s.execute(f"CREATE TABLE {KS}.hits (page text PRIMARY KEY, n counter)")
-    cluster.shutdown()
-    d = tmp_path_factory.mktemp("da")
-    mapping = d / "mapping.yaml"
-    r = _cli("mapping", "init", "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--keyspace", KS,
-             "--table-prefix", f"t{uuid.uuid4().hex[:6]}_", "-o", str(mapping))
-    assert r.returncode == 0, r.stderr
-    r = _cli("tables", "create", "--mapping", str(mapping), "--endpoint-url", dynamodb, "--region", "us-east-1")
-    assert r.returncode == 0, r.stdout + r.stderr
-    m = load_mapping(mapping)
-    yield mapping, m
-    ddb = _ddb(dynamodb)
-    for tm in m.tables.values():
-        ddb.delete_table(TableName=tm.dynamodb_table)
-
-
-def _ddb(endpoint: str):
-    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                        aws_secret_access_key="test")
+    with mapped_keyspace(cassandra, dynamodb, KS, [
+        f"CREATE TABLE {KS}.kv (id int PRIMARY KEY, name text, n int, tags set<text>)",
+        f"CREATE TABLE {KS}.log (src text, seq int, msg text, PRIMARY KEY (src, seq))",
+        f"CREATE TABLE {KS}.hits (page text PRIMARY KEY, n counter)",
+    ], tmp_path_factory.mktemp("da"), "da") as mapped:
+        yield mapped
 
 
 def _sidecar(setup, cassandra, dynamodb, tmp_path_factory, phase: str):
@@ -85,29 +48,6 @@ def dynamo_only(setup, cassandra, dynamodb, tmp_path_factory):
     sc.stop()
 
 
-def _cassandra_rows(cassandra, tm, where: str = "") -> list[dict]:
-    cluster, s = session_for(*cassandra, version=4)
-    try:
-        return [row_from_driver(dict(tm.schema.columns), r)
-                for r in s.execute(f"SELECT * FROM {KS}.{tm.table} {where}")]
-    finally:
-        cluster.shutdown()
-
-
-def _items(dynamodb, tm) -> list[dict]:
-    ddb = _ddb(dynamodb)
-    items, start = [], None
-    while True:
-        kw = {"TableName": tm.dynamodb_table, "ConsistentRead": True}
-        if start:
-            kw["ExclusiveStartKey"] = start
-        page = ddb.scan(**kw)
-        items.extend(page["Items"])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return items
-
-
 def test_fallback_writes_reach_dynamodb_then_cassandra_with_the_same_timestamps(setup, fallback, cassandra,
                                                                                 dynamodb):
     _, m = setup
@@ -127,10 +67,7 @@ def test_fallback_writes_reach_dynamodb_then_cassandra_with_the_same_timestamps(
         cluster.shutdown()
     for table in ("log", "kv", "hits"):
         tm = m.table(KS, table)
-        rows = _cassandra_rows(cassandra, tm)
-        assert rows, table
-        diffs = compare(tm, rows, _items(dynamodb, tm))
-        assert not diffs, table + ":\n" + "\n".join(map(str, diffs)) + repr(_items(dynamodb, tm))
+        assert assert_stores_equal(cassandra, dynamodb, tm) > 0, table
     # the shadow carries the timestamp DynamoDB got
     tm = m.table(KS, "log")
     cluster, s = session_for(*cassandra, version=4)
@@ -138,7 +75,7 @@ def test_fallback_writes_reach_dynamodb_then_cassandra_with_the_same_timestamps(
         wt = s.execute(f"SELECT writetime(msg) FROM {KS}.log WHERE src = 'a' AND seq = 3").one()[0]
     finally:
         cluster.shutdown()
-    item = next(i for i in _items(dynamodb, tm) if i[tm.attribute_name("msg")] == {"S": "changed"})
+    item = next(i for i in scan_items(dynamodb, tm.dynamodb_table) if i[tm.attribute_name("msg")] == {"S": "changed"})
     assert int(item[tm.timestamp_attribute]["N"]) == wt
 
 
@@ -150,8 +87,8 @@ def test_dynamo_phase_writes_only_dynamodb(setup, dynamo_only, cassandra, dynamo
         s.execute(f"INSERT INTO {KS}.kv (id, name, n) VALUES (500, 'dynamo-only', 5)")
     finally:
         cluster.shutdown()
-    assert _cassandra_rows(cassandra, tm, "WHERE id = 500") == []
-    got = [i for i in _items(dynamodb, tm) if i[tm.attribute_name("name")] == {"S": "dynamo-only"}]
+    assert cassandra_rows(cassandra, tm, "WHERE id = 500") == []
+    got = [i for i in scan_items(dynamodb, tm.dynamodb_table) if i[tm.attribute_name("name")] == {"S": "dynamo-only"}]
     assert len(got) == 1
 
 
@@ -183,9 +120,9 @@ def test_lwt_is_decided_by_dynamodb(setup, fallback, dynamo_only, cassandra, dyn
     finally:
         cluster.shutdown()
     # the applied conditional update reached Cassandra as an unconditional shadow
-    assert _cassandra_rows(cassandra, tm, "WHERE id = 600") == [{"id": 600, "n": 7, "name": None, "tags": None}]
-    assert _cassandra_rows(cassandra, tm, "WHERE id = 602") == [{"id": 602, "n": None, "name": "new", "tags": None}]
-    item = next(i for i in _items(dynamodb, tm) if i[tm.attribute_name("name")] == {"S": "first"})
+    assert cassandra_rows(cassandra, tm, "WHERE id = 600") == [{"id": 600, "n": 7, "name": None, "tags": None}]
+    assert cassandra_rows(cassandra, tm, "WHERE id = 602") == [{"id": 602, "n": None, "name": "new", "tags": None}]
+    item = next(i for i in scan_items(dynamodb, tm.dynamodb_table) if i[tm.attribute_name("name")] == {"S": "first"})
     assert item[tm.attribute_name("n")] == {"N": "7"}
 
 

@@ -12,12 +12,11 @@ from cassandra.cluster import NoHostAvailable
 from tests.conftest import free_port, start_sidecar
 
 from .drivers import session_for
+from .stores import AWS_ENV
 from .test_phase_flips import KEYS, KS, Workload, _sidecar, flip
-from .test_phase_flips import dynamodb as dynamodb
-from .test_phase_flips import setup as setup
+from .test_phase_flips import setup as setup  # the flip tests' keyspace and mapping
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def test_fresh_driver_with_no_cassandra_anywhere(setup, dynamodb, tmp_path):

@@ -5,69 +5,37 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 
-import boto3
 import pytest
 from cassandra.cluster import Session
 
-from tests.conftest import ROOT, Sidecar, start_sidecar
-from translators.compare import compare
-from translators.driver_values import row_from_driver
-from translators.mapping import load_mapping
+from tests.conftest import Sidecar, start_sidecar
 
 from .drivers import metric_sum, session_for
+from .stores import AWS_ENV, assert_stores_equal, mapped_keyspace
 
 pytestmark = pytest.mark.integration
 
 KS = "cdp_flip"
 KEYS = 40
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 FORWARD = [("dual_write", 100), ("verify", 100), ("dynamo_fallback", 50), ("dynamo_fallback", 100),
            ("dynamo", 100)]
 BACK = [("dynamo_fallback", 100), ("verify", 100), ("dual_write", 100)]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **AWS_ENV}, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def dynamodb(backends) -> str:
-    backends.ensure("dynamodb")
-    return f"http://127.0.0.1:{os.environ.get('CDP_DYNAMODB_PORT', '8000')}"
-
-
 @pytest.fixture(scope="module")
 def setup(cassandra, dynamodb, tmp_path_factory):
-    cluster, s = session_for(*cassandra, version=4)
-    s.execute(f"DROP KEYSPACE IF EXISTS {KS}")
-    s.execute(f"CREATE KEYSPACE {KS} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}")
-    s.execute(f"CREATE TABLE {KS}.kv (id int PRIMARY KEY, v text, n int, tags set<text>)")
-    s.execute(f"CREATE TABLE {KS}.feed (src int, seq int, msg text, PRIMARY KEY (src, seq)) "
-              f"WITH CLUSTERING ORDER BY (seq DESC)")
-    cluster.shutdown()
-    mapping = tmp_path_factory.mktemp("flip") / "mapping.yaml"
-    r = _cli("mapping", "init", "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--keyspace", KS,
-             "--table-prefix", f"t{uuid.uuid4().hex[:6]}_", "-o", str(mapping))
-    assert r.returncode == 0, r.stderr
-    r = _cli("tables", "create", "--mapping", str(mapping), "--endpoint-url", dynamodb, "--region", "us-east-1")
-    assert r.returncode == 0, r.stdout + r.stderr
-    m = load_mapping(mapping)
-    yield mapping, m
-    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
-                       aws_secret_access_key="test")
-    for tm in m.tables.values():
-        ddb.delete_table(TableName=tm.dynamodb_table)
+    with mapped_keyspace(cassandra, dynamodb, KS, [
+        f"CREATE TABLE {KS}.kv (id int PRIMARY KEY, v text, n int, tags set<text>)",
+        f"CREATE TABLE {KS}.feed (src int, seq int, msg text, PRIMARY KEY (src, seq)) "
+        f"WITH CLUSTERING ORDER BY (seq DESC)",
+    ], tmp_path_factory.mktemp("flip"), "flip") as mapped:
+        yield mapped
 
 
 def _sidecar(setup, cassandra, dynamodb, tmp, *extra: str) -> Sidecar:
@@ -157,27 +125,8 @@ class Workload:
 
 
 def _assert_stores_equal(cassandra, dynamodb, m) -> None:
-    ddb = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
-                       aws_secret_access_key="test")
-    cluster, s = session_for(*cassandra, version=4)
-    try:
-        for table in ("kv", "feed"):
-            tm = m.table(KS, table)
-            rows = [row_from_driver(dict(tm.schema.columns), r) for r in s.execute(f"SELECT * FROM {KS}.{table}")]
-            items, start = [], None
-            while True:
-                kw = {"TableName": tm.dynamodb_table, "ConsistentRead": True}
-                if start:
-                    kw["ExclusiveStartKey"] = start
-                page = ddb.scan(**kw)
-                items.extend(page["Items"])
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    break
-            diffs = compare(tm, rows, items)
-            assert not diffs, f"{table}: " + "\n".join(map(str, diffs[:10]))
-    finally:
-        cluster.shutdown()
+    for table in ("kv", "feed"):
+        assert_stores_equal(cassandra, dynamodb, m.table(KS, table))
 
 
 def _run_through_phases(sidecars: list[Sidecar], workload: Workload, stagger: float) -> None:
