@@ -68,6 +68,7 @@ _HELP = {
     "control_heartbeat_interval": "seconds between heartbeats to the control store",
     "verify_sample": "percentage of reads in phase verify also read from DynamoDB and compared",
     "verify_concurrency": "comparisons in flight at most in phase verify (beyond: not compared)",
+    "fallback_read_repair": "in dynamo_fallback, copy partitions DynamoDB missed and Cassandra had into DynamoDB",
 }
 
 

@@ -92,6 +92,9 @@ class Config:
     # verification costs the client
     verify_sample: float = 10.0
     verify_concurrency: int = 16
+    # dynamo_fallback: copy the partitions of a DynamoDB miss that Cassandra had into DynamoDB
+    # (last write wins, timestamps and TTLs kept)
+    fallback_read_repair: bool = False
     log_level: str = "INFO"
     uvloop: bool = True
 

@@ -35,6 +35,7 @@ from translators import reads, values
 from translators.mapping import Mapping, TableMapping
 
 from .dynamo_reader import DynamoReader, is_empty, read
+from .read_repair import ReadRepair
 from .routing import Route, effective_phase, route, share_bucket
 
 if TYPE_CHECKING:
@@ -79,8 +80,10 @@ class ReadRequest:
 
 class ReadPath:
     def __init__(self, mapping: Mapping, reader: DynamoReader, dual: DualWrite,
-                 verify_sample: float = 100.0, verify_concurrency: int = 64) -> None:
+                 verify_sample: float = 100.0, verify_concurrency: int = 64,
+                 repair: ReadRepair | None = None) -> None:
         self.mapping = mapping
+        self.repair = repair
         self.verify_sample = verify_sample
         self.reader = reader
         self.dual = dual  # phase lookup and the prepared statements seen
@@ -184,12 +187,27 @@ class ReadPath:
             if r is Route.FALLBACK and is_empty(rows) and rq.params.paging_state is None \
                     and s.upstream is not None and not s.closed:
                 st.fallback_misses += 1
-                s.forward(f, None)
+                s.forward(f, self._repair_after(rq) if self.repair is not None else None)
                 return
             s.send(rows, f.stream)
         finally:
             self.in_flight -= 1
             s.flush()
+
+    def _repair_after(self, rq: ReadRequest) -> ResponseHandler:
+        """The client gets Cassandra's answer; rows in it send the partitions to read repair."""
+        def on_answer(s: ClientSession, r: Frame, p: Pending) -> None:
+            s.out.append((r, p.client_stream))
+            repair = self.repair
+            if repair is None or r.opcode != Opcode.RESULT or not _has_rows(r):
+                return
+            try:
+                plan = self._plan(dataclasses.replace(rq, params=dataclasses.replace(rq.params, paging_state=None)))
+            except CQLError:
+                return
+            repair.schedule(s, plan, rq.params.consistency)
+
+        return on_answer
 
     # -- verify ----------------------------------------------------------------------------------
     def _verify_after(self, rq: ReadRequest) -> ResponseHandler:
@@ -235,6 +253,11 @@ class ReadPath:
                 log.warning("verify: %s differs between Cassandra and DynamoDB: %s", rq.tm.cql_name, diff)
         finally:
             self._verify_slots += 1
+
+
+def _has_rows(r: Frame) -> bool:
+    msg = decode_frame(r).message
+    return isinstance(msg, Rows) and bool(msg.rows)
 
 
 def _decoded(columns: list[Any], row: list[bytes | None], version: int) -> tuple[Any, ...]:

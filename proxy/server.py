@@ -26,6 +26,7 @@ from .metrics import SOURCES, STATS, Family, histogram_family
 from .phase_control import PhaseControl, build_control
 from .phases import PhaseRegistry, PhaseSet, phaseset_from_phases
 from .read_path import ReadPath
+from .read_repair import ReadRepair
 from .s3_client import S3Client
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
@@ -150,7 +151,8 @@ class ProxyServer:
                     self.large.s3.describe())
             self.dual = DualWrite(m, DynamoWriter(self._dynamodb, large=self.large), self.table_phase)
             self.reads = ReadPath(m, DynamoReader(self._dynamodb, large=self.large), self.dual,
-                                  self.cfg.verify_sample, self.cfg.verify_concurrency)
+                                  self.cfg.verify_sample, self.cfg.verify_concurrency,
+                                  ReadRepair(self.dual.writer) if self.cfg.fallback_read_repair else None)
             SOURCES.append(self._migration_metrics)
             if any(t.write_mode == "queued" for t in m.tables.values()):
                 state = Path(self.cfg.state_dir)
@@ -243,6 +245,18 @@ class ProxyServer:
                                "operation", client.stats.latency)
         if self.reads is not None:
             yield from _read_metrics(self.reads)
+        repair = self.reads.repair if self.reads is not None else None
+        if repair is not None:
+            for name, doc, value in (
+                ("cdp_read_repair_partitions", "Partitions read back from Cassandra after a fallback miss",
+                 repair.stats.partitions),
+                ("cdp_read_repair_rows", "Rows merged into DynamoDB by read repair", repair.stats.rows),
+                ("cdp_read_repair_skipped", "Fallback misses not repaired (scans, wide partitions, counters, "
+                 "failures)", repair.stats.skipped),
+            ):
+                f = CounterMetricFamily(name, doc)
+                f.add_metric([], value)
+                yield f
         c = CounterMetricFamily("cdp_authoritative_writes", "Writes DynamoDB decided (dynamo_fallback, dynamo)")
         c.add_metric([], st.authoritative)
         yield c

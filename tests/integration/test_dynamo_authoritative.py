@@ -195,3 +195,45 @@ def test_logged_batch_is_all_or_nothing_in_dynamodb(setup, dynamo_only, dynamodb
         cluster.shutdown()
     calls = metric_sum(dynamo_only, 'cdp_dynamodb_requests_total{operation="TransactWriteItems"}')
     assert calls >= 2
+
+
+def test_fallback_read_repair_copies_missed_partitions_with_their_timestamps(setup, cassandra, dynamodb,
+                                                                            tmp_path):
+    mapping, m = setup
+    tm = m.table(KS, "kv")
+    sc = start_sidecar(cassandra, tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
+                       "--phases", f"{KS}.kv=dynamo_fallback,{KS}.log=dynamo_fallback", "--fallback-read-repair",
+                       env=AWS_ENV)
+    try:
+        direct, ds = session_for(*cassandra, version=4)
+        try:
+            ds.execute(f"INSERT INTO {KS}.kv (id, name, n, tags) VALUES (900, 'old', 1, {{'a', 'b'}}) "
+                       f"USING TIMESTAMP 1000")
+            ds.execute(f"UPDATE {KS}.kv USING TTL 3600 SET n = 2 WHERE id = 900")
+            for seq in range(3):
+                ds.execute(f"INSERT INTO {KS}.log (src, seq, msg) VALUES ('repair', {seq}, 'r{seq}')")
+        finally:
+            direct.shutdown()
+        cluster, s = session_for(sc.host, sc.port, version=4)
+        try:
+            assert s.execute(f"SELECT name, n FROM {KS}.kv WHERE id = 900").one() == ("old", 2)
+            assert len(list(s.execute(f"SELECT * FROM {KS}.log WHERE src = 'repair'"))) == 3
+            deadline = time.monotonic() + 10
+            while metric_sum(sc, "cdp_read_repair_rows_total") < 4:
+                assert time.monotonic() < deadline, sc.log()[-2000:]
+                time.sleep(0.05)
+            # now DynamoDB answers: no further miss
+            misses = metric_sum(sc, "cdp_fallback_misses_total")
+            row = s.execute(f"SELECT name, n, ttl(n), writetime(name) FROM {KS}.kv WHERE id = 900").one()
+            assert row[:2] == ("old", 2) and 3500 < row[2] <= 3600 and row[3] == 1000  # from DynamoDB now
+            assert metric_sum(sc, "cdp_fallback_misses_total") == misses
+        finally:
+            cluster.shutdown()
+    finally:
+        sc.stop()
+    item = next(i for i in scan_items(dynamodb, tm.dynamodb_table) if i.get(tm.attribute_name("name")) == {"S": "old"})
+    assert int(item[tm.timestamp_attribute]["N"]) > 1000  # the TTL'd update's own timestamp is kept
+    rows = cassandra_rows(cassandra, tm, "WHERE id = 900")
+    from translators.compare import compare
+
+    assert compare(tm, rows, [item]) == []
