@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""The demo: real Cassandra and DynamoDB Local on loopback, a sidecar in front of Cassandra, and a
-small application that only knows the sidecar's address.
+"""The demo: a whole migration on real Cassandra and DynamoDB Local, on loopback. A small
+application that only knows the sidecar's address runs all along while its table goes through
+every phase: dual writes, the history copied by `backfill`, `validate`, reads compared, DynamoDB
+taking over, and finally Cassandra switched off.
 
 Run with `make demo`. The back ends stay up afterwards (`make backends-down` stops them).
 """
@@ -9,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +58,14 @@ def main() -> int:
     step("Starting the real back ends (first run downloads Cassandra 5.0 and DynamoDB Local)")
     subprocess.run([sys.executable, str(ROOT / "deploy/local/backends"), "up", "cassandra", "dynamodb"], check=True)
     create_schema()
+    history = write_history()
+    print(f"    {history} cart items already in Cassandra before the migration starts (the history)")
 
     step("Mapping the shop keyspace to DynamoDB: `mapping init`, then `tables create`")
     work = ROOT / ".demo"
-    work.mkdir(exist_ok=True)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
     mapping = work / "mapping.yaml"
     prefix = f"demo{uuid.uuid4().hex[:4]}_"
     cli("mapping", "init", "--cassandra", "127.0.0.1:9042", "--keyspace", "shop", "--table-prefix", prefix,
@@ -67,17 +76,20 @@ def main() -> int:
 
     port, admin_port = int(os.environ.get("DEMO_PORT", free_port())), free_port()
     token = uuid.uuid4().hex
-    step(f"Starting the sidecar on 127.0.0.1:{port} with shop.cart_items in phase dual_write")
+    admin = ("--admin", f"127.0.0.1:{admin_port}", "--token", token)
+    step(f"Starting the sidecar on 127.0.0.1:{port}; every table in phase cassandra (pure pass-through)")
     log_path = work / "sidecar.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "proxy.cli", "serve", "--listen", f"127.0.0.1:{port}",
              "--cassandra", "127.0.0.1:9042", "--admin", f"127.0.0.1:{admin_port}", "--mapping", str(mapping),
-             "--phases", "shop.cart_items=dual_write", "--dynamodb-endpoint", DYNAMODB,
-             "--state-dir", str(work / "state")],
+             "--dynamodb-endpoint", DYNAMODB, "--state-dir", str(work / "state"),
+             "--control", f"file:{work / 'control'}", "--control-poll-interval", "0.2",
+             "--verify-sample", "100"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, **AWS_ENV, "CDP_ADMIN_TOKEN": token},
         )
+    app: App | None = None
     try:
         deadline = time.monotonic() + 20
         while "ready: CQL on" not in log_path.read_text():
@@ -85,21 +97,141 @@ def main() -> int:
                 print(log_path.read_text())
                 return 1
             time.sleep(0.1)
-        run_app(port)
-        compare_stores(mapping)
-        step("What the operator sees: GET /status and a few Prometheus series from /metrics")
-        print(json.dumps({k: v for k, v in json.loads(admin_get(admin_port, "/status", token)).items()
-                          if k != "config"}, indent=2))
-        for line in admin_get(admin_port, "/metrics", token).splitlines():
-            if line.startswith(("cdp_request_duration_seconds_count", "cdp_client_connections_open",
-                                "cdp_dual_writes_total", "cdp_dynamodb_requests_total")) \
-                    and not line.endswith(" 0.0"):
-                print("   ", line)
+        app = App(port)
+        app.start()
+        app.wait(200)
+
+        flip("dual_write", admin, app, "new writes now land in both stores")
+        step("Copying the history: `backfill` (last write wins: it never overwrites a newer live write)")
+        out = cli("backfill", "--mapping", str(mapping), "--cassandra", "127.0.0.1:9042", "--dynamodb-endpoint",
+                  DYNAMODB, "--control", f"file:{work / 'control'}", "--summary", str(work / "backfill.json"),
+                  "--ledger", str(work / "backfill-ledger.jsonl"))
+        print(indent(out))
+        step("Proving the stores equal: `validate`")
+        print(indent(cli("validate", "--mapping", str(mapping), "--cassandra", "127.0.0.1:9042",
+                         "--dynamodb-endpoint", DYNAMODB, "--report", str(work / "validate.jsonl"))))
+        flip("verify", admin, app, "reads are answered by Cassandra and compared with DynamoDB")
+        show_metrics(admin_port, token, ("cdp_verify_reads_total", "cdp_verify_mismatches_total"))
+        flip("dynamo_fallback", admin, app, "DynamoDB answers and decides; Cassandra is the fallback and shadow")
+        flip("dynamo", admin, app, "DynamoDB only")
+        show_metrics(admin_port, token, ("cdp_dynamo_reads_total", "cdp_authoritative_writes_total",
+                                         "cdp_fallback_misses_total"))
+
+        step("Stopping Cassandra: the application keeps running on DynamoDB alone")
+        subprocess.run([sys.executable, str(ROOT / "deploy/local/backends"), "down", "cassandra"], check=True)
+        app.wait(300)
+        fresh = fresh_driver(port)
+        print(f"    a new driver connected with Cassandra down: {fresh}")
+        app.stop()
+        print(f"\n    the application made {app.ops} operations through every phase with {len(app.errors)} "
+              f"errors{': ' + app.errors[0] if app.errors else ''}")
+        print("    phases and audit trail:")
+        print(indent(cli("phase", "audit", *admin)))
     finally:
+        if app is not None:
+            app.stop()
         proc.terminate()
         proc.wait(30)
+    step("Starting Cassandra again so the back ends are as the demo found them")
+    subprocess.run([sys.executable, str(ROOT / "deploy/local/backends"), "up", "cassandra"], check=True)
     step("Done. The back ends are still running; `make backends-down` stops them.")
-    return 0
+    return 0 if app is None or not app.errors else 1
+
+
+def indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines())
+
+
+def flip(phase: str, admin: tuple[str, ...], app: App, what: str) -> None:
+    step(f"`phase set shop.cart_items {phase}`: {what}")
+    print(indent(cli("phase", "set", "shop.cart_items", phase, "--by", "demo", *admin)))
+    deadline = time.monotonic() + 10
+    while True:
+        status = json.loads(cli("phase", "status", "--json", *admin))
+        if status.get("converged"):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the fleet did not converge: {status}")
+        time.sleep(0.2)
+    app.wait(300)
+    print(f"    the application keeps running: {app.ops} operations so far, {len(app.errors)} errors")
+
+
+def show_metrics(admin_port: int, token: str, names: tuple[str, ...]) -> None:
+    for line in admin_get(admin_port, "/metrics", token).splitlines():
+        if line.startswith(names):
+            print("   ", line)
+
+
+class App(threading.Thread):
+    """The unmodified application: it only knows the sidecar's address. It adds items to carts,
+    reads carts back and checks it reads what it wrote."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        from cassandra.cluster import Cluster
+
+        self.cluster = Cluster(["127.0.0.1"], port=port, compression="lz4")
+        self.session = self.cluster.connect()
+        self.ops = 0
+        self.errors: list[str] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        s = self.session
+        ins = s.prepare("INSERT INTO shop.cart_items (cart_id, item, qty, price, tags) VALUES (?, ?, ?, ?, ?)")
+        sel = s.prepare("SELECT item, qty FROM shop.cart_items WHERE cart_id = ?")
+        carts = [uuid.uuid4() for _ in range(50)]
+        i = 0
+        while not self._stop_event.is_set():
+            i += 1
+            cart = carts[i % len(carts)]
+            try:
+                s.execute(ins, (cart, f"sku-{i % 7}", i, Decimal(i) / 4, {"demo"}))
+                rows = {r.item: r.qty for r in s.execute(sel, (cart,))}
+                if rows.get(f"sku-{i % 7}") != i:
+                    self.errors.append(f"read back {rows.get(f'sku-{i % 7}')} after writing {i}")
+                self.ops += 2
+            except Exception as e:
+                self.errors.append(f"{type(e).__name__}: {e}")
+
+    def wait(self, ops: int) -> None:
+        target = self.ops + ops
+        deadline = time.monotonic() + 60
+        while self.ops < target and time.monotonic() < deadline and self.is_alive():
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if not self._stop_event.is_set():
+            self._stop_event.set()
+            self.join(30)
+            self.cluster.shutdown()
+
+
+def fresh_driver(port: int) -> str:
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(["127.0.0.1"], port=port)
+    try:
+        s = cluster.connect()
+        n = len(list(s.execute("SELECT * FROM shop.cart_items LIMIT 10")))
+        cols = list(cluster.metadata.keyspaces["shop"].tables["cart_items"].columns)
+        return f"schema columns {cols}, read {n} rows"
+    finally:
+        cluster.shutdown()
+
+
+def write_history() -> int:
+    from cassandra.cluster import Cluster
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    cluster = Cluster(["127.0.0.1"], port=9042)
+    s = cluster.connect()
+    ins = s.prepare("INSERT INTO shop.cart_items (cart_id, item, qty, price, tags) VALUES (?, ?, ?, ?, ?)")
+    args = [(uuid.uuid4(), f"old-{i}", i, Decimal(i), {"history"}) for i in range(1000)]
+    execute_concurrent_with_args(s, ins, args, concurrency=64)
+    cluster.shutdown()
+    return len(args)
 
 
 def create_schema() -> None:
@@ -112,63 +244,6 @@ def create_schema() -> None:
     s.execute("DROP TABLE IF EXISTS shop.cart_items")  # a fresh table each run: the demo starts empty
     s.execute("CREATE TABLE shop.cart_items (cart_id uuid, item text, qty int, "
               "price decimal, tags set<text>, PRIMARY KEY (cart_id, item))")
-    cluster.shutdown()
-
-
-def compare_stores(mapping_path: Path) -> None:
-    import boto3
-    from cassandra.cluster import Cluster
-
-    from translators.compare import compare
-    from translators.driver_values import row_from_driver
-    from translators.mapping import load_mapping
-
-    step("Comparing the two stores row by row")
-    tm = load_mapping(mapping_path).table("shop", "cart_items")
-    assert tm is not None
-    cluster = Cluster(["127.0.0.1"], port=9042)
-    rows = [row_from_driver(dict(tm.schema.columns), r)
-            for r in cluster.connect().execute("SELECT * FROM shop.cart_items")]
-    cluster.shutdown()
-    ddb = boto3.client("dynamodb", endpoint_url=DYNAMODB, region_name="us-east-1",
-                       aws_access_key_id="demo", aws_secret_access_key="demo")
-    items = ddb.get_paginator("scan").paginate(TableName=tm.dynamodb_table, ConsistentRead=True)
-    all_items = [it for page in items for it in page["Items"]]
-    diffs = compare(tm, rows, all_items)
-    print(f"    Cassandra rows: {len(rows)}, DynamoDB items: {len(all_items)}, differences: {len(diffs)}")
-    for d in diffs[:5]:
-        print(f"      {d}")
-    sample = all_items[0]
-    shown = {k: v for k, v in sample.items() if not k.startswith("_")}
-    print(f"    one item in {tm.dynamodb_table}: {shown}")
-
-
-def run_app(port: int) -> None:
-    from cassandra.cluster import Cluster
-    from cassandra.concurrent import execute_concurrent_with_args
-
-    step("The application connects to the sidecar as if it were a Cassandra node")
-    cluster = Cluster(["127.0.0.1"], port=port, compression="lz4")
-    session = cluster.connect()
-    print(f"    protocol v{cluster.protocol_version}, hosts the driver knows: "
-          f"{[str(h.endpoint) for h in cluster.metadata.all_hosts()]}")
-    local = session.execute("SELECT rpc_address, release_version, tokens FROM system.local").one()
-    print(f"    system.local says: rpc_address={local.rpc_address} release={local.release_version} "
-          f"tokens={sorted(local.tokens)}")
-    carts = [uuid.uuid4() for _ in range(100)]
-    ins = session.prepare("INSERT INTO shop.cart_items (cart_id, item, qty, price, tags) VALUES (?, ?, ?, ?, ?)")
-    t0 = time.perf_counter()
-    args = [(c, f"sku-{i}", i + 1, i * 2.5, {"demo"}) for c in carts for i in range(10)]
-    execute_concurrent_with_args(session, ins, args, concurrency=64)
-    dt = time.perf_counter() - t0
-    print(f"    wrote {len(args)} cart items through the sidecar (to Cassandra and DynamoDB) in {dt:.2f}s "
-          f"({len(args) / dt:.0f}/s)")
-    session.execute("UPDATE shop.cart_items SET qty = 99, tags = tags + {'updated'} "
-                    f"WHERE cart_id = {carts[0]} AND item = 'sku-0'")
-    session.execute(f"DELETE FROM shop.cart_items WHERE cart_id = {carts[1]} AND item = 'sku-1'")
-    rows = list(session.execute(session.prepare("SELECT item, qty FROM shop.cart_items WHERE cart_id = ?"),
-                                (carts[0],)))
-    print(f"    cart {carts[0]} has {len(rows)} items: {[(r.item, r.qty) for r in rows[:3]]} ...")
     cluster.shutdown()
 
 

@@ -60,8 +60,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def add_subcommands(sub: Any) -> None:
     b = sub.add_parser("backfill", help="copy the tables' history into DynamoDB under last-write-wins")
     _common(b)
-    b.add_argument("--ledger", default=".cdp-state/backfill-ledger.jsonl",
-                   help="checkpoint file; a run resumes what it records")
+    b.add_argument("--ledger", default=None,
+                   help="checkpoint file; a run resumes what it records (default: one per set of source and "
+                        "target tables under .cdp-state/)")
     b.add_argument("--control", default=None,
                    help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
     b.add_argument("--force", action="store_true",
@@ -171,6 +172,20 @@ def _gate(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list
     return asyncio.run(check())
 
 
+def default_ledger(mapping: Mapping, tables: list[str]) -> str:
+    """A ledger per (CQL table -> DynamoDB table) set: a run against other target tables (a new
+    prefix, a new account) must not take an earlier run's finished ranges for its own."""
+    import hashlib
+
+    pairs = []
+    for name in sorted(tables):
+        ks, _, t = name.partition(".")
+        tm = mapping.table(ks, t)
+        pairs.append(f"{name}->{tm.dynamodb_table if tm is not None else '?'}")
+    digest = hashlib.blake2b("\n".join(pairs).encode(), digest_size=6).hexdigest()
+    return f".cdp-state/backfill-ledger-{digest}.jsonl"
+
+
 def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
     try:
         refused = _gate(args, mapping, tables)
@@ -182,6 +197,8 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
             print(f"cql-dynamo-proxy backfill: refused: {why}", file=sys.stderr)
         return 2
     spec = _spec(args, "backfill")
+    if args.ledger is None:
+        args.ledger = default_ledger(mapping, tables)
     ledger = Ledger(args.ledger)
     ring: list[int] | None = None
     tasks: list[Task] = []

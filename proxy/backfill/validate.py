@@ -104,6 +104,10 @@ class Partition:
         self.works: dict[tuple[Any, ...], RowWork] = {}
 
 
+_SETTLE_ATTEMPTS = 6  # about 1.6 s of waiting in all
+_SETTLE_SECONDS = 10.0
+
+
 async def validate_range(ctx: Context, task: Task, emit: Emit) -> None:
     tm = ctx.tables[task.table]
     lay = ctx.layout(task.table)
@@ -219,22 +223,30 @@ async def confirm_and_report(ctx: Context, tm: TableMapping, lay: ScanLayout, ta
     static = bool(clus) and all(v is None for v in clus)
     if static:
         clus = ()
-    got = await ctx.client.get_item(TableName=tm.dynamodb_table, Key=key_item(tm, part, clus), ConsistentRead=True)
-    item = await large_items.load(got.get("Item"), ctx.large)
-    if static:
-        rows = await ctx.source.execute_all(lay.partition_query + " LIMIT 1", part)
-    else:
-        rows = await ctx.source.execute_all(lay.row_query, part + clus)
-    now = int(time.time())
-    crows: list[dict[str, Any]] = []
-    works: list[RowWork] = []
-    for row in rows:
-        for cr in split_static(lay, lay.values(row), static):
-            if (bool(schema.clustering_columns)
-                    and all(cr.get(c) is None for c in schema.clustering_columns)) == static:
-                crows.append(cr)
-        works.extend(w for w in lay.convert(row, now, with_static=static) if w.static == static)
-    again = compare(tm, crows, [item] if item else [], now)
+    for attempt in range(_SETTLE_ATTEMPTS):
+        got = await ctx.client.get_item(TableName=tm.dynamodb_table, Key=key_item(tm, part, clus),
+                                        ConsistentRead=True)
+        item = await large_items.load(got.get("Item"), ctx.large)
+        if static:
+            rows = await ctx.source.execute_all(lay.partition_query + " LIMIT 1", part)
+        else:
+            rows = await ctx.source.execute_all(lay.row_query, part + clus)
+        now = int(time.time())
+        crows: list[dict[str, Any]] = []
+        works: list[RowWork] = []
+        for row in rows:
+            for cr in split_static(lay, lay.values(row), static):
+                if (bool(schema.clustering_columns)
+                        and all(cr.get(c) is None for c in schema.clustering_columns)) == static:
+                    crows.append(cr)
+            works.extend(w for w in lay.convert(row, now, with_static=static) if w.static == static)
+        again = compare(tm, crows, [item] if item else [], now)
+        newest = max((m.ts for w in works for m in w.mutations), default=0)
+        # a write Cassandra took moments ago may still be on its way to DynamoDB (the sidecar
+        # writes Cassandra first): give it time to land before calling it a difference
+        if not again or newest < (time.time() - _SETTLE_SECONDS) * 1_000_000:
+            break
+        await asyncio.sleep(0.05 * 2 ** attempt)
     for diff in again:
         totals["differences"] += 1
         ev: dict[str, Any] = {"kind": "diff", "table": task.table, "range": task.range, "token": token,
