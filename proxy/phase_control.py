@@ -14,7 +14,7 @@ from .config import Config, ConfigError
 from .control_store import AuditEntry, ControlStore, FileControlStore, parse_control
 from .control_watcher import ControlWatcher
 from .fleet import fleet_report
-from .phases import PhaseError, PhaseRegistry, PhaseSet, TablePhase, check_transition
+from .phases import PhaseError, PhaseRegistry, PhaseSet, TablePhase, carry_history, check_transition
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class PhaseControl:
         if old == new:
             return self.registry.effective(base), False
         check_transition(old, new, force)
+        new = carry_history(old, new)
         nxt = base.with_table(name, new, at=self.clock(), by=by)
         await self.store.commit(nxt, base.version, AuditEntry(nxt.version, nxt.updated_at, by, name, old, new, force))
         log.info("phase version %d committed by %s: %s: %s -> %s%s", nxt.version, by, name, old, new,

@@ -65,6 +65,9 @@ def partition_bucket(partition_key: bytes) -> float:
 class TablePhase:
     phase: str
     share: float = 100.0
+    # some partitions were in `dynamo` since Cassandra was last authoritative: Cassandra lacks
+    # writes, so it must not become authoritative again unless an operator forces it (after repair)
+    cassandra_behind: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.phase not in _INDEX:
@@ -98,7 +101,10 @@ class TablePhase:
         return self.phase if self.share >= 100.0 else self.phase_for_bucket(partition_bucket(partition_key))
 
     def to_json(self) -> dict[str, Any]:
-        return {"phase": self.phase, "share": self.share}
+        out: dict[str, Any] = {"phase": self.phase, "share": self.share}
+        if self.cassandra_behind:
+            out["cassandra_behind"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> TablePhase:
@@ -107,7 +113,7 @@ class TablePhase:
         share = data.get("share", 100.0)
         if isinstance(share, bool) or not isinstance(share, int | float):
             raise PhaseError(f"share must be a number, got {share!r}")
-        return cls(str(data["phase"]), float(share))
+        return cls(str(data["phase"]), float(share), bool(data.get("cassandra_behind", False)))
 
     def __str__(self) -> str:
         if self.share >= 100.0:
@@ -162,13 +168,24 @@ def partition_moves(old: TablePhase, new: TablePhase) -> list[tuple[str, str]]:
 
 def check_transition(old: TablePhase, new: TablePhase, force: bool = False) -> None:
     """Raises TransitionRefused when some partition would move between phases in a way that can
-    lose data, unless `force`."""
+    lose data, unless `force`. Besides each partition's own move, it remembers a table's time in
+    `dynamo` (`cassandra_behind`): Cassandra missed those writes, however many steps back it is."""
     if force:
         return
     for a, b in partition_moves(old, new):
         problem = phase_move_problem(a, b)
         if problem is not None:
             raise TransitionRefused(a, b, problem)
+    if old.cassandra_behind and any(AUTHORITY[p] == "cassandra" for p in new.phases):
+        raise TransitionRefused(old.phase, new.phase, "Cassandra missed the writes made while the table was in "
+                                                      "dynamo; repair Cassandra first, then force this step")
+
+
+def carry_history(old: TablePhase, new: TablePhase) -> TablePhase:
+    """`new` with `cassandra_behind` set as the move makes it: set by any partition in `dynamo`,
+    kept while DynamoDB stays authoritative, cleared when Cassandra is (a forced step after repair)."""
+    behind = "dynamo" in new.phases or (old.cassandra_behind and all(AUTHORITY[p] == "dynamodb" for p in new.phases))
+    return TablePhase(new.phase, new.share, behind)
 
 
 # -- snapshots -----------------------------------------------------------------------------------------

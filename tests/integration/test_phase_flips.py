@@ -25,7 +25,9 @@ KS = "cdp_flip"
 KEYS = 40
 FORWARD = [("dual_write", 100), ("verify", 100), ("dynamo_fallback", 50), ("dynamo_fallback", 100),
            ("dynamo", 100)]
-BACK = [("dynamo_fallback", 100), ("verify", 100), ("dual_write", 100)]
+# back from dynamo, Cassandra is behind until repaired: the guard refuses verify unless forced; the
+# workload rewrites every key in each phase, which is the repair here
+BACK = [("dynamo_fallback", 100), ("verify", 100, True), ("dual_write", 100)]
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +58,9 @@ def _admin(sc: Sidecar, method: str, path: str, body: dict | None = None) -> dic
         raise AssertionError(f"{method} {path} -> {e.code}: {e.read().decode()}") from None
 
 
-def flip(sc: Sidecar, phase: str, share: float) -> None:
+def flip(sc: Sidecar, phase: str, share: float, force: bool = False) -> None:
     for table in ("kv", "feed"):
-        _admin(sc, "PUT", f"/phases/{KS}.{table}", {"phase": phase, "share": share})
+        _admin(sc, "PUT", f"/phases/{KS}.{table}", {"phase": phase, "share": share, "force": force})
     want = _admin(sc, "GET", "/phases")["version"]
     deadline = time.monotonic() + 10
     while _admin(sc, "GET", "/phases/status")["this_sidecar"]["version"] < want:
@@ -130,11 +132,24 @@ def _assert_stores_equal(cassandra, dynamodb, m) -> None:
 
 
 def _run_through_phases(sidecars: list[Sidecar], workload: Workload, stagger: float) -> None:
-    for phase, share in FORWARD + BACK:
+    for phase, share, *force in FORWARD + BACK:
         for sc in sidecars:
-            flip(sc, phase, share)
+            flip(sc, phase, share, bool(force and force[0]))
             time.sleep(stagger)
         workload.wait_cycles()
+
+
+def test_refused_step_back_after_dynamo(setup, cassandra, dynamodb, tmp_path):
+    """Each step back from dynamo is adjacent, yet Cassandra missed the dynamo-only writes: the
+    guard remembers and refuses to make it authoritative again without force."""
+    sc = _sidecar(setup, cassandra, dynamodb, tmp_path)
+    try:
+        for phase in ("dual_write", "verify", "dynamo_fallback", "dynamo", "dynamo_fallback"):
+            flip(sc, phase, 100)
+        with pytest.raises(AssertionError, match=r"409.*missed the writes made while the table was in dynamo"):
+            flip(sc, "verify", 100)
+    finally:
+        sc.stop()
 
 
 def test_one_sidecar_every_phase_forward_and_back(setup, cassandra, dynamodb, tmp_path):

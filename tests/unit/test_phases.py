@@ -179,3 +179,27 @@ def test_docs_guard_table_matches_the_code():
         if len(cells) == 6 and cells[0].startswith("**"):
             rows[cells[0].strip("*")] = [c.startswith("yes") for c in cells[1:]]
     assert rows == {a: [GUARD[a][b] for b in PHASES] for a in PHASES}
+
+
+def test_time_in_dynamo_is_remembered_until_cassandra_is_forced_back() -> None:
+    from proxy.phases import TablePhase, TransitionRefused, carry_history, check_transition
+
+    steps = [TablePhase("verify"), TablePhase("dynamo_fallback"), TablePhase("dynamo", 10.0),
+             TablePhase("dynamo_fallback")]
+    cur = TablePhase("dual_write")
+    for nxt in steps:
+        check_transition(cur, nxt)
+        cur = carry_history(cur, nxt)
+    assert cur.cassandra_behind  # some partitions were in dynamo
+    assert TablePhase.from_json(cur.to_json()).cassandra_behind
+    # one step at a time would be fine; the history is not
+    with pytest.raises(TransitionRefused, match="missed the writes made while the table was in dynamo"):
+        check_transition(cur, TablePhase("verify"))
+    with pytest.raises(TransitionRefused):
+        check_transition(cur, TablePhase("dynamo_fallback", 50.0))  # half of it back in verify
+    check_transition(cur, TablePhase("verify"), force=True)  # the operator repaired Cassandra
+    back = carry_history(cur, TablePhase("verify"))
+    assert not back.cassandra_behind
+    check_transition(back, TablePhase("dual_write"))
+    # never in dynamo: nothing to remember
+    assert not carry_history(TablePhase("verify"), TablePhase("dynamo_fallback")).cassandra_behind
