@@ -736,6 +736,9 @@ def _set_to(t: SetType, v: Any, nested: bool) -> Attribute | None:
     kind = set_kind(et)
     if kind == "SS":
         to = _TEXT_OF[et.code]
+        if et.code == TypeCode.DECIMAL:
+            # 0 and 0.0 are one element to Cassandra (its comparator ignores scale): keep the first
+            items = list(dict.fromkeys(decimal_of(x) for x in items))
         return {"SS": sorted({to(x) for x in items})}
     if kind == "NS":
         code = et.code
@@ -1151,7 +1154,10 @@ def _canon(t: CqlType, v: Any) -> Any:
     if isinstance(t, ListType | VectorType):
         return tuple(_canon(t.element, x) for x in items_of(v, t.cql()))
     if isinstance(t, SetType):
-        return frozenset(_canon(t.element, x) for x in items_of(v, "set"))
+        items = items_of(v, "set")
+        if type(t.element) is NativeType and t.element.code == TypeCode.DECIMAL:
+            items = list(dict.fromkeys(decimal_of(x) for x in items))  # one element per value, as in _set_to
+        return frozenset(_canon(t.element, x) for x in items)
     if isinstance(t, MapType):
         return frozenset((_canon(t.key, k), _canon(t.value, x)) for k, x in map_pairs(v))
     if isinstance(t, TupleType):

@@ -1114,7 +1114,10 @@ class _Parser:
         if k in _LITERAL_KINDS or k in ("?", "[", "{", "("):
             return True
         if k == ":":  # a named marker; else this is the ':' of a map entry, as in {(1): 2}
-            return self.is_ident(self.toks[min(index + 1, self.n)])
+            # `{('x'): now()}`: a name followed by '(' is a function call, so the ':' is the map's
+            # and ('x') a one-element tuple, not a cast of the marker :now (Cassandra reads it so)
+            return self.is_ident(self.toks[min(index + 1, self.n)]) and \
+                self.toks[min(index + 2, self.n)].kind != "("
         if k != WORD and k != QNAME:
             return False
         if k == WORD and t.value in ("null", "nan", "infinity"):

@@ -1098,6 +1098,7 @@ ALL_VALID = (
         "INSERT INTO t (a) VALUES ((1 + 2) * 3)",
         "UPDATE t SET a = (tuple<int, text>) (1, 'a'), b = (vector<float, 2>) [1.0, 2.0] WHERE k = 1",
         "UPDATE t SET a = ('org.apache.cassandra.db.marshal.UTF8Type') 'x' WHERE k = 1",
+        "INSERT INTO t (a) VALUES ({('x'): now()})",
         'UPDATE t SET a = ("MyType") {f: 1} WHERE k = 1',
         'USE "Ks"',
         'DELETE "A"[1], "B"."C" FROM t WHERE k = 1 IF "A"[1] IN (1, 2) AND "B"."C" IN ?',
