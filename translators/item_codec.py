@@ -157,8 +157,10 @@ def from_wire(a: Any) -> Any:
                 out[k] = base64.b64decode(v)
             elif k == "BS" and isinstance(v, list):
                 out[k] = [base64.b64decode(x) if isinstance(x, str) else x for x in v]
-            else:
+            elif isinstance(v, dict | list):
                 out[k] = from_wire(v)
+            else:  # S, N, BOOL, NULL: as they are (no call per scalar on the read path)
+                out[k] = v
         return out
     if isinstance(a, list):
         return [from_wire(v) for v in a]
