@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from translators import values
-from translators.item_codec import VERSION, from_item, key_item, to_item
+from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
 from translators.row_state import Mutation, merge, visible
 
@@ -76,13 +76,7 @@ class DynamoWriter:
                 self.unchanged += 1
                 return False, True, row
             staged = await large_items.stage(self.large, tm, to_item(tm, partition, clustering, new, t_now), raw)
-            request: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": staged.item,
-                                       "ExpressionAttributeNames": {"#v": VERSION}}
-            if old is None:
-                request["ConditionExpression"] = "attribute_not_exists(#v)"
-            else:
-                request["ConditionExpression"] = "#v = :v"
-                request["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
+            request = versioned_put(tm.dynamodb_table, staged.item, None if old is None else old.version)
             try:
                 await self.client.put_item(**request)
             except ConditionalCheckFailed:
@@ -124,14 +118,8 @@ class DynamoWriter:
                 if old is not None and new == old:
                     continue
                 assert new is not None
-                put: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": to_item(tm, part, clus, new, t_now),
-                                       "ExpressionAttributeNames": {"#v": VERSION}}
-                if old is None:
-                    put["ConditionExpression"] = "attribute_not_exists(#v)"
-                else:
-                    put["ConditionExpression"] = "#v = :v"
-                    put["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
-                actions.append({"Put": put})
+                actions.append({"Put": versioned_put(tm.dynamodb_table, to_item(tm, part, clus, new, t_now),
+                                                     None if old is None else old.version)})
             if not actions:
                 return
             try:

@@ -92,6 +92,18 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
     return item
 
 
+def versioned_put(table: str, item: Item, old_version: int | None) -> dict[str, Any]:
+    """A PutItem of `item` that lands only if the stored item is still the one merged from
+    (`old_version`; None: there was none). Every read-merge-write goes through this condition."""
+    request: dict[str, Any] = {"TableName": table, "Item": item, "ExpressionAttributeNames": {"#v": VERSION}}
+    if old_version is None:
+        request["ConditionExpression"] = "attribute_not_exists(#v)"
+    else:
+        request["ConditionExpression"] = "#v = :v"
+        request["ExpressionAttributeValues"] = {":v": {"N": str(old_version)}}
+    return request
+
+
 def compress_item(tm: TableMapping, item: Item) -> Item:
     """`large_items: compress`: regular column values and the metadata go into one zlib-compressed
     binary attribute; keys, the timestamp, the TTL and the version stay readable."""

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from translators import values
-from translators.item_codec import VERSION, from_item, key_item, to_item
+from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
 from translators.row_state import Mutation, RowState, _copy, _k, merge
 
@@ -159,13 +159,7 @@ class BatchWriter:
             staged = await large_items.stage(self.large, tm, item, raw)
             units = max(1, math.ceil(values.item_size(staged.item) / 1024))
             await self.wcu_bucket.acquire(units)
-            request: dict[str, Any] = {"TableName": tm.dynamodb_table, "Item": staged.item,
-                                       "ExpressionAttributeNames": {"#v": VERSION}}
-            if old is None:
-                request["ConditionExpression"] = "attribute_not_exists(#v)"
-            else:
-                request["ConditionExpression"] = "#v = :v"
-                request["ExpressionAttributeValues"] = {":v": {"N": str(old.version)}}
+            request = versioned_put(tm.dynamodb_table, staged.item, None if old is None else old.version)
             try:
                 await self.client.put_item(**request)
             except ConditionalCheckFailed:
