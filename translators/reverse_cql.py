@@ -94,7 +94,7 @@ class RowStatements:
 
         def delete(ts: int, what: str, types: list[CqlType], vals: list[Any]) -> None:
             out.stmts.append(Stmt(f"DELETE {what + ' ' if what else ''}FROM {self.table} USING TIMESTAMP ? WHERE {where}",
-                                  (BIGINT, *types, *kt), (ts, *vals, *kv)))
+                                  (*types, BIGINT, *kt), (*vals, ts, *kv)))  # markers in text order
 
         if s.deleted > 0:
             if static:

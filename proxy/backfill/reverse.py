@@ -104,7 +104,7 @@ class ReverseContext:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[Any]] = loop.create_future()
         rf = self.source.session.execute_async(stmt)
-        rf.add_callbacks(lambda rows: loop.call_soon_threadsafe(_settle, fut, list(rows), None),
+        rf.add_callbacks(lambda rows: loop.call_soon_threadsafe(_settle, fut, list(rows or ()), None),
                          lambda exc: loop.call_soon_threadsafe(_settle, fut, None, exc))
         return await fut
 

@@ -118,7 +118,7 @@ def test_set_and_map_elements_keep_their_own_timestamps_and_tombstones():
     assert (rm, (130, 0, ["a"], 1, 7)) in got
     assert ("UPDATE ks.t USING TIMESTAMP ? AND TTL ? SET m = m + ? WHERE p = ? AND c = ?",
             (100, 0, [("k", 1)], 1, 7)) in got
-    assert ("DELETE m[?] FROM ks.t USING TIMESTAMP ? WHERE p = ? AND c = ?", (130, "gone", 1, 7)) in got
+    assert ("DELETE m[?] FROM ks.t USING TIMESTAMP ? WHERE p = ? AND c = ?", ("gone", 130, 1, 7)) in got
     _serializable(w)
 
 
