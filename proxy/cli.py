@@ -16,6 +16,7 @@ from translators import run_subcommand as run_translator_subcommand
 
 from . import __version__
 from .backfill import command as backfill_command
+from .backfill import restore_command
 from .config import Config, ConfigError, load_config
 from .phase_cli import add_phase_subcommand, run_phase_command
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dynamodb-region", default=None)
     add_phase_subcommand(sub)
     backfill_command.add_subcommands(sub)
+    restore_command.add_subcommand(sub)
     replay.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     return parser
 
@@ -170,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in backfill_command.COMMANDS:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return backfill_command.run(args)
+    if args.command == restore_command.COMMAND:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return restore_command.run(args)
     if args.command == "dead-letters":
         try:
             return asyncio.run(_replay_dead_letters(args))

@@ -49,3 +49,29 @@ async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore)
     elif not report["converged"]:
         out.append(f"sidecars not yet on phase version {report['version']}: {', '.join(report['behind'])}")
     return out
+
+
+CASSANDRA_WRITTEN = ("dual_write", "verify", "dynamo_fallback")
+
+
+async def reverse_problems(mapping: Mapping, tables: Iterable[str], store: ControlStore) -> list[str]:
+    """Why the copy back into Cassandra must not start yet: some partition is still in `dynamo`
+    (its live writes would miss Cassandra while the copy runs), or the fleet has not converged."""
+    stored = await store.load()
+    effective: dict[str, TablePhase] = {f"{tm.keyspace}.{tm.table}": TablePhase(tm.phase)
+                                        for tm in mapping.tables.values()}
+    if stored is not None:
+        effective.update(stored.tables)
+    out: list[str] = []
+    for name in tables:
+        tp = effective.get(name)
+        if tp is None:
+            out.append(f"{name}: not in the mapping")
+        elif tp.phase not in CASSANDRA_WRITTEN:
+            out.append(f"{name} is in phase {tp} ({store.description}): every partition must be in a phase that "
+                       "writes Cassandra (go to dynamo_fallback first)")
+    beats = await store.heartbeats()
+    report = fleet_report(stored.version if stored else 0, beats, now=time.time(), stale_after=STALE_AFTER)
+    if report["total"] and not report["converged"]:
+        out.append(f"sidecars not yet on phase version {report['version']}: {', '.join(report['behind'])}")
+    return out

@@ -133,7 +133,8 @@ def human(summary: dict[str, Any]) -> str:
         f"  ranges     {r['done']} done now, {r['done_earlier']} done earlier, {r['failed']} failed, "
         f"{r['total']} in all",
         f"  rows       {summary['rows_read']} read, {summary['rows_written']} written, "
-        f"{summary['rows_unchanged']} skipped (DynamoDB already had them or newer)",
+        f"{summary['rows_unchanged']} skipped ({'Cassandra' if summary['command'] == 'restore' else 'DynamoDB'} "
+        "already had them or newer)",
         f"  duration   {summary['duration_seconds']} s, {summary['rows_per_second']} rows/s",
         f"  DynamoDB   {summary['write_units']} write units, {summary['conflicts']} conflicts with live writes",
     ]

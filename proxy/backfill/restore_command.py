@@ -1,0 +1,147 @@
+"""`cql-dynamo-proxy restore-cassandra`: copy DynamoDB back into Cassandra (the way back from `dynamo`).
+
+Exit codes: 0 every segment done; 1 some segment failed (run the same command again: it resumes);
+2 invalid input, a counter table, or refused (some partition is still in `dynamo`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import sys
+from typing import Any
+
+from translators.mapping import Mapping, MappingError, load_mapping
+
+from .command import _finish, _progress, _tables
+from .reverse import ReverseSpec, SegmentTask, run_segments
+from .segment_ledger import SegmentLedger
+
+COMMAND = "restore-cassandra"
+
+
+def add_subcommand(sub: Any) -> None:
+    p = sub.add_parser(COMMAND, help="copy DynamoDB back into Cassandra under Cassandra's last-write-wins")
+    p.add_argument("--mapping", required=True, help="the mapping file (YAML)")
+    p.add_argument("--cassandra", default="127.0.0.1:9042", help="contact points HOST:PORT[,HOST:PORT...]")
+    p.add_argument("--cassandra-username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
+                   help="user to log in with [env CDP_CASSANDRA_USERNAME]; the password comes from "
+                        "CDP_CASSANDRA_PASSWORD")
+    p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra writes")
+    p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
+                   help="a table of the mapping (repeatable; default: every table of the mapping)")
+    p.add_argument("--segments", type=int, default=16, help="Parallel Scan segments per table (TotalSegments)")
+    p.add_argument("--concurrency", type=int, default=8, help="segments scanned at once")
+    p.add_argument("--page-size", type=int, default=500, help="items per Scan page")
+    p.add_argument("--write-concurrency", type=int, default=64, help="rows written to Cassandra at once")
+    p.add_argument("--rows-per-second", type=float, default=0, help="limit on items copied per second (0: none)")
+    p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
+    p.add_argument("--dynamodb-region", default=None)
+    p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
+    p.add_argument("--ledger", default=None,
+                   help="checkpoint file; a run resumes what it records (default: one per set of tables under "
+                        ".cdp-state/)")
+    p.add_argument("--control", default=None,
+                   help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
+    p.add_argument("--force", action="store_true",
+                   help="start without checking that every sidecar writes Cassandra (it may miss live writes)")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
+    p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
+    p.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+
+
+def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:
+    from . import gate
+
+    out = []
+    for name in tables:
+        ks, _, t = name.partition(".")
+        tm = mapping.table(ks, t)
+        if tm is not None and tm.schema.is_counter_table():
+            # not even --force: there is no way to write a counter's value back
+            out.append(f"{name} is a counter table: counters carry no timestamps and can only be incremented, so "
+                       "they cannot be copied back under last-write-wins; restore it from a Cassandra snapshot "
+                       "or replay its increments")
+    if out or args.force:
+        return out
+    if not args.control:
+        return ["give --control (where the fleet's phases live, as the sidecars' --control) so the copy can check "
+                "that every sidecar writes Cassandra again (dynamo_fallback), or --force"]
+    store = gate.open_store(args.control, region=args.dynamodb_region or mapping.region,
+                            endpoint=args.dynamodb_endpoint or mapping.endpoint)
+
+    async def check() -> list[str]:
+        try:
+            return await gate.reverse_problems(mapping, tables, store)
+        finally:
+            await store.close()
+
+    return asyncio.run(check())
+
+
+def default_ledger(mapping: Mapping, tables: list[str]) -> str:
+    pairs = []
+    for name in sorted(tables):
+        ks, _, t = name.partition(".")
+        tm = mapping.table(ks, t)
+        pairs.append(f"{tm.dynamodb_table if tm is not None else '?'}->{name}")
+    digest = hashlib.blake2b("\n".join(pairs).encode(), digest_size=6).hexdigest()
+    return f".cdp-state/restore-ledger-{digest}.jsonl"
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        mapping = load_mapping(args.mapping)
+        tables = _tables(mapping, args.table)
+        refused = _refusals(args, mapping, tables)
+    except (MappingError, ValueError, OSError) as e:
+        print(f"cql-dynamo-proxy {COMMAND}: {e}", file=sys.stderr)
+        return 2
+    if refused:
+        for why in refused:
+            print(f"cql-dynamo-proxy {COMMAND}: refused: {why}", file=sys.stderr)
+        return 2
+    spec = ReverseSpec(
+        mapping_path=args.mapping, cassandra=args.cassandra, cassandra_username=args.cassandra_username,
+        cassandra_password=os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None,
+        consistency=args.consistency, dynamodb_endpoint=args.dynamodb_endpoint,
+        dynamodb_region=args.dynamodb_region, s3_endpoint=args.s3_endpoint, page_size=args.page_size,
+        concurrency=args.concurrency, write_concurrency=args.write_concurrency,
+        rows_per_second=args.rows_per_second)
+    ledger = SegmentLedger(args.ledger or default_ledger(mapping, tables))
+    progress = _progress(args, "restore")
+    tasks: list[SegmentTask] = []
+    for t in tables:
+        total = ledger.plan_for(t, max(1, args.segments))
+        tp = ledger.progress(t)
+        progress.ranges_total += total
+        for i in range(total):
+            if i in tp.done:
+                progress.ranges_skipped += 1
+            else:
+                tasks.append(SegmentTask(t, i, total, tp.keys.get(i)))
+
+    def handle(ev: dict[str, Any]) -> None:
+        kind = ev["kind"]
+        if kind == "page":
+            if ev.get("key"):
+                ledger.record({"kind": "page", "table": ev["table"], "segment": ev["segment"], "key": ev["key"],
+                               "rows": ev["rows"]})
+            progress.add(ev["stats"])
+        elif kind in ("done", "failed"):
+            ledger.record({k: v for k, v in ev.items() if k != "stats"})
+            if kind == "failed":
+                progress.errors.append(f"{ev['table']} segment {ev['segment']}: {ev['error']}")
+            progress.range_finished(kind == "done")
+
+    print(f"[restore] {len(tasks)} segments to copy ({progress.ranges_skipped} done earlier) of "
+          f"{', '.join(tables)}", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(run_segments(spec, tasks, handle))
+    finally:
+        ledger.close()
+    summary = _finish(args, progress, {"tables": tables, "ledger": str(ledger.path)})
+    return 0 if not summary["ranges"]["failed"] and not summary["failures"] else 1
