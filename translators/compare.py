@@ -59,6 +59,30 @@ def item_row(tm: TableMapping, item: dict[str, Any], now: int) -> dict[str, Any]
     return row
 
 
+def with_static_rows(tm: TableMapping, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a Cassandra ``SELECT *`` in the layout `compare` takes, which is DynamoDB's: a
+    partition's static values in a row of their own (clustering columns None), not repeated on
+    each clustering row."""
+    schema = tm.schema
+    if not schema.static:
+        return rows
+    out: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+    first_ck = schema.clustering_columns[0]
+    for r in rows:
+        static = {c: r.get(c) for c in schema.static}
+        if r.get(first_ck) is not None:
+            out.append({**r, **dict.fromkeys(schema.static)})
+        pk = tuple(_hashable(r.get(c)) for c in schema.partition_key)
+        if pk not in seen and any(v is not None for v in static.values()):
+            seen.add(pk)
+            srow: dict[str, Any] = dict.fromkeys(schema.columns)
+            srow.update({c: r.get(c) for c in schema.partition_key})
+            srow.update(static)
+            out.append(srow)
+    return out
+
+
 def compare(tm: TableMapping, cassandra_rows: list[dict[str, Any]], items: list[dict[str, Any]],
             now: int | None = None) -> list[Difference]:
     now = int(time.time()) if now is None else now

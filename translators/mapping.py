@@ -376,7 +376,8 @@ def derive_keys(
         the sort key is the constant prefix, encoding ``constant``, S;
       * one ASC text/ascii/varchar clustering column, no prefix → ``plain`` S;
       * one ASC tinyint/smallint/int/bigint/timestamp/date/time column, no prefix → ``plain`` N;
-      * anything else (DESC, several columns, other types, or a prefix) → ``bytecomparable`` B.
+      * anything else (DESC, several columns, other types, a prefix, or static columns, whose
+        static row needs a sort key no clustering value can take) → ``bytecomparable`` B.
     `sk_encoding` ``plain`` where the rules give ``bytecomparable`` is an error, ``bytecomparable``
     is always possible when there are clustering columns. `sk_requested` says a sort_key block was
     written: without clustering columns it then needs a prefix.
@@ -405,6 +406,9 @@ def derive_keys(
     why_not = ""
     if sk_prefix:
         why_not = "a prefix is set"
+    elif schema.static:
+        # the static row needs a sort key no clustering value can take; a plain key has none
+        why_not = "the table has static columns"
     elif len(clustering) > 1:
         why_not = "there are several clustering columns"
     else:

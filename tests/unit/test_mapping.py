@@ -572,3 +572,29 @@ def test_include_projection_carries_ttl_and_timestamp():
     (d,) = table_definitions(m)
     assert d.gsis[0].to_api()["Projection"] == {"ProjectionType": "INCLUDE",
                                                 "NonKeyAttributes": ["status", "_ttl", "_ts"]}
+
+
+def test_static_columns_need_the_bytecomparable_sort_key() -> None:
+    """The static row is stored under a sort key no clustering value can take: a plain key (the
+    value itself) has none, so tables with static columns get the byte-comparable encoding, and
+    asking for plain says why."""
+    import pytest
+
+    from translators.mapping import MappingError, loads_mapping
+
+    text = """
+version: 1
+tables:
+  - cql: ks.t
+    dynamodb_table: ks_t
+    {sort_key}
+    schema:
+      columns: {{p: int, c: int, s: text, v: text}}
+      partition_key: [p]
+      clustering: [c]
+      static: [s]
+"""
+    tm = loads_mapping(text.format(sort_key="")).table("ks", "t")
+    assert tm is not None and tm.sk is not None and tm.sk.encoding == "bytecomparable"
+    with pytest.raises(MappingError, match="the table has static columns"):
+        loads_mapping(text.format(sort_key="sort_key: {attribute: sk, encoding: plain}"))
