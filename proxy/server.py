@@ -311,6 +311,9 @@ def _read_metrics(reads: ReadPath) -> Iterable[Family]:
         "verify_skipped": CounterMetricFamily("cdp_verify_skipped",
                                               "Reads not compared (later pages, scans, overload), by table",
                                               labels=["table"]),
+        "verify_settled": CounterMetricFamily("cdp_verify_settled",
+                                              "Reads that differed, then agreed when read again (a write in "
+                                              "between), by table", labels=["table"]),
         "dynamo_reads": CounterMetricFamily("cdp_dynamo_reads", "Reads answered from DynamoDB, by table",
                                             labels=["table"]),
         "fallback_misses": CounterMetricFamily("cdp_fallback_misses",

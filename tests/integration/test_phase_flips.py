@@ -155,23 +155,25 @@ def test_refused_step_back_after_dynamo(setup, cassandra, dynamodb, tmp_path):
 def test_one_sidecar_every_phase_forward_and_back(setup, cassandra, dynamodb, tmp_path):
     _, m = setup
     sc = _sidecar(setup, cassandra, dynamodb, tmp_path)
-    cluster, s = session_for(sc.host, sc.port, version=4)
-    w = Workload([s])
-    t = threading.Thread(target=w.run, daemon=True)
-    t.start()
     try:
-        w.wait_cycles()
-        _run_through_phases([sc], w, 0.0)
+        cluster, s = session_for(sc.host, sc.port, version=4)
+        w = Workload([s])
+        t = threading.Thread(target=w.run, daemon=True)
+        t.start()
+        try:
+            w.wait_cycles()
+            _run_through_phases([sc], w, 0.0)
+        finally:
+            w.stop.set()
+            t.join(30)
+            cluster.shutdown()
+        assert not w.errors, w.errors[:10]
+        assert w.done - w.start > 10 * KEYS
+        assert metric_sum(sc, "cdp_verify_reads_total") > 0
+        assert metric_sum(sc, "cdp_verify_mismatches_total") == 0
+        assert metric_sum(sc, "cdp_dynamo_reads_total") > 0
     finally:
-        w.stop.set()
-        t.join(30)
-        cluster.shutdown()
-    assert not w.errors, w.errors[:10]
-    assert w.done - w.start > 10 * KEYS
-    assert metric_sum(sc, "cdp_verify_reads_total") > 0
-    assert metric_sum(sc, "cdp_verify_mismatches_total") == 0
-    assert metric_sum(sc, "cdp_dynamo_reads_total") > 0
-    sc.stop()
+        sc.stop()
     _assert_stores_equal(cassandra, dynamodb, m)
 
 
@@ -181,20 +183,22 @@ def test_two_sidecars_flipping_at_different_moments(setup, cassandra, dynamodb, 
     (tmp_path / "b").mkdir()
     a = _sidecar(setup, cassandra, dynamodb, tmp_path / "a")
     b = _sidecar(setup, cassandra, dynamodb, tmp_path / "b")
-    ca, sa = session_for(a.host, a.port, version=4)
-    cb, sb = session_for(b.host, b.port, version=5)
-    w = Workload([sa, sb])
-    t = threading.Thread(target=w.run, daemon=True)
-    t.start()
     try:
-        w.wait_cycles()
-        _run_through_phases([a, b], w, 0.7)
+        ca, sa = session_for(a.host, a.port, version=4)
+        cb, sb = session_for(b.host, b.port, version=5)
+        w = Workload([sa, sb])
+        t = threading.Thread(target=w.run, daemon=True)
+        t.start()
+        try:
+            w.wait_cycles()
+            _run_through_phases([a, b], w, 0.7)
+        finally:
+            w.stop.set()
+            t.join(30)
+            ca.shutdown()
+            cb.shutdown()
+        assert not w.errors, w.errors[:10]
     finally:
-        w.stop.set()
-        t.join(30)
-        ca.shutdown()
-        cb.shutdown()
-    assert not w.errors, w.errors[:10]
-    a.stop()
-    b.stop()
+        a.stop()
+        b.stop()
     _assert_stores_equal(cassandra, dynamodb, m)
