@@ -49,6 +49,9 @@ class ControlWatcher:
         self._beat_failing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._beat_now = asyncio.Event()
+        # a heartbeat cancelled mid-request may still land after the one removing it: stop()
+        # waits for the beat in flight instead
+        self._beat_lock = asyncio.Lock()
 
     async def poll_once(self) -> bool:
         """Reads the store and installs a newer version; True when the phases changed."""
@@ -87,7 +90,8 @@ class ControlWatcher:
 
     async def beat_once(self) -> bool:
         try:
-            await self.store.heartbeat(self.heartbeat_record())
+            async with self._beat_lock:
+                await self.store.heartbeat(self.heartbeat_record())
         except ControlStoreError as e:
             self.stats.heartbeat_failures += 1
             if not self._beat_failing:
@@ -138,11 +142,12 @@ class ControlWatcher:
     async def stop(self, *, leave: bool = True) -> None:
         """Stops both loops; `leave` removes this sidecar's heartbeat so the fleet view does not
         wait for it."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        async with self._beat_lock:
+            for t in self._tasks:
+                t.cancel()
+            for t in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
         self._tasks = []
         if leave:
             try:
