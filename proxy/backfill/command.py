@@ -21,6 +21,7 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from . import gate
 from . import ranges as ranges_mod
 from .ledger import Ledger
 from .progress import Progress, human
@@ -152,43 +153,10 @@ def run(args: argparse.Namespace, execute: Execute | None = None) -> int:
 
 # -- backfill ---------------------------------------------------------------------------------------
 
-def _gate(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:
-    from . import gate
-
-    if args.force:
-        return []
-    if not args.control:
-        return ["give --control (where the fleet's phases live, as the sidecars' --control) so the backfill "
-                "can check that every sidecar mirrors writes, or --force"]
-    store = gate.open_store(args.control, region=args.dynamodb_region or mapping.region,
-                            endpoint=args.dynamodb_endpoint or mapping.endpoint)
-
-    async def check() -> list[str]:
-        try:
-            return await gate.problems(mapping, tables, store)
-        finally:
-            await store.close()
-
-    return asyncio.run(check())
-
-
-def default_ledger(mapping: Mapping, tables: list[str]) -> str:
-    """A ledger per (CQL table -> DynamoDB table) set: a run against other target tables (a new
-    prefix, a new account) must not take an earlier run's finished ranges for its own."""
-    import hashlib
-
-    pairs = []
-    for name in sorted(tables):
-        ks, _, t = name.partition(".")
-        tm = mapping.table(ks, t)
-        pairs.append(f"{name}->{tm.dynamodb_table if tm is not None else '?'}")
-    digest = hashlib.blake2b("\n".join(pairs).encode(), digest_size=6).hexdigest()
-    return f".cdp-state/backfill-ledger-{digest}.jsonl"
-
-
 def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
     try:
-        refused = _gate(args, mapping, tables)
+        refused = gate.check(args, mapping, tables, gate.problems, "the backfill can check that every sidecar "
+                             "mirrors writes")
     except Exception as e:
         print(f"cql-dynamo-proxy backfill: cannot read the control store: {e}", file=sys.stderr)
         return 2
@@ -198,7 +166,7 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
         return 2
     spec = _spec(args, "backfill")
     if args.ledger is None:
-        args.ledger = default_ledger(mapping, tables)
+        args.ledger = gate.ledger_path("backfill", mapping, tables)
     ledger = Ledger(args.ledger)
     ring: list[int] | None = None
     tasks: list[Task] = []

@@ -4,8 +4,11 @@ A backfill started earlier misses the writes made through sidecars that do not m
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from translators.mapping import Mapping
 
@@ -14,6 +17,7 @@ from ..fleet import fleet_report
 from ..phases import PHASES, TablePhase
 
 STALE_AFTER = 30.0
+Rule = Callable[[Mapping, list[str], ControlStore], Awaitable[list[str]]]
 
 
 def open_store(spec: str, *, region: str | None, endpoint: str | None) -> ControlStore:
@@ -24,6 +28,38 @@ def open_store(spec: str, *, region: str | None, endpoint: str | None) -> Contro
     from ..dynamodb_client import DynamoDBClient
 
     return DynamoDBControlStore(DynamoDBClient(region=region, endpoint=endpoint, max_attempts=3), target)
+
+
+def check(args: Any, mapping: Mapping, tables: list[str], rule: Rule, needs: str) -> list[str]:
+    """Runs `rule` against the fleet's control store named by `--control` (or nothing with
+    `--force`); `needs` says what the check is for, in the message asking for `--control`."""
+    if args.force:
+        return []
+    if not args.control:
+        return [f"give --control (where the fleet's phases live, as the sidecars' --control) so {needs}, "
+                "or --force"]
+    store = open_store(args.control, region=args.dynamodb_region or mapping.region,
+                       endpoint=args.dynamodb_endpoint or mapping.endpoint)
+
+    async def run() -> list[str]:
+        try:
+            return await rule(mapping, tables, store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def ledger_path(kind: str, mapping: Mapping, tables: list[str]) -> str:
+    """A default ledger per set of (CQL table, DynamoDB table): a run against other tables (a new
+    prefix, another account) must not take an earlier run's finished work for its own."""
+    pairs = []
+    for name in sorted(tables):
+        ks, _, t = name.partition(".")
+        tm = mapping.table(ks, t)
+        pairs.append(f"{name}->{tm.dynamodb_table if tm is not None else '?'}")
+    digest = hashlib.blake2b("\n".join(pairs).encode(), digest_size=6).hexdigest()
+    return f".cdp-state/{kind}-ledger-{digest}.jsonl"
 
 
 async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore) -> list[str]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import sys
 from typing import Any
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from . import gate
 from .command import _finish, _progress, _tables
 from .reverse import ReverseSpec, SegmentTask, run_segments
 from .segment_ledger import SegmentLedger
@@ -54,8 +54,6 @@ def add_subcommand(sub: Any) -> None:
 
 
 def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:
-    from . import gate
-
     out = []
     for name in tables:
         ks, _, t = name.partition(".")
@@ -65,31 +63,10 @@ def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> 
             out.append(f"{name} is a counter table: counters carry no timestamps and can only be incremented, so "
                        "they cannot be copied back under last-write-wins; restore it from a Cassandra snapshot "
                        "or replay its increments")
-    if out or args.force:
+    if out:
         return out
-    if not args.control:
-        return ["give --control (where the fleet's phases live, as the sidecars' --control) so the copy can check "
-                "that every sidecar writes Cassandra again (dynamo_fallback), or --force"]
-    store = gate.open_store(args.control, region=args.dynamodb_region or mapping.region,
-                            endpoint=args.dynamodb_endpoint or mapping.endpoint)
-
-    async def check() -> list[str]:
-        try:
-            return await gate.reverse_problems(mapping, tables, store)
-        finally:
-            await store.close()
-
-    return asyncio.run(check())
-
-
-def default_ledger(mapping: Mapping, tables: list[str]) -> str:
-    pairs = []
-    for name in sorted(tables):
-        ks, _, t = name.partition(".")
-        tm = mapping.table(ks, t)
-        pairs.append(f"{tm.dynamodb_table if tm is not None else '?'}->{name}")
-    digest = hashlib.blake2b("\n".join(pairs).encode(), digest_size=6).hexdigest()
-    return f".cdp-state/restore-ledger-{digest}.jsonl"
+    return gate.check(args, mapping, tables, gate.reverse_problems,
+                      "the copy can check that every sidecar writes Cassandra again (dynamo_fallback)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         dynamodb_region=args.dynamodb_region, s3_endpoint=args.s3_endpoint, page_size=args.page_size,
         concurrency=args.concurrency, write_concurrency=args.write_concurrency,
         rows_per_second=args.rows_per_second)
-    ledger = SegmentLedger(args.ledger or default_ledger(mapping, tables))
+    ledger = SegmentLedger(args.ledger or gate.ledger_path("restore", mapping, tables))
     progress = _progress(args, "restore")
     tasks: list[SegmentTask] = []
     for t in tables:
