@@ -109,6 +109,19 @@ class ScanLayout:
         self.row_query = f"SELECT {cols_text} FROM {table} WHERE {where}"
         pwhere = " AND ".join(f"{q(c)} = ?" for c in schema.partition_key)
         self.partition_query = f"SELECT {cols_text} FROM {table} WHERE {pwhere}"
+        # which rows still exist (after a write that may have raced a range delete): keys and
+        # static values only, between two tokens, or within one partition between two clusterings
+        keys_text = ", ".join([self.token_expr] + [q(c) for c in schema.primary_key]
+                              + [q(c) for c in schema.static])
+        self.keys_between = (f"SELECT {keys_text} FROM {table} WHERE {self.token_expr} > ? "
+                             f"AND {self.token_expr} < ?")
+        self.keys_of_partition = f"SELECT {keys_text} FROM {table} WHERE {pwhere}"
+        self.static_of_partition = self.keys_of_partition + " LIMIT 1"
+        if self.ck_names:
+            tup = "(" + ", ".join(q(c) for c in self.ck_names) + ")"
+            marks = "(" + ", ".join("?" for _ in self.ck_names) + ")"
+            self.keys_of_partition += f" AND {tup} >= {marks} AND {tup} <= {marks}"
+        self.static_at = [len(schema.primary_key) + 1 + i for i in range(len(schema.static))]
         self._conv: dict[str, Callable[[Any], Any]] = {c: _converter(t) for c, t in cols.items()}
 
     def key_values(self, row: Sequence[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:

@@ -15,7 +15,7 @@ from translators.mapping import Mapping, TableMapping, load_mapping
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
 from .ranges import TokenRange
-from .rows import ScanLayout
+from .rows import RowWork, ScanLayout
 from .writer import BatchWriter, WriteStats
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,16 @@ class Context:
                                   write_units_per_second=spec.write_units_per_second,
                                   concurrency=spec.write_concurrency)
 
+    async def read_row(self, table: str, w: RowWork) -> list[RowWork]:
+        """Cassandra's current version of `w`'s row (its static row for a static work)."""
+        lay = self.layout(table)
+        if w.static:
+            rows = await self.source.execute_all(lay.partition_query + " LIMIT 1", w.partition)
+        else:
+            rows = await self.source.execute_all(lay.row_query, w.partition + w.clustering)
+        now = int(time.time())
+        return [x for row in rows for x in lay.convert(row, now, with_static=w.static) if x.static == w.static]
+
     def layout(self, table: str) -> ScanLayout:
         lay = self.layouts.get(table)
         if lay is None:
@@ -137,7 +147,10 @@ async def backfill_range(ctx: Context, task: Task, emit: Emit) -> None:
                 last_static = pkey
             works.extend(lay.convert(row, now, with_static=first))
         stats = WriteStats()
-        await ctx.writer.write(tm, works, stats)
+        source = _source_of(ctx, task.table)
+        created = await ctx.writer.write(tm, works, stats, source=source)
+        if created:
+            await settle_created(ctx, task.table, created, stats)
         total += len(rows)
         failed += stats.failed
         page_stats = {"rows": len(rows), "written": stats.written, "unchanged": stats.unchanged,
@@ -153,6 +166,70 @@ async def backfill_range(ctx: Context, task: Task, emit: Emit) -> None:
         emit({"kind": "failed", "table": task.table, "range": task.range, "error": f"{failed} rows failed"})
     else:
         emit({"kind": "done", "table": task.table, "range": task.range, "rows": total})
+
+
+def _source_of(ctx: Context, table: str) -> Callable[[RowWork], Any]:
+    async def read(w: RowWork) -> list[RowWork]:
+        return await ctx.read_row(table, w)
+    return read
+
+
+async def settle_created(ctx: Context, table: str, created: list[RowWork], stats: WriteStats) -> None:
+    """Rows this page created in DynamoDB, checked against Cassandra after the write.
+
+    A range or partition delete that Cassandra took after the page was read is mirrored by
+    tombstoning the items DynamoDB has when the mirror looks; an item created after that look would
+    survive it. Reading Cassandra again *after* the write closes the gap: either the delete is
+    visible now (the row is gone: `converge` tombstones the item at its own newest timestamp), or
+    it reaches Cassandra later and so its mirror comes after our write and finds the item."""
+    tm = ctx.tables[table]
+    lay = ctx.layout(table)
+    present = await _present_keys(ctx, lay, created)
+    gone = [w for w in created if _key_of(w) not in present]
+    source = _source_of(ctx, table)
+    for w in gone:
+        try:
+            await ctx.writer.converge(tm, w, source, stats, first=None)
+        except Exception as e:  # reported like any row that could not be written
+            stats.failed += 1
+            stats.errors.append(f"{tm.cql_name} {w.partition + w.clustering!r}: {e}")
+
+
+def _key_of(w: RowWork) -> tuple[Any, ...]:
+    return (w.partition, "static" if w.static else w.clustering)
+
+
+async def _present_keys(ctx: Context, lay: ScanLayout, created: list[RowWork]) -> set[tuple[Any, ...]]:
+    """Keys (as `_key_of`) of the created rows that Cassandra still shows."""
+    first, last = min(w.token for w in created), max(w.token for w in created)
+    present: set[tuple[Any, ...]] = set()
+
+    def note(rows: list[Any]) -> None:
+        for row in rows:
+            part, clus = lay.key_values(row)
+            if clus is not None:
+                present.add((part, clus))
+            if any(row[i] is not None for i in lay.static_at):
+                present.add((part, "static"))
+
+    if first < last:
+        # partitions strictly inside the page's span were read whole by this page: bounded
+        note(await ctx.source.execute_all(lay.keys_between, (first, last)))
+    # the partitions at both ends may go on beyond the page: only the created rows' slice
+    edges: dict[tuple[Any, ...], list[RowWork]] = {}
+    for w in created:
+        if w.token in (first, last):
+            edges.setdefault(w.partition, []).append(w)
+    for part, ws in edges.items():
+        rows_ck = [w.clustering for w in ws if not w.static and w.clustering]
+        if lay.ck_names and rows_ck:
+            lo, hi = rows_ck[0], rows_ck[-1]  # the page is in clustering order
+            note(await ctx.source.execute_all(lay.keys_of_partition, part + lo + hi))
+        elif not lay.ck_names:
+            note(await ctx.source.execute_all(lay.keys_of_partition, part))
+        if any(w.static for w in ws):
+            note(await ctx.source.execute_all(lay.static_of_partition, part))
+    return present
 
 
 async def run_tasks(spec: JobSpec, tasks: list[Task], emit: Emit) -> None:

@@ -15,6 +15,7 @@ Cassandra: the repair may tombstone it (at its own timestamp, so a newer live wr
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,15 +24,17 @@ import orjson
 
 from translators import keys
 from translators.compare import Difference, _hashable, compare
+from translators.convergence import metadata_differences, source_state
 from translators.mapping import TableMapping
-from translators.row_state import Mutation
 from translators.token import partition_token
 
 from .. import large_items
 from .ranges import RangeIndex, TokenRange
 from .rows import RowWork, ScanLayout
 from .runner import Context, Emit, Task, fetch_page
-from .writer import WriteStats, tombstones_for_extras
+from .writer import WriteStats
+
+log = logging.getLogger(__name__)
 
 QUERY_CONCURRENCY = 16
 
@@ -198,7 +201,7 @@ async def _check_partition(ctx: Context, tm: TableMapping, lay: ScanLayout, task
     async with sem:
         items = await _resolve(ctx, await _items_of_partition(ctx, tm, p))
         now = int(time.time())
-        diffs = compare(tm, p.rows, items, now)
+        diffs = with_metadata(tm, compare(tm, p.rows, items, now), p.works, items, now)
         if not diffs:
             return
         # the rows by compare's key, to get back their values (compare's keys are only hashable)
@@ -209,6 +212,36 @@ async def _check_partition(ctx: Context, tm: TableMapping, lay: ScanLayout, task
                 originals.setdefault(row_key(tm, row), row)
         for d in diffs:
             await confirm_and_report(ctx, tm, lay, task, originals[d.key], p.token, emit, totals)
+
+
+def with_metadata(tm: TableMapping, diffs: list[Difference], works: dict[tuple[Any, ...], RowWork],
+                  items: list[dict[str, Any]], now: int) -> list[Difference]:
+    """`compare`'s differences plus rows whose values agree but whose WRITETIME or TTL do not."""
+    from translators.compare import item_row
+    from translators.item_codec import from_item
+
+    by_key = {d.key: d for d in diffs}
+    for it in items:
+        row = item_row(tm, it, now)
+        if row is None:
+            continue
+        k = row_key(tm, row)
+        w = works.get(k)
+        state = from_item(tm, it)
+        if w is None or w.counters is not None or state is None:
+            continue
+        src = source_state(w.mutations, now)
+        if src is None:
+            continue
+        details = metadata_differences(src, state, now)
+        if not details:
+            continue
+        d = by_key.get(k)
+        if d is None:
+            by_key[k] = Difference("MISMATCH", k, tuple(details))
+        elif d.kind == "MISMATCH":
+            by_key[k] = Difference("MISMATCH", k, d.details + tuple(details))
+    return list(by_key.values())
 
 
 async def confirm_and_report(ctx: Context, tm: TableMapping, lay: ScanLayout, task: Task, key_row: dict[str, Any],
@@ -226,7 +259,8 @@ async def confirm_and_report(ctx: Context, tm: TableMapping, lay: ScanLayout, ta
     for attempt in range(_SETTLE_ATTEMPTS):
         got = await ctx.client.get_item(TableName=tm.dynamodb_table, Key=key_item(tm, part, clus),
                                         ConsistentRead=True)
-        item = await large_items.load(got.get("Item"), ctx.large)
+        raw = got.get("Item")
+        item = await large_items.load(raw, ctx.large)
         if static:
             rows = await ctx.source.execute_all(lay.partition_query + " LIMIT 1", part)
         else:
@@ -241,6 +275,8 @@ async def confirm_and_report(ctx: Context, tm: TableMapping, lay: ScanLayout, ta
                     crows.append(cr)
             works.extend(w for w in lay.convert(row, now, with_static=static) if w.static == static)
         again = compare(tm, crows, [item] if item else [], now)
+        if item:
+            again = with_metadata(tm, again, {row_key(tm, _work_row(tm, w)): w for w in works}, [item], now)
         newest = max((m.ts for w in works for m in w.mutations), default=0)
         # a write Cassandra took moments ago may still be on its way to DynamoDB (the sidecar
         # writes Cassandra first): give it time to land before calling it a difference
@@ -252,31 +288,29 @@ async def confirm_and_report(ctx: Context, tm: TableMapping, lay: ScanLayout, ta
         ev: dict[str, Any] = {"kind": "diff", "table": task.table, "range": task.range, "token": token,
                               "type": diff.kind, "key": json_key(diff.key), "details": list(diff.details)}
         if ctx.spec.repair:
-            ev["repaired"] = await _repair(ctx, tm, diff, part, clus, item, works, now)
+            ev["repaired"] = await _repair(ctx, task.table, tm, part, clus, static, raw, works)
             totals["repaired"] += int(ev["repaired"])
         emit(ev)
 
 
-async def _repair(ctx: Context, tm: TableMapping, diff: Difference, part: tuple[Any, ...], clus: tuple[Any, ...],
-                  item: dict[str, Any] | None, works: list[RowWork], now: int) -> bool:
-    from translators.item_codec import from_item
-
-    old = from_item(tm, item) if item else None
+async def _repair(ctx: Context, table: str, tm: TableMapping, part: tuple[Any, ...], clus: tuple[Any, ...],
+                  static: bool, raw: dict[str, Any] | None, works: list[RowWork]) -> bool:
+    """Writes Cassandra's version of the row, starting from the item and the Cassandra row just read
+    in that order (`BatchWriter.converge`): cells and elements the item has and Cassandra does not
+    get tombstones at their own timestamps, a row Cassandra lacks a row tombstone at the item's
+    newest timestamp; a newer live write wins over both."""
     stats = WriteStats()
-    if diff.kind == "EXTRA":
-        if old is None:
-            return False
-        # Cassandra has no such row (read after this item): a row tombstone at the item's newest
-        # timestamp hides exactly what is there; anything written later is newer and survives
-        work = RowWork(0, part, clus, [Mutation(old.max_ts(), delete_row=True)])
-        await ctx.writer.write(tm, [work], stats, repair=True, now=now)
-    else:
-        if not works:
-            return False
-        w = works[0]
-        if old is not None and w.counters is None:
-            w.mutations = w.mutations + tombstones_for_extras(old, w.mutations, now)
-        await ctx.writer.write(tm, [w], stats, repair=True, now=now)
+    w = works[0] if works else RowWork(0, part, clus, static=static,
+                                       counters={} if tm.schema.is_counter_table() else None)
+
+    async def source(x: RowWork) -> list[RowWork]:
+        return await ctx.read_row(table, x)
+
+    try:
+        await ctx.writer.converge(tm, w, source, stats, first=(raw, works))
+    except Exception as e:  # reported on the difference's line; the range goes on
+        log.warning("%s %r: repair failed: %s", tm.cql_name, part + clus, e)
+        return False
     return stats.failed == 0
 
 

@@ -24,15 +24,16 @@ import asyncio
 import base64
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from translators import values
+from translators.convergence import metadata_differences, repair_target, same_state, source_state
 from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
-from translators.row_state import Mutation, RowState, _copy, _k, merge
+from translators.row_state import RowState, merge, visible
 
 from .. import large_items
 from ..dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
@@ -40,6 +41,13 @@ from .ratelimit import TokenBucket
 from .rows import RowWork
 
 BATCH_GET_MAX = 100
+
+# Cassandra's current version of one row, read when called: its works (empty: no such row)
+SourceRead = Callable[[RowWork], Awaitable[list[RowWork]]]
+
+
+class PermanentRowError(Exception):
+    """A row that cannot be written however often it is tried (reported, never retried)."""
 
 
 @dataclass
@@ -88,7 +96,13 @@ class BatchWriter:
         self.max_attempts = max_attempts
 
     async def write(self, tm: TableMapping, works: Sequence[RowWork], stats: WriteStats, *,
-                    repair: bool = False, now: int | None = None) -> None:
+                    now: int | None = None, source: SourceRead | None = None) -> list[RowWork]:
+        """Merges `works` (read from Cassandra before this call) into their items.
+
+        With `source`, rows whose item holds something the Cassandra read did not show, and counter
+        rows, are settled by `converge` (item first, then Cassandra again, then a conditional
+        write). Returns the works whose items this call created: only those can be brought back by
+        a range or partition delete that Cassandra took after the read (see `backfill_range`)."""
         unique: dict[tuple[Any, ...], tuple[dict[str, Any], RowWork]] = {}
         for w in works:
             key = key_item(tm, w.partition, w.clustering)
@@ -96,11 +110,14 @@ class BatchWriter:
         await self.row_bucket.acquire(len(works))
         stats.rows += len(works)
         entries = list(unique.values())
+        created: list[RowWork] = []
         for i in range(0, len(entries), BATCH_GET_MAX):
             chunk = entries[i:i + BATCH_GET_MAX]
             found = await self.batch_get(tm, [k for k, _ in chunk])
-            await asyncio.gather(*(self._row(tm, key, w, found.get(key_id(key)), stats, repair, now)
-                                   for key, w in chunk))
+            results = await asyncio.gather(*(self._row(tm, key, w, found.get(key_id(key)), stats, now, source)
+                                             for key, w in chunk))
+            created.extend(w for (_, w), made in zip(chunk, results, strict=True) if made)
+        return created
 
     async def batch_get(self, tm: TableMapping, keys: list[dict[str, Any]]) -> dict[tuple[Any, ...], Any]:
         found: dict[tuple[Any, ...], Any] = {}
@@ -118,24 +135,113 @@ class BatchWriter:
         return found
 
     async def _row(self, tm: TableMapping, key: dict[str, Any], w: RowWork, raw: Any, stats: WriteStats,
-                   repair: bool, now: int | None) -> None:
+                   now: int | None, source: SourceRead | None) -> bool:
         try:
             async with self.sem:
+                if source is not None and (w.counters is not None or await self._suspect(tm, w, raw, now)):
+                    await self.converge(tm, w, source, stats, first=None)
+                    return False
                 if w.counters is not None:
                     await self._counter_row(tm, key, w, raw, stats)
-                else:
-                    await self._merge_row(tm, key, w, raw, stats, repair, now)
-        except (DynamoDBError, DynamoDBUnavailable, large_items.LargeItemError, ValueError) as e:
+                    return False
+                return await self._merge_row(tm, key, w, raw, stats, now)
+        except (DynamoDBError, DynamoDBUnavailable, large_items.LargeItemError, ValueError,
+                PermanentRowError) as e:
             stats.failed += 1
             if len(stats.errors) < 50:
                 stats.errors.append(f"{tm.cql_name} {w.partition + w.clustering!r}: {e}")
+            return False
+
+    async def _suspect(self, tm: TableMapping, w: RowWork, raw: Any, now: int | None) -> bool:
+        """Whether the item holds something the (earlier) Cassandra read does not account for: then
+        merging is not enough, the row must be read again after the item (see `converge`)."""
+        if raw is None:
+            return False
+        try:
+            old = from_item(tm, await large_items.load(raw, self.large))
+        except large_items.PayloadGone:
+            return True
+        if old is None:
+            return False
+        t_now = int(time.time()) if now is None else now
+        merged: RowState | None = old
+        for m in w.mutations:
+            merged = merge(merged, m, t_now)
+        target = repair_target(old, source_state(w.mutations, t_now), t_now, static_row=w.static)
+        if merged is None or target is None:
+            return merged is not target
+        if visible(merged, t_now) != visible(target, t_now):
+            return True
+        return bool(metadata_differences(target, merged, t_now))
 
     async def _get(self, tm: TableMapping, key: dict[str, Any]) -> Any:
         got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
         return got.get("Item")
 
+    async def converge(self, tm: TableMapping, w: RowWork, source: SourceRead, stats: WriteStats, *,
+                       first: tuple[Any, list[RowWork]] | None) -> bool:
+        """Makes the item show exactly Cassandra's row: read the item, then Cassandra's row, then
+        write `repair_target` on condition that the item did not move (translators.convergence
+        explains why this order is safe against live writes and invisible tombstones). `first` is
+        a pair (item, Cassandra's works) already read in that order. Returns whether it wrote."""
+        key = key_item(tm, w.partition, w.clustering)
+        staged: large_items.Staged | None = None
+        wrote = False
+        for attempt in range(1, self.max_attempts + 1):
+            if first is not None:
+                raw, current = first
+                first = None
+            else:
+                raw = await self._get(tm, key)
+                current = await source(w)
+            if staged is not None:
+                await staged.settle(raw)
+                staged = None
+            t_now = int(time.time())
+            mine = [c for c in current if c.static == w.static]
+            if w.counters is not None:
+                counters = mine[0].counters if mine and mine[0].counters is not None else {}
+                if await self._set_counters(tm, key, w, counters, raw, stats):
+                    return True
+                await asyncio.sleep(0.002 * attempt)
+                continue
+            try:
+                old = from_item(tm, await large_items.load(raw, self.large))
+            except large_items.PayloadGone:
+                continue
+            mutations = [m for c in mine for m in c.mutations]
+            target = repair_target(old, source_state(mutations, t_now) if mine else None, t_now,
+                                   static_row=w.static)
+            if target is None or same_state(target, old):
+                if not wrote:
+                    stats.unchanged += 1
+                return wrote
+            item = to_item(tm, w.partition, w.clustering, target, t_now)
+            staged = await large_items.stage(self.large, tm, item, raw)
+            units = max(1, math.ceil(values.item_size(staged.item) / 1024))
+            await self.wcu_bucket.acquire(units)
+            stats.write_units += units
+            try:
+                await self.client.put_item(**versioned_put(tm.dynamodb_table, staged.item,
+                                                           None if old is None else old.version))
+            except ConditionalCheckFailed:
+                stats.conflicts += 1
+                await asyncio.sleep(0.002 * attempt)
+                continue
+            await staged.committed()
+            staged = None
+            if not wrote:
+                stats.written += 1
+            wrote = True
+            # one more round confirms it: Cassandra may have dropped the row (a range delete) since
+            # it was read, and a row this write made could have escaped that delete's mirror
+        if staged is not None:
+            await staged.settle(await self._get(tm, key))
+        raise DynamoDBError("WriteConflict", f"the item changed under {self.max_attempts} attempts in a row", 0)
+
     async def _merge_row(self, tm: TableMapping, key: dict[str, Any], w: RowWork, raw: Any, stats: WriteStats,
-                         repair: bool, now: int | None) -> None:
+                         now: int | None) -> bool:
+        """Merges the row's mutations into the item; True when the write created the item."""
         staged: large_items.Staged | None = None
         mutations = w.mutations
         for attempt in range(1, self.max_attempts + 1):
@@ -148,13 +254,12 @@ class BatchWriter:
             except large_items.PayloadGone:
                 raw = await self._get(tm, key)
                 continue
-            base = prefer_source(old, w.mutations) if repair and old is not None else old
-            new = base
+            new = old
             for m in mutations:
                 new = merge(new, m, t_now)
             if new is None or (old is not None and new == old):
                 stats.unchanged += 1
-                return
+                return False
             item = to_item(tm, w.partition, w.clustering, new, t_now)
             staged = await large_items.stage(self.large, tm, item, raw)
             units = max(1, math.ceil(values.item_size(staged.item) / 1024))
@@ -171,109 +276,75 @@ class BatchWriter:
             stats.write_units += units
             await staged.committed()
             stats.written += 1
-            return
+            return old is None
         if staged is not None:
             await staged.settle(await self._get(tm, key))
         raise DynamoDBError("WriteConflict", f"the item changed under {self.max_attempts} attempts in a row", 0)
 
     async def _counter_row(self, tm: TableMapping, key: dict[str, Any], w: RowWork, raw: Any,
                            stats: WriteStats) -> None:
+        """Without a way to read Cassandra again: the values read, on condition that the item still
+        holds what was read from it (increments in between are lost; see `converge`)."""
         assert w.counters is not None
-        schema = tm.schema
-        cols = schema.columns
         for _ in range(self.max_attempts):
-            current = {c: int(Decimal(raw[tm.attribute_name(c)]["N"])) for c in w.counters
-                       if raw and tm.attribute_name(c) in raw}
-            if raw and current == w.counters:
-                stats.unchanged += 1
+            if await self._set_counters(tm, key, w, w.counters, raw, stats):
                 return
-            names: dict[str, str] = {}
-            vals: dict[str, Any] = {}
-            sets, conds = [], []
-            for i, (c, v) in enumerate(zip(schema.primary_key, w.partition + w.clustering, strict=False)):
-                attr = values.to_attribute(cols[c], v)
-                if attr is not None and tm.attribute_name(c) not in key:
-                    names[f"#k{i}"] = tm.attribute_name(c)
-                    vals[f":k{i}"] = attr
-                    sets.append(f"#k{i} = :k{i}")
-            for i, (c, v) in enumerate(w.counters.items()):
-                names[f"#c{i}"] = tm.attribute_name(c)
-                vals[f":c{i}"] = {"N": str(v)}
-                sets.append(f"#c{i} = :c{i}")
-                if raw is not None:
-                    if c in current:
-                        vals[f":o{i}"] = {"N": str(current[c])}
-                        conds.append(f"#c{i} = :o{i}")
-                    else:
-                        conds.append(f"attribute_not_exists(#c{i})")
-            if raw is None:
-                names["#pk"] = tm.pk.attribute
-                conds.append("attribute_not_exists(#pk)")
-            await self.wcu_bucket.acquire(1)
-            try:
-                await self.client.update_item(TableName=tm.dynamodb_table, Key=key,
-                                              UpdateExpression="SET " + ", ".join(sets),
-                                              ConditionExpression=" AND ".join(conds),
-                                              ExpressionAttributeNames=names, ExpressionAttributeValues=vals)
-            except ConditionalCheckFailed:
-                stats.conflicts += 1
-                raw = await self._get(tm, key)
-                continue
-            finally:
-                stats.write_units += 1
-            stats.written += 1
-            return
+            raw = await self._get(tm, key)
         raise DynamoDBError("WriteConflict", f"the counter item changed under {self.max_attempts} attempts", 0)
 
-
-def prefer_source(old: RowState, mutations: Sequence[Mutation]) -> RowState:
-    """For repair: forgets what the item holds at exactly the timestamps Cassandra's cells have, so
-    Cassandra's values replace them (a value changed in place kept its timestamp)."""
-    s = _copy(old)
-    for m in mutations:
-        if m.row_marker and s.marker is not None and s.marker.ts == m.ts:
-            s.marker = None
-        for col in m.cells:
-            c = s.cells.get(col)
-            if c is not None and c.ts == m.ts:
-                del s.cells[col]
-        for col, _op, _payload in m.collection_ops:
-            coll = s.collections.get(col)
-            if coll is not None:
-                for k in [k for k, e in coll.elems.items() if e.ts == m.ts]:
-                    del coll.elems[k]
-    return s
-
-
-def tombstones_for_extras(old: RowState, mutations: Sequence[Mutation], now: int) -> list[Mutation]:
-    """For repair: a tombstone at its own timestamp for every live cell and set/map element the item
-    has and Cassandra's row does not."""
-    cells: set[str] = set()
-    elems: dict[str, set[Any]] = {}
-    for m in mutations:
-        cells.update(m.cells)
-        for col, op, payload in m.collection_ops:
-            kind = op.partition(":")[0]
-            keys = elems.setdefault(col, set())
-            if kind == "set":
-                keys.update(_k(e) for e in payload)
-            elif kind == "map":
-                keys.update(_k(k) for k, _ in payload)
-    out: list[Mutation] = []
-    for col, c in old.cells.items():
-        if col not in cells and c.live(old.deleted, now):
-            out.append(Mutation(c.ts, cells={col: None}))
-    for col, coll in old.collections.items():
-        if coll.kind == "list":
-            continue
-        floor = max(old.deleted, coll.tomb)
-        have = elems.get(col, set())
-        for k, e in coll.elems.items():
-            if k in have or not e.live(floor, now):
-                continue
-            if coll.kind == "set":
-                out.append(Mutation(e.ts, collection_ops=[(col, "set:remove", [e.value])]))
-            else:
-                out.append(Mutation(e.ts, collection_ops=[(col, "map:remove_keys", [e.value[0]])]))
-    return out
-
+    async def _set_counters(self, tm: TableMapping, key: dict[str, Any], w: RowWork, counters: dict[str, int],
+                            raw: Any, stats: WriteStats) -> bool:
+        """Sets the item's counters to `counters` if it still holds what `raw` shows. False: it
+        moved (a mirrored increment), read both again."""
+        schema = tm.schema
+        cols = schema.columns
+        names_all = [c for c in cols if c not in schema.primary_key]
+        current = {c: int(Decimal(raw[tm.attribute_name(c)]["N"])) for c in names_all
+                   if raw and tm.attribute_name(c) in raw}
+        if current == counters and (raw is not None or not counters):
+            stats.unchanged += 1
+            return True
+        names: dict[str, str] = {}
+        vals: dict[str, Any] = {}
+        sets, removes, conds = [], [], []
+        for i, (c, v) in enumerate(zip(schema.primary_key, w.partition + w.clustering, strict=False)):
+            attr = values.to_attribute(cols[c], v)
+            if attr is not None and tm.attribute_name(c) not in key:
+                names[f"#k{i}"] = tm.attribute_name(c)
+                vals[f":k{i}"] = attr
+                sets.append(f"#k{i} = :k{i}")
+        for i, c in enumerate(names_all):
+            names[f"#c{i}"] = tm.attribute_name(c)
+            if c in counters:
+                vals[f":c{i}"] = {"N": str(counters[c])}
+                sets.append(f"#c{i} = :c{i}")
+            elif c in current:
+                removes.append(f"#c{i}")
+            if raw is not None:
+                if c in current:
+                    vals[f":o{i}"] = {"N": str(current[c])}
+                    conds.append(f"#c{i} = :o{i}")
+                else:
+                    conds.append(f"attribute_not_exists(#c{i})")
+        if raw is None:
+            names["#pk"] = tm.pk.attribute
+            conds.append("attribute_not_exists(#pk)")
+        if not sets and not removes:
+            stats.unchanged += 1
+            return True
+        expr = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+        await self.wcu_bucket.acquire(1)
+        stats.write_units += 1
+        req: dict[str, Any] = {"TableName": tm.dynamodb_table, "Key": key, "UpdateExpression": expr.strip(),
+                               "ExpressionAttributeNames": names}
+        if vals:
+            req["ExpressionAttributeValues"] = vals
+        if conds:
+            req["ConditionExpression"] = " AND ".join(conds)
+        try:
+            await self.client.update_item(**req)
+        except ConditionalCheckFailed:
+            stats.conflicts += 1
+            return False
+        stats.written += 1
+        return True

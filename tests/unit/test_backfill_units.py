@@ -18,7 +18,7 @@ from proxy.backfill.ranges import (
     split,
 )
 from proxy.backfill.rows import KEY_ONLY_MARKER_TS, ScanLayout, list_ops
-from proxy.backfill.writer import prefer_source, tombstones_for_extras
+from translators.convergence import repair_target, source_state
 from translators.mapping import loads_mapping
 from translators.row_state import Mutation, RowState, merge, visible
 
@@ -199,7 +199,5 @@ def test_repair_prefers_cassandra_at_equal_timestamps_and_tombstones_extras():
     corrupt = merge(None, Mutation(100, row_marker=True, cells={"v": "zzz", "n": 5}), 0)
     source = [Mutation(100, row_marker=True, cells={"v": "good"})]
     assert visible(merge(corrupt, source[0], 0), 0)["v"] == "zzz"  # plain merge keeps the larger value
-    fixed = prefer_source(corrupt, source)
-    for m in source + tombstones_for_extras(corrupt, source, 0):
-        fixed = merge(fixed, m, 0)
-    assert visible(fixed, 0) == {"v": "good"}
+    fixed = repair_target(corrupt, source_state(source, 0), 0)
+    assert fixed is not None and visible(fixed, 0) == {"v": "good"}
