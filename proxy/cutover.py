@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .phases import PHASES, MirrorEpoch, PhaseError, TablePhase, TransitionRefused, partition_moves
@@ -213,7 +213,3 @@ def latest_runs(records: Sequence[RunRecord]) -> dict[str, dict[str, RunRecord]]
         if r.kind not in kinds or r.started_at >= kinds[r.kind].started_at:
             kinds[r.kind] = r
     return out
-
-
-def with_runs(ev: Evidence, runs: dict[str, RunRecord]) -> Evidence:
-    return replace(ev, backfill=runs.get("backfill"), validate=runs.get("validate"))
