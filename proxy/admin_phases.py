@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .control_store import ControlStoreError, VersionConflict
+from .cutover import CutoverRefused
 from .phase_control import PhaseControl, UnknownTable
 from .phases import PhaseError, TablePhase, TransitionRefused, split_table_key
 
@@ -59,6 +60,8 @@ def add_phase_routes(app: web.Application, server: ProxyServer) -> None:
             ps, changed = await pc.set_phase(name, new, force=force, by=by)
         except UnknownTable as e:
             return _error(404, str(e))
+        except CutoverRefused as e:
+            return _error(409, str(e), reason=e.reason, refused={"from": e.old, "to": e.new}, missing=e.missing)
         except TransitionRefused as e:
             return _error(409, str(e), reason=e.reason, refused={"from": e.old, "to": e.new})
         except VersionConflict as e:

@@ -7,6 +7,7 @@ One table (created on demand, PAY_PER_REQUEST), keys `pk` (S) and `sk` (S):
 | `phases` | `current` | the PhaseSet: `version` (N), `tables` (S, JSON), `updated_at` (N), `updated_by` (S) |
 | `audit` | version, 12 digits | one change: `entry` (S, JSON) |
 | `sidecar` | sidecar id | a heartbeat: `version`, `applied_at`, `last_beat`, `started_at` (N), `host` (S), `expires_at` (TTL) |
+| `run` | `ks.table#backfill`, `ks.table#validate` | the table's latest run: `record` (S, JSON), `started_at` (N) |
 
 A change is one transaction: the PhaseSet put, conditional on the version the writer read, and the
 audit entry, so two concurrent changes cannot both win and no change goes unaudited.
@@ -22,7 +23,14 @@ from typing import Any
 import orjson
 
 from .control_store import AuditEntry, ControlStore, ControlStoreError, Heartbeat, VersionConflict
-from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable, TransactionCanceled
+from .cutover import RunRecord
+from .dynamodb_client import (
+    ConditionalCheckFailed,
+    DynamoDBClient,
+    DynamoDBError,
+    DynamoDBUnavailable,
+    TransactionCanceled,
+)
 from .phases import PhaseError, PhaseSet
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,10 @@ class DynamoDBControlStore(ControlStore):
     def description(self) -> str:
         return f"dynamodb:{self.table} at {self.client.endpoint}"
 
+    @property
+    def spec(self) -> str:
+        return f"dynamodb:{self.table}"
+
     async def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         if not self._ready:
             await self.ensure_table()
@@ -58,7 +70,7 @@ class DynamoDBControlStore(ControlStore):
         except DynamoDBUnavailable as e:
             raise ControlStoreError(str(e)) from None
         except DynamoDBError as e:
-            if isinstance(e, TransactionCanceled):
+            if isinstance(e, TransactionCanceled | ConditionalCheckFailed):
                 raise
             raise ControlStoreError(f"{operation} on {self.table}: {e}") from None
 
@@ -200,6 +212,38 @@ class DynamoDBControlStore(ControlStore):
     async def remove_heartbeat(self, sidecar_id: str) -> None:
         await self._call("DeleteItem", {"TableName": self.table,
                                         "Key": {"pk": {"S": "sidecar"}, "sk": {"S": sidecar_id}}})
+
+    async def record_run(self, run: RunRecord) -> bool:
+        started = {"N": repr(run.started_at)}
+        try:
+            await self._call("PutItem", {
+                "TableName": self.table,
+                "Item": {"pk": {"S": "run"}, "sk": {"S": f"{run.table}#{run.kind}"}, "started_at": started,
+                         "record": {"S": orjson.dumps(run.to_json()).decode()}},
+                "ConditionExpression": "attribute_not_exists(pk) OR started_at <= :s",
+                "ExpressionAttributeValues": {":s": started},
+            })
+        except ConditionalCheckFailed:
+            return False  # a run that started later is recorded already
+        return True
+
+    async def runs(self) -> list[RunRecord]:
+        out: list[RunRecord] = []
+        request: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "run"}}, "ConsistentRead": True,
+        }
+        while True:
+            r = await self._call("Query", request)
+            for item in r.get("Items", []):
+                try:
+                    out.append(RunRecord.from_json(orjson.loads(item["record"]["S"])))
+                except (KeyError, PhaseError, orjson.JSONDecodeError):
+                    # as if never recorded: the gate asks for the run again
+                    log.warning("skipping a malformed run item %s in %s", item.get("sk"), self.table)
+            if not r.get("LastEvaluatedKey"):
+                return out
+            request["ExclusiveStartKey"] = r["LastEvaluatedKey"]
 
     async def close(self) -> None:
         await self.client.close()

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from .cutover import RunRecord
 from .phases import PhaseError, PhaseSet, TablePhase
 
 
@@ -43,17 +44,21 @@ class AuditEntry:
     old: TablePhase | None
     new: TablePhase
     force: bool = False
+    overridden: str = ""  # with force: the refusal it overrode (empty: the move needed no force)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "at": self.at, "by": self.by, "table": self.table,
-                "old": self.old.to_json() if self.old else None, "new": self.new.to_json(), "force": self.force}
+        out = {"version": self.version, "at": self.at, "by": self.by, "table": self.table,
+               "old": self.old.to_json() if self.old else None, "new": self.new.to_json(), "force": self.force}
+        if self.overridden:
+            out["overridden"] = self.overridden
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> AuditEntry:
         old = d.get("old")
         return cls(int(d["version"]), float(d["at"]), str(d["by"]), str(d["table"]),
                    TablePhase.from_json(old) if old else None, TablePhase.from_json(d["new"]),
-                   bool(d.get("force", False)))
+                   bool(d.get("force", False)), str(d.get("overridden") or ""))
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,11 @@ class ControlStore(ABC):
     @abstractmethod
     def description(self) -> str: ...
 
+    @property
+    @abstractmethod
+    def spec(self) -> str:
+        """The store as `--control` names it (file:DIR or dynamodb:TABLE)."""
+
     @abstractmethod
     async def load(self) -> PhaseSet | None:
         """The newest committed PhaseSet (strongly consistent), None before the first change."""
@@ -105,6 +115,15 @@ class ControlStore(ABC):
     async def remove_heartbeat(self, sidecar_id: str) -> None:
         """A sidecar leaving cleanly takes itself out of the fleet view."""
 
+    @abstractmethod
+    async def record_run(self, run: RunRecord) -> bool:
+        """Keeps `run` as its table's latest run of its kind, unless one that started later is kept
+        already (a slow run finishing last must not hide a newer outcome). True when kept."""
+
+    @abstractmethod
+    async def runs(self) -> list[RunRecord]:
+        """Every table's latest backfill and validate run (see proxy.cutover)."""
+
     async def close(self) -> None:
         return None
 
@@ -117,17 +136,23 @@ def _decode_phaseset(raw: bytes, where: str) -> PhaseSet:
 
 
 class FileControlStore(ControlStore):
-    """A directory: `phases.json` (replaced atomically), `audit.jsonl` (append-only) and
-    `sidecars/<id>.json`. An flock on `.lock` serialises commits of processes on one host."""
+    """A directory: `phases.json` (replaced atomically), `audit.jsonl` (append-only),
+    `sidecars/<id>.json` and `runs/<ks.table>.<kind>.json` (the latest backfill and validate of
+    each table). An flock on `.lock` serialises commits of processes on one host."""
 
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
         self.phases_path = self.dir / "phases.json"
         self.audit_path = self.dir / "audit.jsonl"
         self.sidecars_dir = self.dir / "sidecars"
+        self.runs_dir = self.dir / "runs"
 
     @property
     def description(self) -> str:
+        return f"file:{self.dir}"
+
+    @property
+    def spec(self) -> str:
         return f"file:{self.dir}"
 
     def _ensure_dirs(self) -> None:
@@ -230,6 +255,51 @@ class FileControlStore(ControlStore):
     async def remove_heartbeat(self, sidecar_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._beat_path(sidecar_id).unlink()
+
+    def _run_path(self, table: str, kind: str) -> Path:
+        return self.runs_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", f"{table}.{kind}") + ".json")
+
+    @staticmethod
+    def _read_run(path: Path) -> RunRecord | None:
+        try:
+            return RunRecord.from_json(orjson.loads(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ControlStoreError(f"cannot read {path}: {e.strerror}") from None
+        except (orjson.JSONDecodeError, PhaseError) as e:
+            raise ControlStoreError(f"{path}: malformed run record: {e}") from None
+
+    async def record_run(self, run: RunRecord) -> bool:
+        path = self._run_path(run.table, run.kind)
+        try:
+            with self._locked():
+                self.runs_dir.mkdir(exist_ok=True)
+                try:
+                    kept = self._read_run(path)
+                except ControlStoreError:
+                    kept = None  # a damaged record is replaced by a sound one
+                if kept is not None and kept.started_at > run.started_at:
+                    return False
+                self._write_atomic(path, orjson.dumps(run.to_json()))
+                return True
+        except OSError as e:
+            raise ControlStoreError(f"cannot write {path}: {e.strerror}") from None
+
+    async def runs(self) -> list[RunRecord]:
+        try:
+            paths = sorted(self.runs_dir.glob("*.json"))
+        except OSError as e:
+            raise ControlStoreError(f"cannot list {self.runs_dir}: {e.strerror}") from None
+        out = []
+        for p in paths:
+            try:
+                r = self._read_run(p)
+            except ControlStoreError:
+                continue  # damaged: as if never recorded, so the gate asks for the run again
+            if r is not None:
+                out.append(r)
+        return out
 
 
 def parse_control(spec: str, state_dir: str) -> tuple[str, str]:

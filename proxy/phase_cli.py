@@ -44,7 +44,8 @@ def add_phase_subcommand(sub: Any) -> None:
                    help="percent of partitions in PHASE; the rest stay in the phase before it")
     s.add_argument("--force", action="store_true", help="allow a move the guard refuses (can lose data)")
     s.add_argument("--by", default=None, help="who makes the change, for the audit trail (default: $USER)")
-    st = ps.add_parser("status", help="every sidecar's version and whether the fleet has converged")
+    st = ps.add_parser("status", help="every sidecar's version, whether the fleet has converged, and per table "
+                                      "its backfill, validate and cutover gate")
     a = ps.add_parser("audit", help="the newest phase changes")
     a.add_argument("--limit", type=int, default=20)
     for leaf in (g, s, st, a):
@@ -119,6 +120,65 @@ def _print_status(doc: dict[str, Any], out: TextIO) -> None:
              f"{s['heartbeat_age_seconds']:.1f}s ago", "STALE" if s["stale"] else "ok"]
             for s in doc.get("sidecars", [])]
     _table(rows, ["SIDECAR", "HOST", "VERSION", "APPLIED", "LAST BEAT", "STATE"], out)
+    tables = doc.get("tables")
+    if tables:  # sidecars before the cutover gate do not send it
+        print(file=out)
+        _print_gates(tables, out)
+
+
+def _since(t: dict[str, Any]) -> str:
+    epoch = t.get("mirror_epoch")
+    if not epoch:
+        return "-"
+    since = "mapping" if not epoch["version"] else f"v{epoch['version']} {_when(epoch.get('at'))}"
+    return since + ("" if t.get("fleet_converged") else " (fleet not on it)")
+
+
+def _backfill_cell(run: dict[str, Any] | None, epoch: dict[str, Any] | None) -> str:
+    if not run:
+        return "-"
+    if run["ranges_failed"]:
+        state = f"{run['ranges_failed']} ranges failed"
+    elif run["ranges_done"] < run["ranges_total"]:
+        state = f"{run['ranges_done']}/{run['ranges_total']} ranges"
+    else:
+        state = "done"
+    return f"{state} {_when(run['finished_at'])}{_stale(run, epoch)}"
+
+
+def _validate_cell(run: dict[str, Any] | None, epoch: dict[str, Any] | None) -> str:
+    if not run:
+        return "-"
+    scope = "" if run["sample"] >= 100 and not run["rerun"] else (
+        " (rerun)" if run["rerun"] else f" ({run['sample']:g}% sample)")
+    return (f"{run['differences']} diffs, {run['ranges_failed']} failed{scope} {_when(run['finished_at'])}"
+            f"{_stale(run, epoch)}")
+
+
+def _stale(run: dict[str, Any], epoch: dict[str, Any] | None) -> str:
+    # a run from before the table last entered dual_write: shown, but it no longer counts
+    return "" if epoch is not None and run.get("epoch") == epoch else " (earlier stretch)"
+
+
+def _gate_matters(t: dict[str, Any]) -> bool:
+    # mirrored, and not yet wholly in dynamo (nothing left to earn there)
+    return bool(t.get("mirror_epoch")) and not (t["phase"] == PHASES[-1] and float(t.get("share", 100.0)) >= 100)
+
+
+def _print_gates(tables: dict[str, Any], out: TextIO) -> None:
+    rows = []
+    for name, t in sorted(tables.items()):
+        gate = t.get("gate") or {}
+        rows.append([name, f"{t['phase']} {_share(float(t.get('share', 100.0)))}", _since(t),
+                     _backfill_cell(t.get("backfill"), t.get("mirror_epoch")),
+                     _validate_cell(t.get("validate"), t.get("mirror_epoch")),
+                     ("open" if gate.get("open") else "closed") if _gate_matters(t) else "-"])
+    _table(rows, ["TABLE", "PHASE", "DUAL_WRITE SINCE", "BACKFILL", "LAST VALIDATE", "CUTOVER GATE"], out)
+    for name, t in sorted(tables.items()):
+        gate = t.get("gate") or {}
+        if not gate.get("open") and _gate_matters(t):
+            for why in gate.get("missing", []):
+                print(f"  {name}: {why}", file=out)
 
 
 def _print_audit(doc: dict[str, Any], out: TextIO) -> None:
@@ -130,6 +190,9 @@ def _print_audit(doc: dict[str, Any], out: TextIO) -> None:
         rows.append([str(e["version"]), _when(e["at"]), e["by"], e["table"], old_s,
                      f"{new['phase']} {_share(new['share'])}", "yes" if e.get("force") else ""])
     _table(rows, ["VERSION", "WHEN", "BY", "TABLE", "FROM", "TO", "FORCED"], out)
+    for e in doc.get("entries", []):
+        if e.get("overridden"):
+            print(f"  version {e['version']} forced past: {e['overridden']}", file=out)
 
 
 def _exit_for(status: int) -> int:

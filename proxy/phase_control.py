@@ -11,10 +11,20 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config, ConfigError
-from .control_store import AuditEntry, ControlStore, FileControlStore, parse_control
+from .control_store import AuditEntry, ControlStore, FileControlStore, Heartbeat, parse_control
 from .control_watcher import ControlWatcher
+from .cutover import Evidence, Hint, RunRecord, check_cutover, cutover_problems, latest_runs, needs_cutover
 from .fleet import fleet_report
-from .phases import PhaseError, PhaseRegistry, PhaseSet, TablePhase, carry_history, check_transition
+from .phases import (
+    PhaseError,
+    PhaseRegistry,
+    PhaseSet,
+    TablePhase,
+    TransitionRefused,
+    carry_history,
+    check_transition,
+    mirror_epoch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +59,13 @@ def build_store(cfg: Config, *, region: str | None = None, endpoint: str | None 
 
 class PhaseControl:
     def __init__(self, store: ControlStore, registry: PhaseRegistry, watcher: ControlWatcher,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, mapping_path: str = "") -> None:
         self.store = store
         self.registry = registry
         self.watcher = watcher
         self.clock = clock
+        # spells the commands a cutover refusal asks for
+        self.hint = Hint(mapping_path or "MAPPING", store.spec)
 
     @property
     def stale_after(self) -> float:
@@ -79,14 +91,45 @@ class PhaseControl:
         old = base.tables.get(name) or self.registry.baseline.tables[name]
         if old == new:
             return self.registry.effective(base), False
-        check_transition(old, new, force)
-        new = carry_history(old, new)
-        nxt = base.with_table(name, new, at=self.clock(), by=by)
-        await self.store.commit(nxt, base.version, AuditEntry(nxt.version, nxt.updated_at, by, name, old, new, force))
+        # evaluated even when forced, so the audit says what the force overrode
+        overridden: list[str] = []
+        try:
+            check_transition(old, new)
+        except TransitionRefused as e:
+            if not force:
+                raise
+            overridden.append(e.reason)
+        if needs_cutover(old, new):  # the run records are read only for a move the gate guards
+            try:
+                check_cutover(old, new, await self._evidence(name, old))
+            except TransitionRefused as e:
+                if not force:
+                    raise
+                overridden.append(e.reason)
+        at = self.clock()
+        new = carry_history(old, new, version=base.version + 1, at=at)
+        nxt = base.with_table(name, new, at=at, by=by)
+        await self.store.commit(nxt, base.version, AuditEntry(nxt.version, nxt.updated_at, by, name, old, new, force,
+                                                              "; ".join(overridden)))
         log.info("phase version %d committed by %s: %s: %s -> %s%s", nxt.version, by, name, old, new,
-                 " (forced)" if force else "")
+                 f" (forced past: {'; '.join(overridden)})" if overridden else " (forced)" if force else "")
         self.watcher.install(nxt)  # this sidecar need not wait for its next poll
         return self.registry.effective(nxt), True
+
+    def _table_evidence(self, name: str, tp: TablePhase, beats: list[Heartbeat],
+                        runs: dict[str, RunRecord]) -> Evidence:
+        epoch = mirror_epoch(tp)
+        converged, behind = False, []
+        if epoch is not None:
+            # converged for this table: every sidecar runs the version its epoch began at, or later
+            rep = fleet_report(epoch.version, beats, now=self.clock(), stale_after=self.stale_after)
+            converged, behind = bool(rep["converged"]), list(rep["behind"])
+        return Evidence(name, epoch, runs.get("backfill"), runs.get("validate"), converged, behind, self.hint)
+
+    async def _evidence(self, name: str, tp: TablePhase) -> Evidence:
+        beats = await self.store.heartbeats()
+        runs = latest_runs([r for r in await self.store.runs() if r.table == name])
+        return self._table_evidence(name, tp, beats, runs.get(name, {}))
 
     async def fleet(self) -> dict[str, Any]:
         stored = await self.store.load()
@@ -94,6 +137,21 @@ class PhaseControl:
         report = fleet_report(stored.version if stored else 0, beats, now=self.clock(),
                               stale_after=self.stale_after)
         report["store"] = self.store.description
+        runs = latest_runs(await self.store.runs())
+        tables: dict[str, Any] = {}
+        for name, tp in self.registry.effective(stored or PhaseSet(0, {})).tables.items():
+            ev = self._table_evidence(name, tp, beats, runs.get(name, {}))
+            missing = cutover_problems(ev)
+            tables[name] = {
+                **tp.to_json(),
+                "mirror_epoch": ev.epoch.to_json() if ev.epoch else None,
+                "fleet_converged": ev.fleet_converged,
+                "backfill": ev.backfill.to_json() if ev.backfill else None,
+                "validate": ev.validate.to_json() if ev.validate else None,
+                # what moving on to dynamo_fallback would need (tables there already show it too)
+                "gate": {"open": not missing, "missing": missing},
+            }
+        report["tables"] = tables
         return report
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
@@ -106,4 +164,4 @@ def build_control(cfg: Config, registry: PhaseRegistry, port: int, *, region: st
     watcher = ControlWatcher(store, registry, sidecar_id=cfg.sidecar_id or default_sidecar_id(port),
                              host=socket.gethostname(), poll_interval=cfg.control_poll_interval,
                              heartbeat_interval=cfg.control_heartbeat_interval)
-    return PhaseControl(store, registry, watcher)
+    return PhaseControl(store, registry, watcher, mapping_path=cfg.mapping)

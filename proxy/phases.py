@@ -39,6 +39,30 @@ class PhaseError(ValueError):
     """An invalid phase, share, table name or snapshot."""
 
 
+@dataclass(frozen=True, slots=True)
+class MirrorEpoch:
+    """The phase version (and its commit time) at which every partition of a table last entered
+    `dual_write` or a later phase: from then on DynamoDB gets every write. A backfill or validate
+    counts towards the cutover gate only if it ran in the table's current epoch; going back to
+    `cassandra` (even for some partitions) ends the epoch, and the next entry starts a new one.
+    Version 0 is the mapping's own phase (a table that starts in dual_write or later)."""
+
+    version: int
+    at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "at": self.at}
+
+    @classmethod
+    def from_json(cls, data: Any) -> MirrorEpoch:
+        if not isinstance(data, dict) or isinstance(data.get("version"), bool):
+            raise PhaseError(f"a mirror epoch must be an object with 'version', got {data!r}")
+        try:
+            return cls(int(data["version"]), float(data.get("at") or 0.0))
+        except (KeyError, TypeError, ValueError):
+            raise PhaseError(f"malformed mirror epoch {data!r}") from None
+
+
 class TransitionRefused(PhaseError):
     """A phase change that could lose data; `force` overrides it."""
 
@@ -68,6 +92,9 @@ class TablePhase:
     # some partitions were in `dynamo` since Cassandra was last authoritative: Cassandra lacks
     # writes, so it must not become authoritative again unless an operator forces it (after repair)
     cassandra_behind: bool = field(default=False, compare=False)
+    # when the table's current stretch of dual_write-or-later began (None: the store does not say,
+    # see `mirror_epoch`); history like cassandra_behind, so not part of equality
+    mirrored_since: MirrorEpoch | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.phase not in _INDEX:
@@ -90,6 +117,11 @@ class TablePhase:
         prev = self.previous
         return (self.phase,) if prev is None else (prev, self.phase)
 
+    @property
+    def mirrored(self) -> bool:
+        """Every partition is in a phase that writes DynamoDB (dual_write or later)."""
+        return all(_INDEX[p] >= _INDEX["dual_write"] for p in self.phases)
+
     def phase_for_bucket(self, bucket: float) -> str:
         """The phase of a partition at `bucket` (see `partition_bucket`)."""
         if bucket < self.share:
@@ -104,6 +136,8 @@ class TablePhase:
         out: dict[str, Any] = {"phase": self.phase, "share": self.share}
         if self.cassandra_behind:
             out["cassandra_behind"] = True
+        if self.mirrored_since is not None:
+            out["mirrored_since"] = self.mirrored_since.to_json()
         return out
 
     @classmethod
@@ -113,7 +147,9 @@ class TablePhase:
         share = data.get("share", 100.0)
         if isinstance(share, bool) or not isinstance(share, int | float):
             raise PhaseError(f"share must be a number, got {share!r}")
-        return cls(str(data["phase"]), float(share), bool(data.get("cassandra_behind", False)))
+        since = data.get("mirrored_since")
+        return cls(str(data["phase"]), float(share), bool(data.get("cassandra_behind", False)),
+                   MirrorEpoch.from_json(since) if since is not None else None)
 
     def __str__(self) -> str:
         if self.share >= 100.0:
@@ -181,11 +217,27 @@ def check_transition(old: TablePhase, new: TablePhase, force: bool = False) -> N
                                                       "dynamo; repair Cassandra first, then force this step")
 
 
-def carry_history(old: TablePhase, new: TablePhase) -> TablePhase:
-    """`new` with `cassandra_behind` set as the move makes it: set by any partition in `dynamo`,
-    kept while DynamoDB stays authoritative, cleared when Cassandra is (a forced step after repair)."""
+def carry_history(old: TablePhase, new: TablePhase, *, version: int = 0, at: float = 0.0) -> TablePhase:
+    """`new` with the history the move gives it, `version`/`at` being the phase version the move is
+    committed as:
+    - `cassandra_behind`: set by any partition in `dynamo`, kept while DynamoDB stays
+      authoritative, cleared when Cassandra is (a forced step after repair);
+    - `mirrored_since`: kept while every partition stays in dual_write or later, started at
+      `version` when the last partition gets there, dropped when any partition is back in cassandra."""
     behind = "dynamo" in new.phases or (old.cassandra_behind and all(AUTHORITY[p] == "dynamodb" for p in new.phases))
-    return TablePhase(new.phase, new.share, behind)
+    since: MirrorEpoch | None = None
+    if new.mirrored:
+        since = mirror_epoch(old) or MirrorEpoch(version, at)
+    return TablePhase(new.phase, new.share, behind, since)
+
+
+def mirror_epoch(tp: TablePhase) -> MirrorEpoch | None:
+    """The epoch the table is in, None when some partition is in `cassandra`. A table in dual_write
+    or later with no recorded start got there in the mapping (or before the store kept epochs):
+    epoch 0."""
+    if not tp.mirrored:
+        return None
+    return tp.mirrored_since or MirrorEpoch(0)
 
 
 # -- snapshots -----------------------------------------------------------------------------------------

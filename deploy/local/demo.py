@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The demo: a whole migration on real Cassandra and DynamoDB Local, on loopback. A small
 application that only knows the sidecar's address runs all along while its table goes through
-every phase: dual writes, the history copied by `backfill`, `validate`, reads compared, DynamoDB
-taking over, and finally Cassandra switched off.
+every phase: dual writes, the cutover gate refusing DynamoDB before its history is there, the
+history copied by `backfill`, `validate`, reads compared, DynamoDB taking over, and finally
+Cassandra switched off.
 
 Run with `make demo`. The back ends stay up afterwards (`make backends-down` stops them).
 """
@@ -54,6 +55,16 @@ def cli(*args: str) -> str:
     return r.stdout
 
 
+def refused(*args: str) -> str:
+    """A command the demo expects to be refused (exit 1): its reason."""
+    r = subprocess.run([sys.executable, "-m", "proxy.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, **AWS_ENV})
+    if r.returncode != 1:
+        raise SystemExit(f"cql-dynamo-proxy {' '.join(args)} was not refused (exit {r.returncode}):\n"
+                         f"{r.stdout}{r.stderr}")
+    return r.stderr
+
+
 def main() -> int:
     step("Starting the real back ends (first run downloads Cassandra 5.0 and DynamoDB Local)")
     subprocess.run([sys.executable, str(ROOT / "deploy/local/backends"), "up", "cassandra", "dynamodb"], check=True)
@@ -102,16 +113,22 @@ def main() -> int:
         app.wait(200)
 
         flip("dual_write", admin, app, "new writes now land in both stores")
+        step("The cutover gate: DynamoDB cannot take over before the history is copied and proven equal")
+        print(indent(refused("phase", "set", "shop.cart_items", "dynamo_fallback", "--by", "demo", *admin)))
+        control = f"file:{work / 'control'}"
         step("Copying the history: `backfill` (last write wins: it never overwrites a newer live write)")
         out = cli("backfill", "--mapping", str(mapping), "--cassandra", "127.0.0.1:9042", "--dynamodb-endpoint",
-                  DYNAMODB, "--control", f"file:{work / 'control'}", "--summary", str(work / "backfill.json"),
+                  DYNAMODB, "--control", control, "--summary", str(work / "backfill.json"),
                   "--ledger", str(work / "backfill-ledger.jsonl"))
         print(indent(out))
-        step("Proving the stores equal: `validate`")
+        step("Proving the stores equal: `validate` (recorded in the control store for the gate)")
         print(indent(cli("validate", "--mapping", str(mapping), "--cassandra", "127.0.0.1:9042",
-                         "--dynamodb-endpoint", DYNAMODB, "--report", str(work / "validate.jsonl"))))
+                         "--dynamodb-endpoint", DYNAMODB, "--control", control,
+                         "--report", str(work / "validate.jsonl"))))
         flip("verify", admin, app, "reads are answered by Cassandra and compared with DynamoDB")
         show_metrics(admin_port, token, ("cdp_verify_reads_total", "cdp_verify_mismatches_total"))
+        step("`phase status`: backfill done, validate clean, the cutover gate open")
+        print(indent(cli("phase", "status", *admin)))
         flip("dynamo_fallback", admin, app, "DynamoDB answers and decides; Cassandra is the fallback and shadow")
         flip("dynamo", admin, app, "DynamoDB only")
         show_metrics(admin_port, token, ("cdp_dynamo_reads_total", "cdp_authoritative_writes_total",

@@ -3,7 +3,7 @@
 Exit codes: backfill 0 every range done, 1 some range failed (run it again: it resumes), 2 invalid
 input or refused (the fleet does not mirror writes yet). validate 0 no difference, 1 differences
 (see the report; with --repair they were also written), 2 invalid input, 3 some range could not be
-compared.
+compared. Both: 4 the run finished but its outcome could not be recorded in the --control store.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
-from . import gate
+from . import gate, outcome
 from . import ranges as ranges_mod
 from .ledger import Ledger
 from .progress import Progress, human
@@ -65,7 +65,8 @@ def add_subcommands(sub: Any) -> None:
                    help="checkpoint file; a run resumes what it records (default: one per set of source and "
                         "target tables under .cdp-state/)")
     b.add_argument("--control", default=None,
-                   help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
+                   help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting; the "
+                        "outcome is recorded there for the cutover gate")
     b.add_argument("--force", action="store_true",
                    help="start without checking that every sidecar mirrors writes (it may miss live writes)")
     v = sub.add_parser("validate", help="compare Cassandra and DynamoDB range by range")
@@ -78,6 +79,9 @@ def add_subcommands(sub: Any) -> None:
     v.add_argument("--rerun-failed", default=None, metavar="REPORT",
                    help="compare only the ranges that had differences (or failed) in this earlier report")
     v.add_argument("--scan-segments", type=int, default=4, help="parallel DynamoDB Scan segments (EXTRA rows)")
+    v.add_argument("--control", default=None,
+                   help="the fleet's control store (file:DIR or dynamodb:TABLE): the outcome is recorded there for "
+                        "the cutover gate, which only counts a full validate (no --sample, no --rerun-failed)")
 
 
 def _spec(args: argparse.Namespace, command: str) -> JobSpec:
@@ -164,6 +168,11 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
         for why in refused:
             print(f"cql-dynamo-proxy backfill: refused: {why}", file=sys.stderr)
         return 2
+    try:
+        recorder = outcome.begin(args, mapping, tables, "backfill")
+    except Exception as e:
+        print(f"cql-dynamo-proxy backfill: cannot read the control store: {e}", file=sys.stderr)
+        return 2
     spec = _spec(args, "backfill")
     if args.ledger is None:
         args.ledger = gate.ledger_path("backfill", mapping, tables)
@@ -177,6 +186,11 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
             ring = ring if ring is not None else _ring(spec)
             return ranges_mod.plan(ring, args.splits)
 
+        if recorder is not None:
+            ledger.set_mark(t, recorder.mark(t))
+            if again := ledger.unmarked_done(t):
+                print(f"[backfill] {t}: {again} ranges done in an earlier dual_write stretch or before the fleet "
+                      "converged are copied again", file=sys.stderr)
         plan = ledger.plan_for(t, make)
         tp = ledger.progress(t)
         progress.ranges_total += len(plan)
@@ -186,6 +200,8 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
                 continue
             page = tp.pages.get(r.id)
             tasks.append(Task(t, r.id, page[0].hex() if page else None))
+        if recorder is not None:
+            recorder.planned(t, len(plan), sum(1 for r in plan if r.id in tp.done))
 
     def handle(ev: dict[str, Any]) -> None:
         kind = ev["kind"]
@@ -205,11 +221,12 @@ def _backfill(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
     print(f"[backfill] {len(tasks)} ranges to copy ({progress.ranges_skipped} done earlier) of "
           f"{', '.join(tables)}, {max(1, args.workers)} process(es)", file=sys.stderr, flush=True)
     try:
-        execute(spec, tasks, handle)
+        execute(spec, tasks, recorder.wrap(handle) if recorder is not None else handle)
     finally:
         ledger.close()
     summary = _finish(args, progress, {"tables": tables, "ledger": str(args.ledger)})
-    return 0 if not summary["ranges"]["failed"] and not summary["failures"] else 1
+    code = 0 if not summary["ranges"]["failed"] and not summary["failures"] else 1
+    return recorder.finish(code, forced=bool(args.force)) if recorder is not None else code
 
 
 # -- validate ---------------------------------------------------------------------------------------
@@ -227,6 +244,11 @@ def _rerun_ranges(path: str) -> dict[str, set[str]]:
 
 
 def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
+    try:
+        recorder = outcome.begin(args, mapping, tables, "validate")
+    except Exception as e:
+        print(f"cql-dynamo-proxy validate: cannot read the control store: {e}", file=sys.stderr)
+        return 2
     spec = _spec(args, "validate")
     progress = _progress(args, "validate")
     chosen: dict[str, list[TokenRange]] = {}
@@ -274,19 +296,26 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
 
     print(f"[validate] {len(tasks)} ranges of {', '.join(tables)}{' with repair' if spec.repair else ''}",
           file=sys.stderr, flush=True)
+    emit: Callable[[dict[str, Any]], None] = handle
+    if recorder is not None:
+        emit = recorder.wrap(handle)
+        for t in tables:
+            recorder.planned(t, len(chosen[t]))
     scanned = 0
     try:
-        execute(spec, tasks, handle)
+        execute(spec, tasks, emit)
         # items whose partition Cassandra does not have, in the ranges compared
-        scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, handle, args.scan_segments))
+        scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, emit, args.scan_segments))
     finally:
         report.close()
     summary = _finish(args, progress, {"tables": tables, "report": args.report, "differences": counts,
                                        "repaired": repaired if spec.repair else None,
                                        "dynamodb_items_scanned": scanned})
-    if summary["ranges"]["failed"]:
-        return 3
-    return 1 if counts else 0
+    code = 3 if summary["ranges"]["failed"] else 1 if counts else 0
+    if recorder is None:
+        return code
+    return recorder.finish(code, sample=100.0 if args.rerun_failed else float(args.sample),
+                           rerun=bool(args.rerun_failed), repair=spec.repair)
 
 
 async def _extra_scans(spec: JobSpec, tables: list[str], chosen: dict[str, list[TokenRange]],

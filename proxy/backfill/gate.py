@@ -14,7 +14,7 @@ from translators.mapping import Mapping
 
 from ..control_store import ControlStore, FileControlStore, parse_control
 from ..fleet import fleet_report
-from ..phases import PHASES, TablePhase
+from ..phases import PHASES, PhaseSet, TablePhase
 
 STALE_AFTER = 30.0
 Rule = Callable[[Mapping, list[str], ControlStore], Awaitable[list[str]]]
@@ -62,14 +62,20 @@ def ledger_path(kind: str, mapping: Mapping, tables: list[str]) -> str:
     return f".cdp-state/{kind}-ledger-{digest}.jsonl"
 
 
-async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore) -> list[str]:
-    """Why the backfill must not start yet (empty: it may)."""
-    stored = await store.load()
-    out: list[str] = []
+def effective_phases(mapping: Mapping, stored: PhaseSet | None) -> dict[str, TablePhase]:
+    """The phases the fleet runs: the store's, else the mapping's (as a sidecar overlays them)."""
     effective: dict[str, TablePhase] = {f"{tm.keyspace}.{tm.table}": TablePhase(tm.phase)
                                         for tm in mapping.tables.values()}
     if stored is not None:
         effective.update(stored.tables)
+    return effective
+
+
+async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore) -> list[str]:
+    """Why the backfill must not start yet (empty: it may)."""
+    stored = await store.load()
+    out: list[str] = []
+    effective = effective_phases(mapping, stored)
     first = PHASES.index("dual_write")
     for name in tables:
         tp = effective.get(name)
@@ -94,10 +100,7 @@ async def reverse_problems(mapping: Mapping, tables: Iterable[str], store: Contr
     """Why the copy back into Cassandra must not start yet: some partition is still in `dynamo`
     (its live writes would miss Cassandra while the copy runs), or the fleet has not converged."""
     stored = await store.load()
-    effective: dict[str, TablePhase] = {f"{tm.keyspace}.{tm.table}": TablePhase(tm.phase)
-                                        for tm in mapping.tables.values()}
-    if stored is not None:
-        effective.update(stored.tables)
+    effective = effective_phases(mapping, stored)
     out: list[str] = []
     for name in tables:
         tp = effective.get(name)

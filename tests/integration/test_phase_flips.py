@@ -23,8 +23,10 @@ pytestmark = pytest.mark.integration
 
 KS = "cdp_flip"
 KEYS = 40
-FORWARD = [("dual_write", 100), ("verify", 100), ("dynamo_fallback", 50), ("dynamo_fallback", 100),
-           ("dynamo", 100)]
+# the cutover gate (a backfill and a clean validate first) is forced past: these tests are about the
+# flips under a live workload; the gate's own path is in test_cutover_gate.py and the demo
+FORWARD = [("dual_write", 100), ("verify", 100), ("dynamo_fallback", 50, True), ("dynamo_fallback", 100, True),
+           ("dynamo", 100, True)]
 # back from dynamo, Cassandra is behind until repaired: the guard refuses verify unless forced; the
 # workload rewrites every key in each phase, which is the repair here
 BACK = [("dynamo_fallback", 100), ("verify", 100, True), ("dual_write", 100)]
@@ -144,8 +146,10 @@ def test_refused_step_back_after_dynamo(setup, cassandra, dynamodb, tmp_path):
     guard remembers and refuses to make it authoritative again without force."""
     sc = _sidecar(setup, cassandra, dynamodb, tmp_path)
     try:
-        for phase in ("dual_write", "verify", "dynamo_fallback", "dynamo", "dynamo_fallback"):
-            flip(sc, phase, 100)
+        # forced past the cutover gate only (see FORWARD); the way back needs no force
+        for phase, force in (("dual_write", False), ("verify", False), ("dynamo_fallback", True), ("dynamo", True),
+                             ("dynamo_fallback", False)):
+            flip(sc, phase, 100, force)
         with pytest.raises(AssertionError, match=r"409.*missed the writes made while the table was in dynamo"):
             flip(sc, "verify", 100)
     finally:

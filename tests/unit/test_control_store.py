@@ -17,9 +17,17 @@ from proxy.control_store import (
     parse_control,
 )
 from proxy.control_watcher import ControlWatcher
+from proxy.cutover import CutoverRefused, RunRecord
 from proxy.fleet import fleet_report
 from proxy.phase_control import PhaseControl, UnknownTable
-from proxy.phases import PhaseRegistry, PhaseSet, TablePhase, TransitionRefused, phaseset_from_phases
+from proxy.phases import (
+    MirrorEpoch,
+    PhaseRegistry,
+    PhaseSet,
+    TablePhase,
+    TransitionRefused,
+    phaseset_from_phases,
+)
 
 
 def _entry(ps: PhaseSet, table: str = "ks.t") -> AuditEntry:
@@ -213,3 +221,105 @@ async def test_set_phase_loses_to_a_concurrent_change(tmp_path):
     with pytest.raises(VersionConflict):
         await pc.set_phase("ks.t", TablePhase("dual_write"), force=False, by="alice")
     assert reg.version == 0
+
+
+# -- the cutover gate's records -------------------------------------------------------------------------
+
+def _record(kind: str, started: float, table: str = "ks.t", **kw: object) -> RunRecord:
+    base: dict[str, object] = {"epoch": MirrorEpoch(2, 42.0), "phase_version": 3, "fleet_converged": True,
+                               "ranges_total": 8, "ranges_done": 8}
+    base.update(kw)
+    return RunRecord(kind, table, started, started + 1, **base)  # type: ignore[arg-type]
+
+
+async def test_file_store_keeps_the_latest_run_of_each_kind(tmp_path):
+    store = FileControlStore(tmp_path / "ctl")
+    assert await store.runs() == []
+    assert store.spec == f"file:{tmp_path / 'ctl'}"
+    b1, v1 = _record("backfill", 100.0), _record("validate", 200.0, differences=3)
+    assert await store.record_run(b1) and await store.record_run(v1)
+    assert await store.record_run(_record("validate", 50.0, table="ks.u"))
+    assert sorted((r.table, r.kind) for r in await store.runs()) == [
+        ("ks.t", "backfill"), ("ks.t", "validate"), ("ks.u", "validate")]
+    # a run that started earlier but finished later does not replace a newer outcome
+    assert not await store.record_run(_record("validate", 150.0))
+    v2 = _record("validate", 300.0)
+    assert await store.record_run(v2)
+    got = {(r.table, r.kind): r for r in await store.runs()}
+    assert got[("ks.t", "validate")] == v2 and got[("ks.t", "backfill")] == b1
+    # a damaged record reads as never recorded, and a sound one replaces it
+    (tmp_path / "ctl" / "runs" / "ks.t.backfill.json").write_text("{torn")
+    assert {(r.table, r.kind) for r in await store.runs()} == {("ks.t", "validate"), ("ks.u", "validate")}
+    assert await store.record_run(b1)
+    assert len(await store.runs()) == 3
+
+
+async def _converged(store: ControlStore, version: int) -> None:
+    import time
+
+    now = time.time()
+    await store.heartbeat(Heartbeat("a", "h", version, now, now, now))
+
+
+async def test_set_phase_asks_for_the_backfill_and_a_clean_validate(tmp_path):
+    store: ControlStore = FileControlStore(tmp_path)
+    reg = _registry()
+    clock = iter(float(t) for t in range(1000, 2000))
+    pc = PhaseControl(store, reg, ControlWatcher(store, reg, sidecar_id="a", host="h"), clock=lambda: next(clock),
+                      mapping_path="/etc/m.yaml")
+    await pc.set_phase("ks.t", TablePhase("dual_write"), force=False, by="alice")
+    await pc.set_phase("ks.t", TablePhase("verify"), force=False, by="alice")
+    epoch = (await store.load()).tables["ks.t"].mirrored_since  # type: ignore[union-attr]
+    assert epoch is not None and epoch.version == 1  # entered dual_write at version 1
+    await _converged(store, 2)
+    with pytest.raises(CutoverRefused) as e:
+        await pc.set_phase("ks.t", TablePhase("dynamo_fallback", 10), force=False, by="alice")
+    assert "backfill of ks.t not completed since dual_write converged (entered at phase version 1" in str(e.value)
+    assert (f"cql-dynamo-proxy backfill --mapping /etc/m.yaml --table ks.t --control file:{tmp_path}"
+            in str(e.value))
+    assert len(e.value.missing) == 2 and "no validate of ks.t" in e.value.missing[1]
+    await store.record_run(_record("backfill", 10.0, epoch=epoch))
+    await store.record_run(_record("validate", 20.0, epoch=epoch, differences=2))
+    with pytest.raises(CutoverRefused, match=r"found 2 difference\(s\)") as e:
+        await pc.set_phase("ks.t", TablePhase("dynamo_fallback", 10), force=False, by="alice")
+    assert len(e.value.missing) == 1
+    # the status shows it too
+    st = (await pc.fleet())["tables"]["ks.t"]
+    assert st["gate"]["open"] is False and st["validate"]["differences"] == 2 and st["backfill"]["ranges_done"] == 8
+    assert st["mirror_epoch"] == epoch.to_json() and st["fleet_converged"] is True
+    await store.record_run(_record("validate", 30.0, epoch=epoch))
+    ps, changed = await pc.set_phase("ks.t", TablePhase("dynamo_fallback", 10), force=False, by="alice")
+    assert changed and ps.tables["ks.t"].phase == "dynamo_fallback"
+    assert (await pc.fleet())["tables"]["ks.t"]["gate"] == {"open": True, "missing": []}
+    # the way back to verify and forward again: same epoch, same records
+    await pc.set_phase("ks.t", TablePhase("verify"), force=False, by="alice")
+    await pc.set_phase("ks.t", TablePhase("dynamo_fallback"), force=False, by="alice")
+    audit = await pc.audit()
+    assert not any(a.force or a.overridden for a in audit)
+
+
+async def test_back_to_cassandra_makes_old_runs_stale_and_force_is_audited(tmp_path):
+    store: ControlStore = FileControlStore(tmp_path)
+    reg = _registry()
+    pc = PhaseControl(store, reg, ControlWatcher(store, reg, sidecar_id="a", host="h"))
+    await pc.set_phase("ks.t", TablePhase("dual_write"), force=False, by="alice")
+    first = (await store.load()).tables["ks.t"].mirrored_since  # type: ignore[union-attr]
+    await store.record_run(_record("backfill", 10.0, epoch=first))
+    await store.record_run(_record("validate", 20.0, epoch=first))
+    await pc.set_phase("ks.t", TablePhase("cassandra"), force=False, by="alice")
+    await pc.set_phase("ks.t", TablePhase("dual_write"), force=False, by="alice")
+    second = (await store.load()).tables["ks.t"].mirrored_since  # type: ignore[union-attr]
+    assert second is not None and first is not None and second.version == 3 != first.version
+    await _converged(store, 3)
+    with pytest.raises(CutoverRefused, match="ran before that"):
+        await pc.set_phase("ks.t", TablePhase("dynamo_fallback"), force=False, by="alice")
+    gate = (await pc.fleet())["tables"]["ks.t"]["gate"]
+    assert not gate["open"] and len(gate["missing"]) == 2
+    # forced: allowed, and the audit says what it overrode
+    await pc.set_phase("ks.t", TablePhase("dynamo_fallback"), force=True, by="bob")
+    last = (await pc.audit(1))[0]
+    assert last.force and last.by == "bob" and "backfill of ks.t not completed" in last.overridden
+    assert AuditEntry.from_json(last.to_json()) == last
+    # a table the mapping starts in dual_write is in epoch 0
+    st = (await pc.fleet())["tables"]["ks.u"]
+    assert st["mirror_epoch"] == {"version": 0, "at": 0.0} and st["gate"]["open"] is False

@@ -137,3 +137,44 @@ def test_token_from_the_environment(monkeypatch):
     monkeypatch.setattr(phase_cli.urllib.request, "urlopen", fake_urlopen)
     assert phase_cli.run_phase_command(_parse("get", "--admin", "10.1.2.3:9180"), io.StringIO(), io.StringIO()) == 0
     assert seen == {"auth": "Bearer s3cret", "url": "http://10.1.2.3:9180/phases"}
+
+
+def test_status_shows_each_tables_backfill_validate_and_gate(monkeypatch):
+    epoch = {"version": 4, "at": 1700000000.0}
+    run = {"epoch": epoch, "started_at": 1700000100.0, "finished_at": 1700000200.0, "ranges_total": 256,
+           "ranges_done": 256, "ranges_failed": 0, "differences": 0, "sample": 100.0, "rerun": False}
+    doc = {"version": 5, "total": 1, "on_current_version": 1, "behind": [], "converged": True,
+           "converged_at": 1700000000.0, "stale": 0, "sidecars": [], "tables": {
+               "shop.carts": {"phase": "verify", "share": 100.0, "mirror_epoch": epoch, "fleet_converged": True,
+                              "backfill": run, "validate": {**run, "differences": 3},
+                              "gate": {"open": False, "missing": ["the latest validate of shop.carts found 3"]}},
+               "shop.items": {"phase": "dynamo_fallback", "share": 100.0, "mirror_epoch": epoch,
+                              "fleet_converged": True, "backfill": run, "validate": run,
+                              "gate": {"open": True, "missing": []}},
+               "shop.old": {"phase": "verify", "share": 100.0, "mirror_epoch": {"version": 0, "at": 0.0},
+                            "fleet_converged": True, "backfill": {**run, "ranges_failed": 2},
+                            "validate": {**run, "sample": 10.0},
+                            "gate": {"open": False, "missing": ["x"]}},
+               "shop.new": {"phase": "cassandra", "share": 100.0, "mirror_epoch": None, "fleet_converged": False,
+                            "backfill": None, "validate": None, "gate": {"open": False, "missing": ["y"]}}}}
+    code, out, _ = _run(monkeypatch, FakeAPI(200, doc), "status")
+    assert code == 0
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("shop.")}
+    assert "v4 2023-11-14" in lines["shop.carts"] and "done 2023-11-14" in lines["shop.carts"]
+    assert "3 diffs, 0 failed" in lines["shop.carts"] and lines["shop.carts"].endswith("closed")
+    assert lines["shop.items"].endswith("open") and "0 diffs, 0 failed" in lines["shop.items"]
+    # runs of an earlier stretch are shown as such; failed ranges and samples are visible
+    assert "mapping" in lines["shop.old"] and "2 ranges failed" in lines["shop.old"]
+    assert "(10% sample)" in lines["shop.old"] and "(earlier stretch)" in lines["shop.old"]
+    assert lines["shop.new"].split()[-1] == "-" or lines["shop.new"].endswith("-")
+    assert "  shop.carts: the latest validate of shop.carts found 3" in out
+    assert "shop.new: y" not in out
+
+
+def test_audit_shows_what_a_force_overrode(monkeypatch):
+    entries = {"entries": [{"version": 7, "at": 1700000000.0, "by": "bob", "table": "shop.carts",
+                            "old": {"phase": "verify", "share": 100.0},
+                            "new": {"phase": "dynamo_fallback", "share": 100.0}, "force": True,
+                            "overridden": "backfill of shop.carts not completed"}]}
+    code, out, _ = _run(monkeypatch, FakeAPI(200, entries), "audit")
+    assert code == 0 and "yes" in out and "version 7 forced past: backfill of shop.carts not completed" in out

@@ -203,3 +203,151 @@ def test_time_in_dynamo_is_remembered_until_cassandra_is_forced_back() -> None:
     check_transition(back, TablePhase("dual_write"))
     # never in dynamo: nothing to remember
     assert not carry_history(TablePhase("verify"), TablePhase("dynamo_fallback")).cassandra_behind
+
+
+# -- the mirror epoch and the cutover gate ----------------------------------------------------------------
+
+def test_mirror_epoch_starts_when_every_partition_mirrors_and_ends_back_in_cassandra() -> None:
+    from proxy.phases import MirrorEpoch, carry_history, mirror_epoch
+
+    def move(cur: TablePhase, nxt: TablePhase, version: int) -> TablePhase:
+        return carry_history(cur, nxt, version=version, at=100.0 * version)
+
+    cur = TablePhase(C)
+    assert mirror_epoch(cur) is None
+    cur = move(cur, TablePhase(DW, 10), 1)  # 90% still in cassandra: not yet
+    assert mirror_epoch(cur) is None and cur.mirrored_since is None
+    cur = move(cur, TablePhase(DW), 2)
+    assert mirror_epoch(cur) == MirrorEpoch(2, 200.0)
+    for v, nxt in enumerate([TablePhase(V, 50), TablePhase(V), TablePhase(DF, 10), TablePhase(DW)], start=3):
+        cur = move(cur, nxt, v)
+        assert mirror_epoch(cur) == MirrorEpoch(2, 200.0)  # kept while everything mirrors
+    assert TablePhase.from_json(cur.to_json()).mirrored_since == MirrorEpoch(2, 200.0)
+    cur = move(cur, TablePhase(DW, 50), 8)  # half back in cassandra: the epoch ends
+    assert mirror_epoch(cur) is None and "mirrored_since" not in cur.to_json()
+    cur = move(cur, TablePhase(DW), 9)
+    assert mirror_epoch(cur) == MirrorEpoch(9, 900.0)
+    # a table that starts mirrored in the mapping is in epoch 0, and keeps it
+    assert mirror_epoch(TablePhase(V)) == MirrorEpoch(0)
+    assert mirror_epoch(move(TablePhase(V), TablePhase(DF), 4)) == MirrorEpoch(0)
+    # history only: equality is about the phase
+    assert cur == TablePhase(DW)
+    with pytest.raises(PhaseError):
+        TablePhase.from_json({"phase": DW, "mirrored_since": {"version": "x"}})
+
+
+T = "ks.t"
+
+
+def _epoch(version: int = 3):
+    from proxy.phases import MirrorEpoch
+
+    return MirrorEpoch(version, 1000.0 * version)
+
+
+def _run(kind: str, **kw: object):
+    from proxy.cutover import RunRecord
+
+    base: dict[str, object] = {"epoch": _epoch(), "phase_version": 4, "fleet_converged": True,
+                               "ranges_total": 256, "ranges_done": 256}
+    base.update(kw)
+    return RunRecord(kind, T, 5000.0, 5100.0, **base)  # type: ignore[arg-type]
+
+
+BF_OK = _run("backfill")
+VAL_OK = _run("validate")
+
+# old, new (phase, share), latest backfill, latest validate, fleet converged now -> None when allowed
+# without force, else a piece of the refusal
+GATE = [
+    # any move of partitions forward into dynamo_fallback or dynamo must be earned
+    ((V, 100), (DF, 100), None, None, True, "backfill of ks.t not completed since dual_write converged"),
+    ((V, 100), (DF, 10), None, None, True, "backfill of ks.t not completed"),
+    ((V, 100), (DF, 100), BF_OK, None, True, "no validate of ks.t since dual_write converged"),
+    ((V, 100), (DF, 100), None, VAL_OK, True, "run: cql-dynamo-proxy backfill --mapping m.yaml --table ks.t "
+                                              "--control file:/ctl"),
+    ((V, 100), (DF, 100), BF_OK, VAL_OK, True, None),
+    ((DW, 100), (DF, 100), BF_OK, VAL_OK, True, None),
+    ((DF, 10), (DF, 50), None, None, True, "backfill of ks.t"),
+    ((DF, 10), (DF, 50), BF_OK, VAL_OK, True, None),
+    ((DF, 100), (D, 10), BF_OK, _run("validate", differences=1), True, "found 1 difference(s)"),
+    ((DF, 100), (D, 100), BF_OK, VAL_OK, True, None),
+    # moves the gate does not guard: back from dynamo, backwards, within Cassandra-authoritative phases
+    ((D, 100), (DF, 100), None, None, True, None),
+    ((DF, 100), (V, 100), None, None, True, None),
+    ((V, 100), (DW, 100), None, None, True, None),
+    ((DW, 100), (V, 100), None, None, True, None),
+    ((DF, 50), (DF, 10), None, None, True, None),
+    # runs that do not count
+    ((V, 100), (DF, 100), _run("backfill", epoch=_epoch(1)), VAL_OK, True,
+     "backfill of ks.t not completed since dual_write converged (entered at phase version 3, 1970-01-01 00:50:00Z)"
+     " (the last one, 1970-01-01 01:23:20Z, ran before that)"),
+    ((V, 100), (DF, 100), _run("backfill", fleet_converged=False, forced=True), VAL_OK, True,
+     "started before the fleet converged in dual_write (forced); run it again"),
+    ((V, 100), (DF, 100), _run("backfill", ranges_failed=2, ranges_done=254), VAL_OK, True,
+     "2 of 256 ranges failed); run it again (it resumes)"),
+    ((V, 100), (DF, 100), _run("backfill", ranges_done=200), VAL_OK, True, "56 of 256 ranges not copied"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", epoch=_epoch(1)), True, "no validate of ks.t"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", epoch=None), True, "no validate of ks.t"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", fleet_converged=False), True,
+     "started before the fleet converged"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", sample=10.0, ranges_total=26, ranges_done=26), True,
+     "compared a 10% sample of the ranges, which does not count"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", rerun=True, ranges_total=3, ranges_done=3), True,
+     "--rerun-failed"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", differences=4), True,
+     "found 4 difference(s); repair them (validate --repair), then validate again"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", differences=4, repair=True, repaired=4), True,
+     "found 4 difference(s) (repaired); confirm the repair with another validate"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", ranges_failed=1, ranges_done=255), True,
+     "could not compare 1 range(s); run it again"),
+    ((V, 100), (DF, 100), BF_OK, _run("validate", differences=2, ranges_failed=1, ranges_done=255), True,
+     "found 2 difference(s) and could not compare 1 range(s)"),
+    # a clean validate with a repair is clean
+    ((V, 100), (DF, 100), BF_OK, _run("validate", repair=True), True, None),
+    # the fleet not yet converged is said first when something is missing
+    ((V, 100), (DF, 100), None, None, False, "the fleet has not converged in dual_write for ks.t yet (behind: b)"),
+    ((V, 100), (DF, 100), BF_OK, VAL_OK, False, None),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "backfill", "validate", "converged", "refusal"), GATE)
+def test_cutover_gate(old, new, backfill, validate, converged, refusal) -> None:
+    from proxy.cutover import CutoverRefused, Evidence, Hint, check_cutover
+
+    ev = Evidence(T, _epoch(), backfill, validate, converged, () if converged else ("b",),
+                  Hint("m.yaml", "file:/ctl"))
+    o, n = TablePhase(*old), TablePhase(*new)
+    if refusal is None:
+        check_cutover(o, n, ev)
+        return
+    with pytest.raises(CutoverRefused) as e:
+        check_cutover(o, n, ev)
+    assert refusal in str(e.value) and "ks.t" in str(e.value) and "force to override" in str(e.value)
+    assert e.value.missing and (e.value.old, e.value.new) == (old[0], new[0])
+    check_cutover(o, n, ev, force=True)  # force overrides the gate too
+
+
+def test_cutover_gate_for_the_mapping_epoch_and_a_table_not_mirrored() -> None:
+    from proxy.cutover import Evidence, cutover_problems
+    from proxy.phases import MirrorEpoch
+
+    zero = MirrorEpoch(0)
+    bf, val = _run("backfill", epoch=zero), _run("validate", epoch=zero)
+    assert cutover_problems(Evidence(T, zero, bf, val)) == []
+    assert "the mapping's phase, version 0" in cutover_problems(Evidence(T, zero))[0]
+    assert cutover_problems(Evidence(T, None, bf, val)) == ["ks.t is not in dual_write or later for every partition"]
+
+
+def test_run_records_round_trip_and_the_latest_wins() -> None:
+    from proxy.cutover import RunRecord, latest_runs
+
+    for r in (BF_OK, _run("validate", epoch=None, sample=5.0, rerun=True, repair=True, repaired=2, by="a@h")):
+        assert RunRecord.from_json(r.to_json()) == r
+    with pytest.raises(PhaseError):
+        RunRecord.from_json({"kind": "backfill"})
+    with pytest.raises(PhaseError):
+        _run("restore")
+    later = RunRecord("validate", T, 6000.0, 6001.0, _epoch(), 4, True, differences=3)
+    runs = latest_runs([VAL_OK, later, BF_OK, RunRecord("validate", "ks.u", 1.0, 2.0, None, 0, False)])
+    assert runs[T] == {"validate": later, "backfill": BF_OK} and set(runs) == {T, "ks.u"}
