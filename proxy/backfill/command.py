@@ -2,8 +2,9 @@
 
 Exit codes: backfill 0 every range done, 1 some range failed (run it again: it resumes), 2 invalid
 input or refused (the fleet does not mirror writes yet). validate 0 no difference, 1 differences
-(see the report; with --repair they were also written), 2 invalid input, 3 some range could not be
-compared. Both: 4 the run finished but its outcome could not be recorded in the --control store.
+(see the report; with --repair they were also written; with --rounds N: still after the N-th round),
+2 invalid input or --repair refused (a table not wholly in dual_write/verify), 3 some range could not
+be compared. Both: 4 the run finished but its outcome could not be recorded in the --control store.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def add_subcommands(sub: Any) -> None:
                    help="write Cassandra's version of every difference (a newer live write still wins)")
     v.add_argument("--rerun-failed", default=None, metavar="REPORT",
                    help="compare only the ranges that had differences (or failed) in this earlier report")
+    v.add_argument("--rounds", type=int, default=1, metavar="N",
+                   help="with --repair: validate and repair again until a round finds no difference, N rounds "
+                        "at most (exit 0: the last round was clean)")
     v.add_argument("--scan-segments", type=int, default=4, help="parallel DynamoDB Scan segments (EXTRA rows)")
     v.add_argument("--control", default=None,
                    help="the fleet's control store (file:DIR or dynamodb:TABLE): the outcome is recorded there for "
@@ -244,6 +248,49 @@ def _rerun_ranges(path: str) -> dict[str, set[str]]:
 
 
 def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
+    if args.rounds < 1:
+        print("cql-dynamo-proxy validate: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    if args.rounds > 1 and not args.repair:
+        print("cql-dynamo-proxy validate: --rounds repeats validate --repair; give --repair too", file=sys.stderr)
+        return 2
+    if args.repair:
+        try:
+            refused = _repair_refused(args, mapping, tables)
+        except Exception as e:
+            print(f"cql-dynamo-proxy validate: cannot read the control store: {e}", file=sys.stderr)
+            return 2
+        if refused:
+            for why in refused:
+                print(f"cql-dynamo-proxy validate: --repair refused: {why}", file=sys.stderr)
+            return 2
+    code = 2
+    for n in range(1, args.rounds + 1):
+        if n > 1:
+            # the report names the last round's differences; earlier rounds' are kept beside it
+            Path(args.report).replace(f"{args.report}.round{n - 1}")
+        if args.rounds > 1:
+            print(f"[validate] round {n} of at most {args.rounds}", file=sys.stderr, flush=True)
+        code = _validate_round(args, mapping, tables, execute)
+        if code != 1:
+            break
+    return code
+
+
+def _repair_refused(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:
+    async def run() -> list[str]:
+        store = (gate.open_store(args.control, region=args.dynamodb_region or mapping.region,
+                                 endpoint=args.dynamodb_endpoint or mapping.endpoint) if args.control else None)
+        try:
+            return await gate.repair_problems(mapping, tables, store)
+        finally:
+            if store is not None:
+                await store.close()
+
+    return asyncio.run(run())
+
+
+def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
     try:
         recorder = outcome.begin(args, mapping, tables, "validate")
     except Exception as e:

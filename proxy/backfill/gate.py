@@ -14,7 +14,7 @@ from translators.mapping import Mapping
 
 from ..control_store import ControlStore, FileControlStore, parse_control
 from ..fleet import fleet_report
-from ..phases import PHASES, PhaseSet, TablePhase
+from ..phases import PhaseSet, TablePhase
 
 STALE_AFTER = 30.0
 Rule = Callable[[Mapping, list[str], ControlStore], Awaitable[list[str]]]
@@ -76,14 +76,7 @@ async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore)
     stored = await store.load()
     out: list[str] = []
     effective = effective_phases(mapping, stored)
-    first = PHASES.index("dual_write")
-    for name in tables:
-        tp = effective.get(name)
-        if tp is None:
-            out.append(f"{name}: not in the mapping")
-        elif PHASES.index(tp.phase) < first or (tp.phase == "dual_write" and tp.share < 100):
-            out.append(f"{name} is in phase {tp} ({store.description}): every partition must be in dual_write "
-                       "or later")
+    out.extend(cassandra_authoritative(effective, tables, store.description))
     beats = await store.heartbeats()
     report = fleet_report(stored.version if stored else 0, beats, now=time.time(), stale_after=STALE_AFTER)
     if not report["total"]:
@@ -91,6 +84,30 @@ async def problems(mapping: Mapping, tables: Iterable[str], store: ControlStore)
     elif not report["converged"]:
         out.append(f"sidecars not yet on phase version {report['version']}: {', '.join(report['behind'])}")
     return out
+
+
+def cassandra_authoritative(effective: dict[str, TablePhase], tables: Iterable[str], where: str) -> list[str]:
+    """Tables not wholly in `dual_write` or `verify`. The backfill and the repair settle a row by
+    reading the item before Cassandra, which proves something only while every write reaches
+    Cassandra first: in `dynamo_fallback` or `dynamo` an item can hold a write that Cassandra gets
+    later (or never), and they would take it for a stale one (see docs/backfill.md)."""
+    out = []
+    for name in tables:
+        tp = effective.get(name)
+        if tp is None:
+            out.append(f"{name}: not in the mapping")
+        elif tp.phase not in ("dual_write", "verify") or (tp.phase == "dual_write" and tp.share < 100):
+            out.append(f"{name} is in phase {tp} ({where}): every partition must be in dual_write or verify, "
+                       "where Cassandra is authoritative")
+    return out
+
+
+async def repair_problems(mapping: Mapping, tables: Iterable[str], store: ControlStore | None) -> list[str]:
+    """Why `validate --repair` must not write: the phases of the store named by --control, or else
+    the mapping's."""
+    stored = await store.load() if store is not None else None
+    where = store.description if store is not None else "the mapping"
+    return cassandra_authoritative(effective_phases(mapping, stored), tables, where)
 
 
 CASSANDRA_WRITTEN = ("dual_write", "verify", "dynamo_fallback")

@@ -100,13 +100,30 @@ def test_an_invisible_tombstone_beats_an_older_mirrored_write(env, cassandra, dy
     assert r.returncode == 0, r.stdout + r.stderr
     # the backfill alone settles the row it read: the older write is gone from DynamoDB
     assert _item_row(dynamodb, m, "cells", (1,)) == {"id": 1, "v": None, "n": 1, "tags": [1], "m": None}
-    # a row Cassandra does not show at all is found by validate and removed by its repair
-    r, _, diffs = _run("validate", env, cassandra, "cells", "--repair")
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert [(x["type"], x["key"], x["repaired"]) for x in diffs] == [("EXTRA", [2], True)]
-    r, _, diffs = _run("validate", env, cassandra, "cells")
-    assert r.returncode == 0 and diffs == [], r.stdout + r.stderr
+    # a row Cassandra does not show at all is found by validate and removed by its repair; the
+    # second round finds nothing, which is what exit 0 of --rounds means
+    r, _, diffs = _run("validate", env, cassandra, "cells", "--repair", "--rounds", "3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert diffs == [] and "round 2 of at most 3" in r.stderr and "round 3" not in r.stderr, r.stderr
+    first = [json.loads(x) for x in Path(_last_report(env) + ".round1").read_text().splitlines()]
+    assert [(x["type"], x["key"], x["repaired"]) for x in first if x["kind"] == "diff"] == [("EXTRA", [2], True)]
     assert _item_row(dynamodb, m, "cells", (2,)) is None
+
+
+def _last_report(env: tuple[Path, Mapping, Path, Sidecar]) -> str:
+    reports = sorted(env[2].glob("report-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    return str(reports[-1])
+
+
+def test_repair_is_refused_where_dynamodb_is_authoritative(env, cassandra, tmp_path):
+    mapping = tmp_path / "fallback.yaml"
+    mapping.write_text(env[0].read_text().replace("phase: dual_write", "phase: dynamo_fallback"))
+    r = cli("validate", "--mapping", str(mapping), "--cassandra", f"{cassandra[0]}:{cassandra[1]}", "--table",
+            f"{KS}.cells", "--report", str(tmp_path / "r.jsonl"), "--repair")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--repair refused" in r.stderr and "dynamo_fallback" in r.stderr and "Traceback" not in r.stderr
+    r = cli("validate", "--mapping", str(env[0]), "--table", f"{KS}.cells", "--rounds", "2")
+    assert r.returncode == 2 and "give --repair" in r.stderr, r.stderr
 
 
 def test_validate_compares_writetime_and_ttl_and_repairs_them(env, cassandra, dynamodb):
