@@ -307,11 +307,12 @@ async def _repair(ctx: Context, table: str, tm: TableMapping, part: tuple[Any, .
         return await ctx.read_row(table, x)
 
     try:
-        await ctx.writer.converge(tm, w, source, stats, first=(raw, works))
+        # False when nothing was written: the difference was gone by then, or the target is what the
+        # item already holds (the next round shows which)
+        return await ctx.writer.converge(tm, w, source, stats, first=(raw, works))
     except Exception as e:  # reported on the difference's line; the range goes on
         log.warning("%s %r: repair failed: %s", tm.cql_name, part + clus, e)
         return False
-    return stats.failed == 0
 
 
 # -- items whose partition Cassandra does not have -----------------------------------------------
