@@ -258,6 +258,8 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
             repaired += int(bool(ev.get("repaired")))
             report.write(orjson.dumps(ev) + b"\n")
             report.flush()
+        elif kind == "unreadable":  # a Cassandra row that could not be decoded, so not compared
+            report.write(orjson.dumps(ev) + b"\n")
         elif kind == "tokens":
             found[ev["table"]][ev["range"]] = set(ev["tokens"])
         elif kind == "page":
@@ -269,7 +271,8 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
             else:
                 progress.errors.append(f"{ev['table']} {ev['range']}: {ev['error']}")
             report.write(orjson.dumps({"kind": "range", "table": ev["table"], "range": ev["range"],
-                                       "status": "done" if ok else "failed"}) + b"\n")
+                                       "status": "done" if ok else "failed",
+                                       **({} if ok else {"error": ev["error"]})}) + b"\n")
             progress.range_finished(ok)
 
     print(f"[validate] {len(tasks)} ranges of {', '.join(tables)}{' with repair' if spec.repair else ''}",
@@ -284,7 +287,7 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
     summary = _finish(args, progress, {"tables": tables, "report": args.report, "differences": counts,
                                        "repaired": repaired if spec.repair else None,
                                        "dynamodb_items_scanned": scanned})
-    if summary["ranges"]["failed"]:
+    if summary["ranges"]["failed"] or summary["failures"]:
         return 3
     return 1 if counts else 0
 

@@ -15,7 +15,7 @@ from translators.mapping import Mapping, TableMapping, load_mapping
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
 from .ranges import TokenRange
-from .rows import ScanLayout
+from .rows import RowDecodeError, ScanLayout
 from .writer import BatchWriter, WriteStats
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ async def backfill_range(ctx: Context, task: Task, emit: Emit) -> None:
         rows, nxt = await fetch_page(ctx, tm, lay.range_query, (r.start, r.end), host, state)
         now = int(time.time())
         works = []
+        bad: list[RowDecodeError] = []
         for row in rows:
             # a partition's static values repeat on each of its rows: converted once per partition
             first = False
@@ -135,8 +136,16 @@ async def backfill_range(ctx: Context, task: Task, emit: Emit) -> None:
                 pkey = tuple(row[i] for i in lay.pk_at)
                 first = pkey != last_static
                 last_static = pkey
-            works.extend(lay.convert(row, now, with_static=first))
+            try:
+                works.extend(lay.convert(lay.decode(row), now, with_static=first))
+            except RowDecodeError as e:  # this row alone fails; reading it again would not help
+                log.warning("%s", e)
+                bad.append(e)
+                if first:
+                    last_static = None  # the partition's next row carries its static values
         stats = WriteStats()
+        stats.failed = len(bad)
+        stats.errors = [str(e) for e in bad[:50]]
         await ctx.writer.write(tm, works, stats)
         total += len(rows)
         failed += stats.failed
