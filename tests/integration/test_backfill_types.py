@@ -181,7 +181,15 @@ def env(cassandra, dynamodb, tmp_path_factory):
         finally:
             cluster.shutdown()
         yield mapping, m, d
-    recreate_keyspace(cassandra, KS, [])
+    drop_keyspace(cassandra, KS)
+
+
+def drop_keyspace(cassandra, ks: str) -> None:
+    cluster, s = session_for(*cassandra, version=4)
+    try:
+        s.execute(f"DROP KEYSPACE IF EXISTS {ks}")
+    finally:
+        cluster.shutdown()
 
 
 def _run(cmd: str, mapping: Path, d: Path, cassandra, *extra: str) -> tuple[Any, dict[str, Any], Path]:
@@ -384,7 +392,7 @@ def test_restore_brings_every_type_back(env, cassandra, dynamodb, backfilled):
         wt_back, ttl_back = writetime_ttl(cassandra, mb.table(BACK, "udts"), "u", "k = 1 AND c = 2")
         assert [x for x in wt_back if x] == [max(wt[:2])] * 2 and ttl_back[:2] == [None, None]
     finally:
-        recreate_keyspace(cassandra, BACK, [])
+        drop_keyspace(cassandra, BACK)
 
 
 BAD_ROWS = 40
@@ -408,7 +416,7 @@ def bad_table(cassandra, dynamodb, tmp_path_factory):
         finally:
             cluster.shutdown()
         yield mapping, m.table(ks, "t"), d
-    recreate_keyspace(cassandra, ks, [])
+    drop_keyspace(cassandra, ks)
 
 
 def test_a_row_that_cannot_be_decoded_fails_alone(bad_table, cassandra, dynamodb):
