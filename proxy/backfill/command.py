@@ -327,6 +327,8 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
             repaired += int(bool(ev.get("repaired")))
             report.write(orjson.dumps(ev) + b"\n")
             report.flush()
+        elif kind == "unreadable":  # a Cassandra row that could not be decoded, so not compared
+            report.write(orjson.dumps(ev) + b"\n")
         elif kind == "tokens":
             found[ev["table"]][ev["range"]] = set(ev["tokens"])
         elif kind == "page":
@@ -338,7 +340,8 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
             else:
                 progress.errors.append(f"{ev['table']} {ev['range']}: {ev['error']}")
             report.write(orjson.dumps({"kind": "range", "table": ev["table"], "range": ev["range"],
-                                       "status": "done" if ok else "failed"}) + b"\n")
+                                       "status": "done" if ok else "failed",
+                                       **({} if ok else {"error": ev["error"]})}) + b"\n")
             progress.range_finished(ok)
 
     print(f"[validate] {len(tasks)} ranges of {', '.join(tables)}{' with repair' if spec.repair else ''}",
@@ -358,7 +361,7 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
     summary = _finish(args, progress, {"tables": tables, "report": args.report, "differences": counts,
                                        "repaired": repaired if spec.repair else None,
                                        "dynamodb_items_scanned": scanned})
-    code = 3 if summary["ranges"]["failed"] else 1 if counts else 0
+    code = 3 if summary["ranges"]["failed"] or summary["failures"] else 1 if counts else 0
     if recorder is None:
         return code
     return recorder.finish(code, sample=100.0 if args.rerun_failed else float(args.sample),

@@ -20,13 +20,13 @@ from cassandra.query import BatchStatement, BatchType, BoundStatement
 
 from cql_protocol.types import serialize
 from translators import keys, values
-from translators.driver_values import from_driver
 from translators.item_codec import expand, from_wire, state_of
 from translators.mapping import Mapping, TableMapping, load_mapping, quote_identifier
 from translators.reverse_cql import ListWrite, RowStatements, RowWrite, Stmt
 
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
+from .decode import decoder
 from .ratelimit import TokenBucket
 from .source import CassandraSource, SourceOptions, _settle
 from .validate import belongs
@@ -129,7 +129,8 @@ async def _list_matches(ctx: ReverseContext, rs: RowStatements, w: RowWrite, lw:
               tuple(rs.cols[c] for c in names), (*w.partition, *w.clustering))
     rows = await ctx.run(ctx.bound(st))
     t = rs.cols[lw.column]
-    have = from_driver(t, rows[0][0]) if rows else None
+    raw = rows[0][0] if rows else None  # the session's rows are undecoded bytes (source.py)
+    have = None if raw is None else decoder(t)(raw)
     if not have or lw.expected is None:
         return not have and lw.expected is None
     return values.values_equal(t, list(have), list(lw.expected))
