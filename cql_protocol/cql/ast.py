@@ -160,7 +160,16 @@ class MapLiteral:
     entries: tuple[tuple[Expr, Expr], ...]
 
     def to_cql(self) -> str:
-        return "{" + ", ".join(f"{k.to_cql()}: {v.to_cql()}" for k, v in self.entries) + "}"
+        return "{" + ", ".join(_map_entry(k, v) for k, v in self.entries) + "}"
+
+
+def _map_entry(key: Expr, value: Expr) -> str:
+    if isinstance(key, ColumnRef):
+        # A selector's column as a key keeps its parentheses (`{a: 1}` reads as a UDT literal), and
+        # so does the value (`{(a): b}` reads as a cast of the marker :b); in selectors, parentheses
+        # around one expression only group it.
+        return f"({key.to_cql()}): ({value.to_cql()})"
+    return f"{key.to_cql()}: {value.to_cql()}"
 
 
 @dataclass(frozen=True, slots=True)
