@@ -136,26 +136,48 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
 
     from .dual_write import DualWrite
     from .dynamo_writer import DynamoWriter
-    from .dynamodb_client import DynamoDBClient
+    from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
     from .journal import DeadLetters
     from .large_items import LargeItems
     from .s3_client import S3Client
     from .server import load_mapping_or_fail, uses_s3
     from .write_queue import replay_dead_letters
 
-    mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
+    if not Path(args.state_dir).is_dir():
+        raise ConfigError(f"--state-dir {args.state_dir}: no such directory")
+    try:
+        mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
+    except OSError as e:
+        raise ConfigError(f"cannot read the mapping {args.mapping}: {e.strerror or e}") from None
     dead = DeadLetters(Path(args.state_dir) / "dead-letters.jsonl")
-    total = len(dead.read())
-    async with DynamoDBClient(
-        region=args.dynamodb_region or (mapping.region if mapping else None) or None,
-        endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None,
-    ) as client:
+    try:
+        total = len(dead.read())
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"cannot read {dead.path}: {e}") from None
+    if not total:  # nothing to send: DynamoDB need not even answer
+        print(f"0 dead-lettered writes (in {dead.path})")
+        return 0
+    try:
+        client = DynamoDBClient(region=args.dynamodb_region or (mapping.region if mapping else None) or None,
+                                endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None)
+    except DynamoDBUnavailable as e:  # no credentials anywhere in the AWS chain
+        raise ConfigError(str(e)) from None
+    async with client:
         large = None
         if mapping is not None and uses_s3(mapping):
             large = LargeItems(S3Client(region=client.region, endpoint=args.s3_endpoint or None))
         try:
             applier = DualWrite(mapping, DynamoWriter(client, large=large)).apply_record if mapping else None
             ok, failing = await replay_dead_letters(dead, client, applier)
+        except DynamoDBUnavailable as e:
+            print(f"cql-dynamo-proxy dead-letters: DynamoDB does not answer ({e}); the {len(dead.read())} "
+                  f"writes not applied are kept in {dead.path}", file=sys.stderr)
+            return 1
+        except DynamoDBError as e:  # credentials refused (the other errors are kept per write)
+            print(f"cql-dynamo-proxy dead-letters: DynamoDB at {client.endpoint.rstrip('/')} refused the "
+                  f"credentials ({e}); the {len(dead.read())} writes not applied are kept in {dead.path}",
+                  file=sys.stderr)
+            return 2
         finally:
             if large is not None:
                 await large.s3.close()
