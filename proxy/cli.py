@@ -14,7 +14,7 @@ from translators import COMMANDS as TRANSLATOR_COMMANDS
 from translators import add_subcommands as add_translator_subcommands
 from translators import run_subcommand as run_translator_subcommand
 
-from . import __version__
+from . import __version__, cli_args
 from .backfill import command as backfill_command
 from .backfill import restore_command
 from .config import Config, ConfigError, load_config
@@ -86,7 +86,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_args.Parser(
         prog="cql-dynamo-proxy",
         description="CQL sidecar that moves live Cassandra tables to DynamoDB without touching the application.",
     )

@@ -21,6 +21,7 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from ..cli_args import at_most, non_negative_float, percent, port, positive_int
 from . import gate
 from . import ranges as ranges_mod
 from .ledger import Ledger
@@ -30,6 +31,7 @@ from .runner import JobSpec, Task, table_name
 from .workers import run_job
 
 COMMANDS = ("backfill", "validate")
+MAX_SCAN_SEGMENTS = 1_000_000  # DynamoDB's limit on TotalSegments
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -41,21 +43,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra reads")
     p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
                    help="a table of the mapping (repeatable; default: every table of the mapping)")
-    p.add_argument("--splits", type=int, default=256, help="token ranges per table (aligned with ownership)")
-    p.add_argument("--page-size", type=int, default=1000, help="rows per Cassandra page")
-    p.add_argument("--concurrency", type=int, default=8, help="ranges scanned at once per process")
-    p.add_argument("--write-concurrency", type=int, default=64, help="DynamoDB writes in flight per process")
-    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own connections")
-    p.add_argument("--rows-per-second", type=float, default=0, help="limit on rows read per second (0: none)")
-    p.add_argument("--write-units-per-second", type=float, default=0,
+    p.add_argument("--splits", type=positive_int, default=256,
+                   help="token ranges per table (aligned with ownership)")
+    p.add_argument("--page-size", type=positive_int, default=1000, help="rows per Cassandra page")
+    p.add_argument("--concurrency", type=positive_int, default=8, help="ranges scanned at once per process")
+    p.add_argument("--write-concurrency", type=positive_int, default=64,
+                   help="DynamoDB writes in flight per process")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes, each with its own connections")
+    p.add_argument("--rows-per-second", type=non_negative_float, default=0,
+                   help="limit on rows read per second (0: none)")
+    p.add_argument("--write-units-per-second", type=non_negative_float, default=0,
                    help="limit on DynamoDB write units per second (0: none)")
     p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
     p.add_argument("--dynamodb-region", default=None)
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
     p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
     p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
-    p.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument("--progress-interval", type=non_negative_float, default=5.0,
+                   help="seconds between progress lines")
 
 
 def add_subcommands(sub: Any) -> None:
@@ -71,13 +77,15 @@ def add_subcommands(sub: Any) -> None:
     v = sub.add_parser("validate", help="compare Cassandra and DynamoDB range by range")
     _common(v)
     v.add_argument("--report", default="validate-report.jsonl", help="differences, one JSON line each")
-    v.add_argument("--sample", type=float, default=100.0, metavar="PCT", help="percent of the ranges to compare")
+    v.add_argument("--sample", type=percent, default=100.0, metavar="PCT",
+                   help="percent of the ranges to compare (more than 0, at most 100)")
     v.add_argument("--seed", type=int, default=None, help="seed of the --sample choice")
     v.add_argument("--repair", action="store_true",
                    help="write Cassandra's version of every difference (a newer live write still wins)")
     v.add_argument("--rerun-failed", default=None, metavar="REPORT",
                    help="compare only the ranges that had differences (or failed) in this earlier report")
-    v.add_argument("--scan-segments", type=int, default=4, help="parallel DynamoDB Scan segments (EXTRA rows)")
+    v.add_argument("--scan-segments", type=at_most(MAX_SCAN_SEGMENTS), default=4,
+                   help="parallel DynamoDB Scan segments (EXTRA rows)")
 
 
 def _spec(args: argparse.Namespace, command: str) -> JobSpec:
