@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +187,21 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
     return 0 if failing == 0 else 1
 
 
+def _batch(command: str, run: Callable[[], int]) -> int:
+    """A batch command ends with one line even on an error nobody foresaw (with CDP_TRACEBACK=1,
+    its traceback). validate's code for a run that could not finish its comparison is 3."""
+    try:
+        return run()
+    except ConfigError:
+        raise
+    except Exception as e:
+        if os.environ.get("CDP_TRACEBACK"):
+            raise
+        print(f"cql-dynamo-proxy {command}: unexpected error: {type(e).__name__}: {e} "
+              "(CDP_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 3 if command == "validate" else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in TRANSLATOR_COMMANDS:
@@ -193,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_phase_command(args)
     if args.command in backfill_command.COMMANDS:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return backfill_command.run(args)
+        return _batch(args.command, lambda: backfill_command.run(args))
     if args.command == restore_command.COMMAND:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return restore_command.run(args)
+        return _batch(args.command, lambda: restore_command.run(args))
     if args.command == "dead-letters":
         try:
-            return asyncio.run(_replay_dead_letters(args))
+            return _batch(args.command, lambda: asyncio.run(_replay_dead_letters(args)))
         except ConfigError as e:
             print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
             return 2

@@ -1,9 +1,10 @@
 """`cql-dynamo-proxy backfill` and `cql-dynamo-proxy validate`.
 
-Exit codes: backfill 0 every range done, 1 some range failed (run it again: it resumes), 2 invalid
-input or refused (the fleet does not mirror writes yet). validate 0 no difference, 1 differences
-(see the report; with --repair they were also written), 2 invalid input, 3 some range could not be
-compared.
+Exit codes: backfill 0 every range done, 1 some range failed or a store did not answer at the start
+(run it again: it resumes), 2 invalid input (failures.py) or refused (the fleet does not mirror
+writes yet). validate 0 no difference, 1 differences (see the report; with --repair they were also
+written), 2 invalid input, 3 some range (or the EXTRA scan) could not be compared, or a store did
+not answer at the start.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from translators.mapping import Mapping, MappingError, load_mapping
 
 from ..cli_args import at_most, non_negative_float, percent, port, positive_int
 from . import gate
+from . import preflight as preflight_mod
 from . import ranges as ranges_mod
+from .failures import CommandError, Kind, cassandra_error, describe
 from .ledger import Ledger
 from .progress import Progress, human
 from .ranges import TokenRange
@@ -116,9 +119,15 @@ def _tables(mapping: Mapping, wanted: list[str]) -> list[str]:
 def _ring(spec: JobSpec) -> list[int]:
     from .source import CassandraSource, SourceOptions
 
-    src = CassandraSource(SourceOptions(spec.cassandra, spec.cassandra_username, spec.cassandra_password))
+    try:
+        src = CassandraSource(SourceOptions(spec.cassandra, spec.cassandra_username, spec.cassandra_password))
+    except Exception as e:  # gone since the check at the start
+        raise cassandra_error(e, spec.cassandra) from None
     try:
         return src.ring_tokens()
+    except Exception as e:
+        raise CommandError(f"cannot read the token ring from Cassandra at {spec.cassandra}: {describe(e)}",
+                           Kind.UNREACHABLE) from None
     finally:
         src.close()
 
@@ -126,7 +135,10 @@ def _ring(spec: JobSpec) -> list[int]:
 def _progress(args: argparse.Namespace, command: str) -> Progress:
     p = Progress(command, interval=args.progress_interval, metrics_file=args.metrics_file)
     if args.metrics_port:
-        p.serve(args.metrics_port)
+        try:
+            p.serve(args.metrics_port)
+        except OSError as e:  # taken since the check at the start
+            raise CommandError(f"--metrics-port {args.metrics_port}: {e.strerror or e}") from None
     return p
 
 
@@ -151,12 +163,34 @@ def run(args: argparse.Namespace, execute: Execute | None = None) -> int:
     try:
         mapping = load_mapping(args.mapping)
         tables = _tables(mapping, args.table)
-    except (MappingError, ValueError, OSError) as e:
+    except OSError as e:
+        print(f"cql-dynamo-proxy {args.command}: cannot read the mapping {args.mapping}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    except (MappingError, ValueError) as e:
         print(f"cql-dynamo-proxy {args.command}: {e}", file=sys.stderr)
         return 2
-    if args.command == "backfill":
-        return _backfill(args, mapping, tables, execute)
-    return _validate(args, mapping, tables, execute)
+    try:
+        preflight(args, mapping, tables, writes=[args.summary, args.metrics_file, getattr(args, "report", None)],
+                  reads=[getattr(args, "rerun_failed", None)])
+        if args.command == "backfill":
+            return _backfill(args, mapping, tables, execute)
+        return _validate(args, mapping, tables, execute)
+    except CommandError as e:
+        print(f"cql-dynamo-proxy {args.command}: {e}", file=sys.stderr)
+        return e.exit_code(args.command)
+
+
+def preflight(args: argparse.Namespace, mapping: Mapping, tables: list[str], writes: list[str | None],
+              reads: list[str | None]) -> None:
+    """What must hold before a run plans anything (see preflight.py): the files it reads and the
+    directories of those it writes, a free --metrics-port, both stores and every table."""
+    preflight_mod.check_files(reads, writes)
+    if args.metrics_port:
+        preflight_mod.check_port_free(args.metrics_port)
+    password = os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None
+    preflight_mod.check(preflight_mod.Stores(args.cassandra, args.cassandra_username, password,
+                                             args.dynamodb_endpoint, args.dynamodb_region), mapping, tables)
 
 
 # -- backfill ---------------------------------------------------------------------------------------
@@ -241,11 +275,12 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
     if args.rerun_failed:
         try:
             wanted = _rerun_ranges(args.rerun_failed)
+            for t in tables:
+                chosen[t] = sorted(TokenRange.parse(r) for r in wanted.get(t, ()))
         except OSError as e:
-            print(f"cql-dynamo-proxy validate: {e}", file=sys.stderr)
-            return 2
-        for t in tables:
-            chosen[t] = sorted(TokenRange.parse(r) for r in wanted.get(t, ()))
+            raise CommandError(f"cannot read {args.rerun_failed}: {e.strerror or e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CommandError(f"{args.rerun_failed} is not a validate report: {describe(e)}") from None
     else:
         ring = _ring(spec)
         for t in tables:
@@ -256,7 +291,10 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
     counts: dict[str, int] = {}
     repaired = 0
     done: dict[str, set[str]] = {t: set() for t in tables}
-    report = open(args.report, "wb")  # noqa: SIM115 - closed below
+    try:
+        report = open(args.report, "wb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise CommandError(f"cannot write {args.report}: {e.strerror or e}") from None
 
     def handle(ev: dict[str, Any]) -> None:
         nonlocal repaired
@@ -283,16 +321,21 @@ def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], exe
     print(f"[validate] {len(tasks)} ranges of {', '.join(tables)}{' with repair' if spec.repair else ''}",
           file=sys.stderr, flush=True)
     scanned = 0
+    incomplete = False
     try:
         execute(spec, tasks, handle)
         # items whose partition Cassandra does not have, in the ranges compared
-        scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, handle, args.scan_segments))
+        try:
+            scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, handle, args.scan_segments))
+        except Exception as e:  # the EXTRA rows stay unknown: not a clean result
+            incomplete = True
+            progress.errors.append(f"scan for EXTRA rows: {describe(e)}")
     finally:
         report.close()
     summary = _finish(args, progress, {"tables": tables, "report": args.report, "differences": counts,
                                        "repaired": repaired if spec.repair else None,
-                                       "dynamodb_items_scanned": scanned})
-    if summary["ranges"]["failed"]:
+                                       "dynamodb_items_scanned": scanned, "incomplete": incomplete})
+    if summary["ranges"]["failed"] or incomplete:
         return 3
     return 1 if counts else 0
 

@@ -1,7 +1,8 @@
 """`cql-dynamo-proxy restore-cassandra`: copy DynamoDB back into Cassandra (the way back from `dynamo`).
 
-Exit codes: 0 every segment done; 1 some segment failed (run the same command again: it resumes);
-2 invalid input, a counter table, or refused (some partition is still in `dynamo`).
+Exit codes: 0 every segment done; 1 some segment failed, or a store did not answer at the start (run
+the same command again: it resumes); 2 invalid input (failures.py), a counter table, or refused (some
+partition is still in `dynamo`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from translators.mapping import Mapping, MappingError, load_mapping
 
 from ..cli_args import at_most, non_negative_float, port, positive_int
 from . import gate
-from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables
+from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, preflight
+from .failures import CommandError, describe
 from .reverse import ReverseSpec, SegmentTask, run_segments
 from .segment_ledger import SegmentLedger
 
@@ -75,16 +77,33 @@ def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        return _run(args)
+    except CommandError as e:
+        print(f"cql-dynamo-proxy {COMMAND}: {e}", file=sys.stderr)
+        return e.exit_code(COMMAND)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         mapping = load_mapping(args.mapping)
         tables = _tables(mapping, args.table)
-        refused = _refusals(args, mapping, tables)
-    except (MappingError, ValueError, OSError) as e:
+    except OSError as e:
+        print(f"cql-dynamo-proxy {COMMAND}: cannot read the mapping {args.mapping}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    except (MappingError, ValueError) as e:
         print(f"cql-dynamo-proxy {COMMAND}: {e}", file=sys.stderr)
+        return 2
+    try:
+        refused = _refusals(args, mapping, tables)
+    except Exception as e:  # the control store's errors, as for backfill
+        print(f"cql-dynamo-proxy {COMMAND}: cannot read the control store: {describe(e)}", file=sys.stderr)
         return 2
     if refused:
         for why in refused:
             print(f"cql-dynamo-proxy {COMMAND}: refused: {why}", file=sys.stderr)
         return 2
+    preflight(args, mapping, tables, writes=[args.summary, args.metrics_file], reads=[])
     spec = ReverseSpec(
         mapping_path=args.mapping, cassandra=args.cassandra, cassandra_username=args.cassandra_username,
         cassandra_password=os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None,
