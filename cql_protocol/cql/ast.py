@@ -275,7 +275,17 @@ class FieldAccess:
     field: str
 
     def to_cql(self) -> str:
-        return f"{_wrap(self.target, _NEEDS_PARENS_AS_TARGET)}.{quote_ident(self.field)}"
+        target = _wrap(self.target, _NEEDS_PARENS_AS_TARGET)
+        if _ends_with_number(self.target):
+            target = f"({target})"  # `1.f` and `(int) 2..f` lex as a float (`1.`, `2.`) and what follows
+        return f"{target}.{quote_ident(self.field)}"
+
+
+def _ends_with_number(e: Expr) -> bool:
+    """Whether `e` renders ending in a numeric literal (a cast's operand comes last, unwrapped)."""
+    while isinstance(e, Cast):
+        e = e.operand
+    return isinstance(e, Constant) and e.kind in (ConstantKind.INTEGER, ConstantKind.FLOAT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1136,6 +1136,8 @@ ALL_VALID = (
         "UPDATE t USING TTL 1 AND TTL ? SET a = 1 WHERE k = 1",
         # a selector's map keeps the parentheses that keep a column key from reading as a UDT field
         "SELECT {(a): 1}, {(a): (b), (c): (f(1))}, {a: 1} FROM t",
+        # a number's field keeps parentheses: `1.j` lexes as the float `1.` and a name
+        "SELECT 1 . j, 2. . k, - 1 . l, -1 . m, ((int) 2.).n, (int) a.o FROM t",
     ]
 )
 
