@@ -103,6 +103,8 @@ def dynamodb_error(e: BaseException, endpoint: str, table: str | None = None) ->
         if e.code == "ResourceNotFoundException" and table is not None:
             return CommandError(f"DynamoDB table {table} does not exist at {endpoint} (create it with "
                                 "`cql-dynamo-proxy tables create --mapping ...`)")
+        if e.code == "AccessDeniedException":
+            return CommandError(f"DynamoDB at {endpoint} denies access: {e.message}")
         if e.code in AUTH_CODES:
             return CommandError(f"DynamoDB at {endpoint} refused the credentials: {e.code}: {e.message}")
         if e.retryable:
@@ -111,13 +113,18 @@ def dynamodb_error(e: BaseException, endpoint: str, table: str | None = None) ->
     return CommandError(f"DynamoDB at {endpoint}: {type(e).__name__}: {e}", Kind.UNREACHABLE)
 
 
+_TRANSPORT_REASONS = (
+    ("ConnectionRefusedError", "connection refused"),
+    ("TimeoutError", "no answer in time"),
+    ("gaierror", "unknown host"),
+    ("ConnectionResetError", "connection reset"),
+)
+
+
 def _unavailable_reason(e: DynamoDBUnavailable) -> str:
+    # the client's message ends with the last transport error's repr: name it in plain words
     text = str(e)
-    for word in ("ConnectionRefusedError", "TimeoutError", "gaierror", "ConnectionResetError"):
-        if word in text:
-            return {"ConnectionRefusedError": "connection refused", "TimeoutError": "no answer in time",
-                    "gaierror": "unknown host", "ConnectionResetError": "connection reset"}[word]
-    return text
+    return next((reason for name, reason in _TRANSPORT_REASONS if name in text), text)
 
 
 def describe(e: BaseException) -> str:
