@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import free_port
 
+from .drivers import session_for
 from .stores import AWS_ENV, cli, mapped_keyspace
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,11 @@ def env(cassandra: tuple[str, int], dynamodb: str, tmp_path_factory: pytest.Temp
     with mapped_keyspace(cassandra, dynamodb, KS, SCHEMA, d, "clif",
                          edit=lambda t: t.replace("endpoint: null", f"endpoint: {dynamodb}")) as (mapping, _):
         yield mapping, d
+    cluster, s = session_for(*cassandra, version=4)
+    try:
+        s.execute(f"DROP KEYSPACE IF EXISTS {KS}")
+    finally:
+        cluster.shutdown()
 
 
 def _args(cmd: str, mapping: Path, d: Path, cassandra: tuple[str, int], *extra: str) -> list[str]:
