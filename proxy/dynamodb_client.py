@@ -47,6 +47,15 @@ _RETRYABLE = frozenset({
     "TransactionInProgressException",
 })
 _THROTTLES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# Answers that refuse the client's credentials themselves: every other request would get them too.
+CREDENTIALS_REFUSED = frozenset({
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+})
 
 
 class DynamoDBError(Exception):

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .dynamo_writer import WriteConflict
-from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
+from .dynamodb_client import (
+    CREDENTIALS_REFUSED,
+    ConditionalCheckFailed,
+    DynamoDBClient,
+    DynamoDBError,
+    DynamoDBUnavailable,
+)
 from .journal import DeadLetters, Entry, Journal
 
 log = logging.getLogger(__name__)
@@ -230,11 +236,13 @@ class WriteQueue:
 async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
                               applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> tuple[int, int]:
     """Applies every dead-lettered write again; keeps only those that still fail.
-    Returns (applied or superseded, still failing)."""
+    Returns (applied or superseded, still failing). When DynamoDB does not answer, or refuses the
+    credentials, raises that error with every write from the first one it stopped kept."""
     records = dead.read()
     still: list[dict[str, Any]] = []
     ok = 0
-    for rec in records:
+    stopped: DynamoDBUnavailable | DynamoDBError | None = None
+    for i, rec in enumerate(records):
         try:
             if rec["operation"] == TRANSLATED:
                 if applier is None:
@@ -245,7 +253,19 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
             ok += 1
         except ConditionalCheckFailed:
             ok += 1
-        except (DynamoDBUnavailable, DynamoDBError, WriteConflict) as err:
+        except DynamoDBUnavailable as err:
+            # every later write would wait out the same retries: keep them all for the next replay
+            stopped = err
+            still.extend(records[i:])
+            break
+        except DynamoDBError as err:
+            if err.code in CREDENTIALS_REFUSED:  # so would every later write be
+                stopped = err
+                still.extend(records[i:])
+                break
+            rec["error"] = repr(err)
+            still.append(rec)
+        except WriteConflict as err:
             rec["error"] = repr(err)
             still.append(rec)
     from .dynamodb_client import dumps
@@ -253,4 +273,6 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
     tmp = dead.path.with_suffix(".tmp")
     tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in still))
     tmp.replace(dead.path)
+    if stopped is not None:
+        raise stopped
     return ok, len(still)

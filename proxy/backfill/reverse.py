@@ -27,6 +27,7 @@ from translators.reverse_cql import ListWrite, RowStatements, RowWrite, Stmt
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
 from .decode import decoder
+from .failures import cassandra_transient, describe
 from .ratelimit import TokenBucket
 from .source import CassandraSource, SourceOptions, _settle
 from .validate import belongs
@@ -156,7 +157,7 @@ async def write_row(ctx: ReverseContext, tm: TableMapping, w: RowWrite, rs: RowS
             await ctx.run(stmt)
             return len(stmts)
         except Exception as e:  # timeouts, unavailable: the statements are idempotent, so retry
-            if attempt == ROW_ATTEMPTS:
+            if attempt == ROW_ATTEMPTS or not cassandra_transient(e):
                 raise
             log.warning("%s: row write failed (attempt %d): %s", tm.cql_name, attempt, e)
             await asyncio.sleep(delay)
@@ -175,10 +176,11 @@ async def _copy_item(ctx: ReverseContext, tm: TableMapping, rs: RowStatements, r
             n = await write_row(ctx, tm, rs.row(part, clus, state, now), rs)
             stats["written" if n else "unchanged"] += 1
         except Exception as e:
-            log.exception("%s: an item could not be copied", tm.cql_name)
+            log.error("%s: an item could not be copied: %s", tm.cql_name, describe(e),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
             stats["failed"] += 1
             if len(stats["errors"]) < 5:
-                stats["errors"].append(f"{tm.cql_name}: {type(e).__name__}: {e}")
+                stats["errors"].append(f"{tm.cql_name}: {describe(e)}")
 
 
 async def restore_segment(ctx: ReverseContext, task: SegmentTask, emit: Emit) -> None:
@@ -212,7 +214,14 @@ async def restore_segment(ctx: ReverseContext, task: SegmentTask, emit: Emit) ->
 
 
 async def run_segments(spec: ReverseSpec, tasks: list[SegmentTask], emit: Emit) -> None:
-    ctx = ReverseContext(spec)
+    try:
+        ctx = ReverseContext(spec)
+    except Exception as e:  # a store gone since the command's check: every segment fails with the reason
+        why = describe(e)
+        log.error("cannot start the copy: %s", why)
+        for t in tasks:
+            emit({"kind": "failed", "table": t.table, "segment": t.segment, "error": why})
+        return
     try:
         sem = asyncio.Semaphore(max(1, spec.concurrency))
 
@@ -221,9 +230,10 @@ async def run_segments(spec: ReverseSpec, tasks: list[SegmentTask], emit: Emit) 
                 try:
                     await restore_segment(ctx, t, emit)
                 except Exception as e:
-                    log.exception("%s segment %d failed", t.table, t.segment)
-                    emit({"kind": "failed", "table": t.table, "segment": t.segment,
-                          "error": f"{type(e).__name__}: {e}"})
+                    why = describe(e)
+                    log.error("%s segment %d failed: %s", t.table, t.segment, why,
+                              exc_info=log.isEnabledFor(logging.DEBUG))
+                    emit({"kind": "failed", "table": t.table, "segment": t.segment, "error": why})
 
         await asyncio.gather(*(one(t) for t in tasks))
     finally:

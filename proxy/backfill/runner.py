@@ -14,6 +14,7 @@ from translators.mapping import Mapping, TableMapping, load_mapping
 
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
+from .failures import cassandra_transient, describe
 from .ranges import TokenRange
 from .rows import RowDecodeError, RowWork, ScanLayout
 from .writer import BatchWriter, WriteStats
@@ -112,13 +113,14 @@ class Context:
 
 async def fetch_page(ctx: Context, tm: TableMapping, cql: str, params: tuple[Any, ...], host: Any,
                      state: bytes | None) -> tuple[list[Any], bytes | None]:
-    """One page of a range scan, retried with backoff (the replica first, then any node)."""
+    """One page of a range scan, retried with backoff (the replica first, then any node) when the
+    error may pass: a missing table, a refused permission or an undecodable value fails at once."""
     delay = 0.2
     for attempt in range(1, PAGE_ATTEMPTS + 1):
         try:
             return await ctx.source.execute(cql, params, host=host, paging_state=state)
         except Exception as e:  # driver errors have no common base worth naming here
-            if attempt == PAGE_ATTEMPTS:
+            if attempt == PAGE_ATTEMPTS or not cassandra_transient(e):
                 raise
             log.warning("%s: page read failed (attempt %d): %s", tm.cql_name, attempt, e)
             host = None
@@ -245,7 +247,14 @@ async def _present_keys(ctx: Context, lay: ScanLayout, created: list[RowWork]) -
 
 async def run_tasks(spec: JobSpec, tasks: list[Task], emit: Emit) -> None:
     """Runs `tasks` `spec.concurrency` at a time; every outcome is reported through `emit`."""
-    ctx = Context(spec)
+    try:
+        ctx = Context(spec)
+    except Exception as e:  # a store gone since the command's check: every task fails with the reason
+        why = describe(e)
+        log.error("cannot start the range tasks: %s", why)
+        for t in tasks:
+            emit({"kind": "failed", "table": t.table, "range": t.range, "error": why})
+        return
     try:
         if spec.command == "validate":
             from .validate import validate_range
@@ -260,8 +269,11 @@ async def run_tasks(spec: JobSpec, tasks: list[Task], emit: Emit) -> None:
                 try:
                     await run(ctx, t, emit)
                 except Exception as e:
-                    log.exception("%s range %s failed", t.table, t.range)
-                    emit({"kind": "failed", "table": t.table, "range": t.range, "error": f"{type(e).__name__}: {e}"})
+                    # one line: the summary lists the failed ranges; the stack only with debug logging
+                    why = describe(e)
+                    log.error("%s range %s failed: %s", t.table, t.range, why,
+                              exc_info=log.isEnabledFor(logging.DEBUG))
+                    emit({"kind": "failed", "table": t.table, "range": t.range, "error": why})
 
         await asyncio.gather(*(one(t) for t in tasks))
     finally:
