@@ -5,7 +5,7 @@ directions switch from bare envelopes to segments after the server's READY or AU
 owner of the reader calls `use_segments()` at exactly that point so bytes already buffered are
 read the new way.
 
-Bodies stay as received (still compressed for v3/v4 lz4) so a proxy can forward them
+Bodies stay as received (still compressed for v3/v4 lz4/snappy) so a proxy can forward them
 untouched and decode only the frames it must look into.
 
 Size limits are checked from headers, before anything is buffered or decompressed: a frame (v3/v4)
@@ -349,7 +349,7 @@ class FrameReader:
         except ProtocolError as e:
             return e
         if n is None:  # the whole body is shorter than a length prefix
-            return ProtocolError("Provided frame does not appear to be LZ4 compressed")
+            return ProtocolError(f"Provided frame does not appear to be {'LZ4' if algo == LZ4 else 'Snappy'} compressed")
         if n < 0 or n > self.max_frame_size:
             return too_large(n, self.max_frame_size)
         return None

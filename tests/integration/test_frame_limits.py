@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from bombs import MIB, frame, lz4_frame_body_bomb
+from bombs import MIB, frame, lz4_frame_body_bomb, snappy_bomb
 
 from cql_protocol.errors import ErrorCode
 from cql_protocol.messages import (
@@ -28,6 +28,7 @@ from cql_protocol.messages import (
     QueryParameters,
     Ready,
     Rows,
+    Startup,
     Supported,
     decode_frame,
 )
@@ -278,3 +279,35 @@ def test_limit_set_on_the_command_line(cassandra, sidecar_factory) -> None:
             # within the limit it reaches Cassandra, which reads a body of zeros as a bad query
             assert (err.code == ErrorCode.PROTOCOL_ERROR and "uncompressed frame length" in err.message) == refused
         still_serves(c)
+
+
+# -- snappy --------------------------------------------------------------------------------------
+
+
+def test_snappy_is_offered_like_cassandra_and_its_bombs_refused(sidecar, cassandra) -> None:
+    with RawConnection(*cassandra) as direct, RawConnection(sidecar.host, sidecar.port) as c:
+        theirs = direct.request(Options(), 1)
+        ours = c.request(Options(), 1)
+        assert isinstance(theirs, Supported) and isinstance(ours, Supported)
+        assert ours.options["COMPRESSION"] == theirs.options["COMPRESSION"] == ["snappy", "lz4"]
+        assert isinstance(c.startup("snappy"), Ready)
+        still_serves(c)
+        # 250 MiB announced in the varint (the body itself is small: the refusal needs no more)
+        c.send_raw(frame(4, 5, Opcode.QUERY, snappy_bomb(64 * 1024, declared=DECLARED), flags=FrameFlag.COMPRESSED))
+        err = error(c.recv())
+        assert err.code == ErrorCode.PROTOCOL_ERROR
+        assert err.message.startswith(f"Invalid uncompressed frame length {DECLARED};")
+        still_serves(c)
+    assert sidecar.proc.poll() is None
+
+
+def test_snappy_on_v5_is_refused_like_cassandra(sidecar, cassandra) -> None:
+    """Same code and words as Cassandra (which answers on the STARTUP's stream and keeps the
+    connection; the sidecar treats a refused STARTUP as any protocol error and closes)."""
+    answers = []
+    for host, port in (cassandra, (sidecar.host, sidecar.port)):
+        with RawConnection(host, port, version=5) as c:
+            c.send(Startup({"CQL_VERSION": "3.0.0", "COMPRESSION": "snappy"}), 3)
+            err = error(c.recv())
+            answers.append((err.code, err.message))
+    assert answers[0] == answers[1] == (ErrorCode.PROTOCOL_ERROR, "Snappy compression is not supported in protocol V5")

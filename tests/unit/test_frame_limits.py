@@ -8,11 +8,12 @@ from __future__ import annotations
 import struct
 import tracemalloc
 
+import cramjam
 import lz4.block
 import pytest
-from bombs import MIB, frame, lz4_block_bomb, lz4_frame_body_bomb
+from bombs import MIB, frame, lz4_block_bomb, lz4_frame_body_bomb, snappy_bomb, varint
 
-from cql_protocol.compression import decompress_frame_body
+from cql_protocol.compression import compress_frame_body, decompress_frame_body
 from cql_protocol.errors import ErrorCode, FrameRefused, ProtocolError
 from cql_protocol.frame import DEFAULT_MAX_FRAME, DEFAULT_MAX_RESPONSE_FRAME, FrameReader, make_frame
 from cql_protocol.messages import (
@@ -20,6 +21,7 @@ from cql_protocol.messages import (
     Query,
     QueryParameters,
     Ready,
+    Supported,
     decode_frame,
     encode_message,
 )
@@ -140,6 +142,7 @@ def test_the_lz4_bomb_is_real() -> None:
     block = lz4_block_bomb(n)
     assert len(block) < n // 250
     assert lz4.block.decompress(block, uncompressed_size=n) == bytes(n)
+    assert bytes(cramjam.snappy.decompress_raw(snappy_bomb(n))) == bytes(n)
 
 
 @pytest.mark.parametrize("version", (3, 4))
@@ -169,11 +172,21 @@ def test_lz4_bomb_is_refused_from_its_length_prefix(version: int) -> None:
     assert peak < 512 * 1024, peak  # the chunks going by, nothing like the 250 MiB
 
 
-def test_announced_length_at_the_limit_passes_and_one_more_byte_is_refused() -> None:
+def test_snappy_bomb_is_refused_from_its_varint() -> None:
+    body = snappy_bomb(20 * MIB)  # about 1 MB that really becomes 20 MiB
+    reader = FrameReader(responses=False, compression="snappy")
+    got, refused = drain(reader, frame(4, 6, Opcode.QUERY, body, flags=FrameFlag.COMPRESSED) + options())
+    assert got == [-1, Opcode.OPTIONS]
+    assert refused[0].stream == 6 and "Invalid uncompressed frame length 20971520" in refused[0].error.message
+
+
+@pytest.mark.parametrize("algo", ("lz4", "snappy"))
+def test_announced_length_at_the_limit_passes_and_one_more_byte_is_refused(algo: str) -> None:
     limit = 256 * 1024
     for declared, ok in ((limit, True), (limit + 1, False)):
-        body = lz4_frame_body_bomb(limit, declared)
-        reader = FrameReader(responses=False, max_frame_size=limit)
+        body = (lz4_frame_body_bomb(limit, declared) if algo == "lz4"
+                else snappy_bomb(limit, declared))
+        reader = FrameReader(responses=False, max_frame_size=limit, compression=algo)
         got, refused = drain(reader, frame(4, 1, Opcode.QUERY, body, flags=FrameFlag.COMPRESSED))
         assert got == ([Opcode.QUERY] if ok else [-1]), (declared, refused)
 
@@ -189,6 +202,8 @@ def test_negative_lz4_length_is_refused() -> None:
     [
         ("lz4", b"\x00\x00", "Provided frame does not appear to be LZ4 compressed"),
         ("lz4", b"", "Provided frame does not appear to be LZ4 compressed"),
+        ("snappy", b"\x80\x80", "Provided frame does not appear to be Snappy compressed"),
+        ("snappy", b"\xff\xff\xff\xff\xff\x01", "Provided frame does not appear to be Snappy compressed"),
     ],
 )
 def test_a_body_too_short_for_its_length_is_refused(algo: str, body: bytes, message: str) -> None:
@@ -205,34 +220,76 @@ def test_compressed_flag_without_negotiated_compression_is_a_plain_body() -> Non
     assert got == [Opcode.OPTIONS] and not refused
 
 
+@pytest.mark.parametrize("algo", ("lz4", "snappy"))
 @pytest.mark.parametrize(("declared", "actual"), [(1000, 60), (60, 1000), (1001, 1000), (999, 1000)])
-def test_a_length_that_lies_is_a_protocol_error(declared: int, actual: int) -> None:
+def test_a_length_that_lies_is_a_protocol_error(algo: str, declared: int, actual: int) -> None:
     plain = encode_message(Query("SELECT 1", QueryParameters(1)), 4, 1, response=False).body
     plain = (bytes(plain) + bytes(actual))[:actual]
-    body = struct.pack(">I", declared) + lz4.block.compress(plain, store_size=False)
-    reader = FrameReader(responses=False)
+    if algo == "lz4":
+        body = struct.pack(">I", declared) + lz4.block.compress(plain, store_size=False)
+    else:
+        body = varint(declared) + bytes(cramjam.snappy.compress_raw(plain))[len(varint(actual)):]
+    reader = FrameReader(responses=False, compression=algo)
     reader.feed(frame(4, 1, Opcode.QUERY, body, flags=1))
     (f,) = reader.frames()  # the length is within the limit: only decompressing can tell the lie
     with pytest.raises(ProtocolError, match=r"declared|corrupt|mismatch"):
         decode_frame(f)
 
 
-def test_decompress_frame_body_checks_the_limit_before_decompressing() -> None:
-    body = lz4_frame_body_bomb(250 * MIB)
+@pytest.mark.parametrize("algo", ("lz4", "snappy"))
+def test_decompress_frame_body_checks_the_limit_before_decompressing(algo: str) -> None:
+    body = lz4_frame_body_bomb(250 * MIB) if algo == "lz4" else snappy_bomb(250 * MIB // 64)
     tracemalloc.start()
     try:
         with pytest.raises(ProtocolError, match="Invalid uncompressed frame length"):
-            decompress_frame_body(body, "lz4", limit=MIB)
+            decompress_frame_body(body, algo, limit=MIB)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 4 * MIB
 
 
+# -- snappy bodies -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", (3, 4))
+@pytest.mark.parametrize("size", (1, 100, 70_000, 3 * MIB))
+def test_snappy_round_trip(version: int, size: int) -> None:
+    text = "SELECT " + "x" * size
+    f = encode_message(Query(text, QueryParameters(1)), version, 2, response=False, compress="snappy")
+    assert f.compressed and f.compression == "snappy"
+    reader = FrameReader(responses=False, compression="snappy")
+    reader.feed(f.encode())
+    (got,) = reader.frames()
+    assert got.compression == "snappy"
+    assert decode_frame(got).message == Query(text, QueryParameters(1))
+
+
+def test_snappy_frames_of_the_python_driver_both_ways() -> None:
+    from cassandra import protocol as drv
+    from cassandra.connection import locally_supported_compressions
+    from cassandra.protocol_features import ProtocolFeatures
+
+    compress, decompress = locally_supported_compressions["snappy"]
+    feats = ProtocolFeatures()
+    text = "SELECT * FROM ks.t WHERE k = '" + "a" * 300 + "'"
+    data = bytes(drv.ProtocolHandler.encode_message(drv.QueryMessage(text, 1), 4, 4, compress, False, feats))
+    reader = FrameReader(responses=False, compression="snappy")
+    reader.feed(data)
+    (f,) = reader.frames()
+    assert f.compressed and decode_frame(f).message.query == text  # type: ignore[attr-defined]
+    sup = Supported({"COMPRESSION": ["snappy", "lz4"], "CQL_VERSION": ["3.4.7"]})
+    out = encode_message(sup, 4, 4, response=True, compress="snappy").encode()
+    _, flags, stream, opcode, _ = struct.unpack(">BBhBi", out[:9])
+    msg = drv.ProtocolHandler.decode_message(4, feats, {}, stream, flags, opcode, out[9:], decompress, None)
+    assert flags & 1 and msg.options == {"COMPRESSION": ["snappy", "lz4"]}
+
+
 def test_make_frame_compress_names_the_algorithm() -> None:
     assert make_frame(4, 0, Opcode.READY, b"x" * 100, response=True, compress=True).compression == "lz4"
-    f = make_frame(4, 0, Opcode.READY, b"x" * 100, response=True, compress="lz4")
-    assert f.compression == "lz4" and f.plain_body() == b"x" * 100
+    f = make_frame(4, 0, Opcode.READY, b"x" * 100, response=True, compress="snappy")
+    assert f.compression == "snappy" and f.plain_body() == b"x" * 100
+    assert compress_frame_body(b"abc", "snappy") == bytes(cramjam.snappy.compress_raw(b"abc"))
     assert make_frame(5, 0, Opcode.READY, b"x", response=True, compress="lz4").compression is None
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from bombs import MIB, frame, lz4_frame_body_bomb
+from bombs import MIB, frame, lz4_frame_body_bomb, snappy_bomb
 
 from cql_protocol.errors import ErrorCode
 from cql_protocol.frame import DEFAULT_MAX_RESPONSE_FRAME, FrameReader
@@ -15,8 +15,11 @@ from cql_protocol.messages import (
     Authenticate,
     ErrorMessage,
     Options,
+    Query,
+    QueryParameters,
     Ready,
     Startup,
+    Supported,
     decode_frame,
     encode_message,
 )
@@ -97,8 +100,9 @@ def error_of(f: Any) -> ErrorMessage:
     return msg
 
 
-def test_bomb_after_startup_is_answered_and_never_forwarded() -> None:
-    algo, body = "lz4", lz4_frame_body_bomb(250 * MIB)
+@pytest.mark.parametrize(("algo", "body"), [("lz4", lz4_frame_body_bomb(250 * MIB)),
+                                            ("snappy", snappy_bomb(20 * MIB))])
+def test_bomb_after_startup_is_answered_and_never_forwarded(algo: str, body: bytes) -> None:
     t = Session(compression=algo)
     t.startup()
     t.send(frame(4, 9, Opcode.QUERY, body, flags=FrameFlag.COMPRESSED))
@@ -183,8 +187,50 @@ def test_max_frame_bytes_is_validated_at_start(value: str) -> None:
 
 
 def test_readers_learn_the_codec_and_the_authentication_from_the_session() -> None:
-    t = Session(compression="lz4")
+    t = Session(compression="snappy")
     assert t.s.reader.compression is None and not t.s.reader.multi_segment_ok
     t.startup()
-    assert t.s.reader.compression == t.u.reader.compression == "lz4"
-    assert t.s.frame_compression == "lz4" and t.s.reader.multi_segment_ok
+    assert t.s.reader.compression == t.u.reader.compression == "snappy"
+    assert t.s.frame_compression == "snappy" and t.s.reader.multi_segment_ok
+
+
+def test_supported_advertises_snappy_and_lz4_like_cassandra() -> None:
+    t = Session()
+    t.send(encode_message(Options(), 4, 3, response=False).encode())
+    sup = Supported({"COMPRESSION": ["snappy", "lz4", "zstd"], "CQL_VERSION": ["3.4.7"],
+                     "PROTOCOL_VERSIONS": ["3/v3", "4/v4", "5/v5", "6/v6-beta"]})
+    t.u.data_received(encode_message(sup, 4, 0, response=True).encode())
+    (f,) = t.answers()
+    opts = decode_frame(f).message.options  # type: ignore[attr-defined]
+    assert opts["COMPRESSION"] == ["snappy", "lz4"]
+    assert handshake.supported_options()["COMPRESSION"] == ["snappy", "lz4"]
+
+
+@pytest.mark.parametrize(("version", "algo", "message"), [
+    (5, "snappy", "Snappy compression is not supported in protocol V5"),
+    (4, "zstd", "Unknown compression algorithm: zstd"),
+])
+def test_startup_compression_refused_as_cassandra_words_it(version: int, algo: str, message: str) -> None:
+    t = Session(version=version)
+    t.send(encode_message(Startup({"CQL_VERSION": "3.0.0", "COMPRESSION": algo}), version, 1,
+                          response=False).encode())
+    assert t.forwarded() == []
+    (f,) = t.answers()
+    assert error_of(f).message == message
+
+
+def test_snappy_frames_pass_both_ways_and_rewritten_answers_stay_snappy() -> None:
+    t = Session(compression="snappy")
+    t.startup()
+    q = encode_message(Query("SELECT v FROM ks.t WHERE k = 1", QueryParameters(1)), 4, 4, response=False,
+                       compress="snappy")
+    t.send(q.encode() + encode_message(Options(), 4, 5, response=False, compress="snappy").encode())
+    t.cassandra_reader.feed(bytes(t.cassandra.data))
+    fq, f = t.cassandra_reader.frames()
+    assert fq.flags & FrameFlag.COMPRESSED and fq.body == q.body  # forwarded as it came
+    assert decode_frame(fq).message == Query("SELECT v FROM ks.t WHERE k = 1", QueryParameters(1))
+    sup = Supported({"COMPRESSION": ["snappy", "lz4"], "CQL_VERSION": ["3.4.7"]})
+    t.u.data_received(encode_message(sup, 4, f.stream, response=True, compress="snappy").encode())
+    (a,) = t.answers()  # SUPPORTED is rewritten by the sidecar: re-encoded with snappy
+    assert a.stream == 5 and a.flags & FrameFlag.COMPRESSED and a.compression == "snappy"
+    assert decode_frame(a).message.options["COMPRESSION"] == ["snappy", "lz4"]  # type: ignore[attr-defined]
