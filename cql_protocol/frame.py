@@ -33,6 +33,7 @@ from .segment import SegmentCodec
 
 HEADER = struct.Struct(">BBhBi")
 _HEADER_UNSIGNED = struct.Struct(">BBhBI")  # v3/v4 read the body length unsigned, as Cassandra does
+_LZ4_LENGTH = struct.Struct(">i")
 HEADER_LEN = HEADER.size  # 9
 SUPPORTED_VERSIONS = (3, 4, 5)
 MAX_VERSION = 5
@@ -169,7 +170,8 @@ class FrameReader:
         if self._segments is None:
             frame, self._pos = self._parse(self._buf, self._pos)
             self._compact()
-            self._report_refusal()
+            if frame is None:
+                self._report_refusal()
             return frame
         while True:
             frame, self._env_pos = self._parse(self._env, self._env_pos)
@@ -328,10 +330,16 @@ class FrameReader:
         if algo is not None:
             # the announced uncompressed size is checked as soon as it is there, before the
             # compressed body is buffered, let alone decompressed
-            need = min(length, LENGTH_PREFIX_MAX[algo])
-            if avail < HEADER_LEN + need:
-                return None, pos
-            err = self._check_declared(algo, buf[pos + HEADER_LEN : pos + HEADER_LEN + need])
+            if algo == LZ4 and length >= 4:  # the common case, inline: this runs for every frame
+                if avail < HEADER_LEN + 4:
+                    return None, pos
+                declared = _LZ4_LENGTH.unpack_from(buf, pos + HEADER_LEN)[0]
+                err = None if 0 <= declared <= self.max_frame_size else too_large(declared, self.max_frame_size)
+            else:
+                need = min(length, LENGTH_PREFIX_MAX[algo])
+                if avail < HEADER_LEN + need:
+                    return None, pos
+                err = self._check_declared(algo, buf[pos + HEADER_LEN : pos + HEADER_LEN + need])
             if err is not None:
                 self._refuse(err, stream, 0)
                 return None, self._skip_frame(buf, pos, total)
