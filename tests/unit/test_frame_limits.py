@@ -12,6 +12,8 @@ import cramjam
 import lz4.block
 import pytest
 from bombs import MIB, frame, lz4_block_bomb, lz4_frame_body_bomb, snappy_bomb, varint
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cql_protocol.compression import compress_frame_body, decompress_frame_body
 from cql_protocol.errors import ErrorCode, FrameRefused, ProtocolError
@@ -427,3 +429,50 @@ def test_v5_response_envelopes_may_be_large() -> None:
     reader.feed(segments(env, True))
     (f,) = reader.frames()
     assert f.opcode == Opcode.RESULT and len(f.body) == len(body)
+
+
+# -- any mix, any chunking -----------------------------------------------------------------------
+
+# (body length, declared uncompressed length or None for a plain frame)
+_frame_specs = st.lists(
+    st.tuples(st.integers(0, 3000), st.one_of(st.none(), st.integers(-5, 3000))), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=_frame_specs, limit=st.integers(64, 2500), chunk=st.integers(1, 700))
+def test_any_mix_of_frames_reads_the_same_in_any_chunks_and_never_holds_a_refused_one(
+    specs: list[tuple[int, int | None]], limit: int, chunk: int
+) -> None:
+    """Frames under and over the limit, compressed bodies announcing any length: fed in any
+    chunk size, each is read or refused in order, and the reader never holds more than a frame
+    within the limit plus one chunk."""
+    wire = bytearray()
+    expected: list[int] = []
+    for i, (length, declared) in enumerate(specs):
+        if declared is None:
+            wire += frame(4, i, Opcode.QUERY, bytes(length))
+            expected.append(Opcode.QUERY if 9 + length <= limit else -1)
+        else:
+            body = struct.pack(">i", declared) + bytes(length)
+            wire += frame(4, i, Opcode.QUERY, body, flags=FrameFlag.COMPRESSED)
+            ok = 9 + len(body) <= limit and 0 <= declared <= limit
+            expected.append(Opcode.QUERY if ok else -1)
+    reader = FrameReader(responses=False, max_frame_size=limit)
+    got: list[int] = []
+    for i in range(0, len(wire), chunk):
+        reader.feed(wire[i : i + chunk])
+        assert reader.buffered() <= limit + chunk
+        while True:
+            try:
+                f = reader.next_frame()
+            except FrameRefused as e:
+                assert e.stream == len(got) and not e.fatal
+                got.append(-1)
+                continue
+            if f is None:
+                break
+            assert f.stream == len(got)
+            got.append(f.opcode)
+    assert got == expected
+    assert reader.buffered() == 0
