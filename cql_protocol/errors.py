@@ -65,6 +65,20 @@ class UnsupportedVersion(ProtocolError):
         self.reply_version = reply_version
 
 
+class FrameRefused(ProtocolError):
+    """A reader dropped one frame it must not take (too large, or a compressed body announcing too
+    much) and stayed in step with the stream: `error` is the answer for `stream`, after which the
+    connection goes on unless `fatal`. A peer that may not be refused (Cassandra) treats it as any
+    ProtocolError."""
+
+    def __init__(self, error: CQLError, stream: int, version: int, *, fatal: bool = False) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.stream = stream
+        self.version = version
+        self.fatal = fatal
+
+
 class BadCredentials(CQLError):
     code = ErrorCode.BAD_CREDENTIALS
 

@@ -48,7 +48,7 @@ _HELP = {
     "max_connections": "client connections accepted at once",
     "max_in_flight_per_connection": "requests awaiting a response per client connection",
     "max_in_flight": "requests awaiting a response across all clients",
-    "max_frame_bytes": "largest frame body accepted",
+    "max_frame_bytes": "largest request frame a client may send, compressed or once decompressed (default 16 MiB, Cassandra's)",
     "connect_timeout": "seconds to wait for a Cassandra connection",
     "shutdown_grace": "seconds in-flight requests get to finish on SIGTERM",
     "log_level": "DEBUG, INFO, WARNING or ERROR",

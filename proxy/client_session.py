@@ -10,7 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from cql_protocol.errors import CQLError, Overloaded, ProtocolError, ServerError, UnsupportedVersion
+from cql_protocol.errors import (
+    CQLError,
+    FrameRefused,
+    Overloaded,
+    ProtocolError,
+    ServerError,
+    UnsupportedVersion,
+)
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error
 from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message, peek_query_string
 from cql_protocol.opcodes import Opcode
@@ -21,6 +28,7 @@ from .metrics import (
     CONNECTIONS,
     CONNECTIONS_REJECTED,
     CONNECTIONS_TOTAL,
+    FRAMES_REFUSED,
     PROTOCOL_ERRORS,
     STATS,
     count_error,
@@ -54,16 +62,18 @@ class ClientSession(asyncio.Protocol):
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
         self.cfg = server.cfg
-        self.reader = FrameReader(responses=False, max_frame_size=self.cfg.max_frame_bytes)
+        self.reader = FrameReader(responses=False, max_frame_size=self.cfg.max_frame_bytes, compression=None)
         self.writer = FrameWriter()
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamConnection | None = None
+        self._compression: str | None = None
+        self._state = handshake.State.STARTUP
         self.pending: dict[int, Pending] = {}
         self.backlog: list[Frame] = []
         self.out: list[tuple[Frame, int | None]] = []
         self.up_out: list[tuple[Frame, int | None]] = []
         self.version = 4
-        self.compression: str | None = None
+        self.compression = None
         self.state = handshake.State.STARTUP
         self.keyspace: str | None = None
         self.system_prepared: dict[bytes, intercept.SystemStatement] = {}
@@ -74,6 +84,28 @@ class ClientSession(asyncio.Protocol):
         self._counted = False
         self.standalone = False  # no Cassandra behind this session (every mapped table in `dynamo`)
         self.system_prepared_local: dict[bytes, str] = {}
+
+    # The frame readers must know the negotiated codec before its first frame (Cassandra already
+    # compresses its READY), and the client's reader whether the client is authenticated.
+    @property
+    def compression(self) -> str | None:
+        return self._compression
+
+    @compression.setter
+    def compression(self, algo: str | None) -> None:
+        self._compression = algo
+        self.reader.compression = algo
+        if self.upstream is not None:
+            self.upstream.reader.compression = algo
+
+    @property
+    def state(self) -> handshake.State:
+        return self._state
+
+    @state.setter
+    def state(self, state: handshake.State) -> None:
+        self._state = state
+        self.reader.multi_segment_ok = state is handshake.State.READY
 
     # -- connection lifecycle ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,6 +145,7 @@ class ClientSession(asyncio.Protocol):
             up.close()
             return
         self.upstream = up
+        up.reader.compression = self._compression
         backlog, self.backlog = self.backlog, []
         try:
             for f in backlog:
@@ -165,30 +198,51 @@ class ClientSession(asyncio.Protocol):
         STATS.bytes_client_in += len(data)
         reader = self.reader
         reader.feed(data)
-        try:
-            while (frame := reader.next_frame()) is not None:
-                if self.standalone:
-                    standalone.on_frame(self, frame)
-                elif self.upstream is None:
-                    self.backlog.append(frame)
-                    if self.upstream_error is not None:
-                        self._refuse_backlog()
-                        if self.closed or (self.transport is not None and self.transport.is_closing()):
-                            return
-                else:
-                    self.on_client_frame(frame)
-        except UnsupportedVersion as e:
-            PROTOCOL_ERRORS.labels("client").inc()
-            count_error(e.code)
-            log.info("client %s asked for protocol version %d", self.peer_name, e.version)
-            if self.transport is not None:
-                self.transport.write(encode_version_error(e))
-                self.transport.close()
-            return
-        except ProtocolError as e:
-            self._client_protocol_error(e)
-            return
+        while True:
+            try:
+                while (frame := reader.next_frame()) is not None:
+                    if self.standalone:
+                        standalone.on_frame(self, frame)
+                    elif self.upstream is None:
+                        self.backlog.append(frame)
+                        if self.upstream_error is not None:
+                            self._refuse_backlog()
+                            if self.closed or (self.transport is not None and self.transport.is_closing()):
+                                return
+                    else:
+                        self.on_client_frame(frame)
+            except FrameRefused as e:
+                if not self._refuse_frame(e):
+                    return
+                continue  # the reader skipped that frame and reads on
+            except UnsupportedVersion as e:
+                PROTOCOL_ERRORS.labels("client").inc()
+                count_error(e.code)
+                log.info("client %s asked for protocol version %d", self.peer_name, e.version)
+                if self.transport is not None:
+                    self.transport.write(encode_version_error(e))
+                    self.transport.close()
+                return
+            except ProtocolError as e:
+                self._client_protocol_error(e)
+                return
+            break
         self.flush()
+
+    def _refuse_frame(self, e: FrameRefused) -> bool:
+        """Answers a frame the reader refused for its size, as Cassandra answers it; it never
+        reaches Cassandra. False when the connection closes."""
+        FRAMES_REFUSED.inc()
+        count_error(e.error.code)
+        log.info("refused a frame from client %s: %s", self.peer_name, e.message)
+        # in the refused frame's own version: before STARTUP the session has none yet
+        msg = ErrorMessage.from_exception(e.error)
+        self.out.append((encode_message(msg, e.version, e.stream, response=True, compress=self.frame_compression), None))
+        if e.fatal:
+            PROTOCOL_ERRORS.labels("client").inc()
+            self.close()
+            return False
+        return True
 
     def _client_protocol_error(self, e: ProtocolError) -> None:
         PROTOCOL_ERRORS.labels("client").inc()
@@ -324,9 +378,9 @@ class ClientSession(asyncio.Protocol):
 
     # -- output ------------------------------------------------------------------------------------
     @property
-    def frame_compression(self) -> bool:
-        """v3/v4 lz4 on frames; v5 compresses segments instead."""
-        return self.compression == "lz4" and self.version < 5
+    def frame_compression(self) -> str | None:
+        """The algorithm of v3/v4 frame bodies; v5 compresses segments instead."""
+        return self.compression if self.version < 5 else None
 
     def send(self, msg: Message, stream: int) -> None:
         self.out.append((encode_message(msg, self.version, stream, response=True, compress=self.frame_compression), None))

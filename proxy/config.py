@@ -63,7 +63,10 @@ class Config:
     max_connections: int = 10000
     max_in_flight_per_connection: int = 32000
     max_in_flight: int = 200000
-    max_frame_bytes: int = 256 * 1024 * 1024
+    # Largest request frame (v3/v4) or envelope (v5) a client may send, and largest body a
+    # compressed frame may announce. Cassandra's own limit (native_transport_max_frame_size and
+    # native_transport_max_message_size, 16 MiB by default): keep it no higher than the cluster's.
+    max_frame_bytes: int = 16 * 1024 * 1024
     connect_timeout: float = 5.0
     shutdown_grace: float = 30.0
     # Migration: the mapping file (tables, keys, phases) and where DynamoDB is.
@@ -156,10 +159,18 @@ class Config:
             raise ConfigError("verify_sample must be a percentage (0-100) and verify_concurrency at least 1")
         if self.control_poll_interval <= 0 or self.control_heartbeat_interval <= 0:
             raise ConfigError("control_poll_interval and control_heartbeat_interval must be positive")
+        if not MIN_FRAME_BYTES <= self.max_frame_bytes <= MAX_FRAME_BYTES:
+            raise ConfigError(
+                f"max_frame_bytes must be between {MIN_FRAME_BYTES} and {MAX_FRAME_BYTES} "
+                f"(got {self.max_frame_bytes})"
+            )
         if self.client_users and not self.cassandra_username:
             raise ConfigError("client_users needs cassandra_username/cassandra_password for the sidecar")
 
 
+# A STARTUP and ordinary statements must fit; frame lengths are signed 32-bit on the wire.
+MIN_FRAME_BYTES = 64 * 1024
+MAX_FRAME_BYTES = 2**31 - 1
 SECRET_FIELDS = frozenset({"admin_token", "cassandra_password", "client_users"})
 ENV_PREFIX = "CDP_"
 

@@ -479,7 +479,7 @@ def _succeeded(r: Frame, lwt: bool) -> bool:
     return first.name == "[applied]" and raw is not None and bool(deserialize(BOOLEAN, raw))
 
 
-def _with_timestamp(env: Any, ts: int, f: Frame, compress: bool) -> Frame:
+def _with_timestamp(env: Any, ts: int, f: Frame, compress: str | None) -> Frame:
     msg = env.message
     if isinstance(msg, Batch):
         new_msg = dataclasses.replace(msg, timestamp=ts)

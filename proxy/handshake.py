@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from puresasl.client import SASLClient
 
+from cql_protocol.compression import SUPPORTED as SUPPORTED_COMPRESSION
+from cql_protocol.compression import startup_compression
 from cql_protocol.errors import BadCredentials, ProtocolError
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PASSWORD_AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
-SUPPORTED_COMPRESSION = ("lz4",)
 PROTOCOL_VERSIONS = ("3/v3", "4/v4", "5/v5")
 
 
@@ -74,12 +75,7 @@ def _on_startup(s: ClientSession, f: Frame) -> None:
     env = decode_frame(f)
     assert isinstance(env.message, Startup)
     s.version = f.version
-    algo = env.message.options.get("COMPRESSION")
-    if algo is not None:
-        algo = algo.lower()
-        if algo not in SUPPORTED_COMPRESSION:
-            raise ProtocolError(f"Unknown compression algorithm: {algo}")
-    s.compression = algo
+    s.compression = startup_compression(env.message.options.get("COMPRESSION"), f.version)
     s.forward(f, _on_startup_answer)
 
 

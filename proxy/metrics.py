@@ -108,6 +108,11 @@ UPSTREAM_CONNECT_FAILURES = Counter(
 PROTOCOL_ERRORS = Counter(
     "cdp_protocol_errors", "Connections closed for a protocol violation, by side", ["side"], registry=REGISTRY
 )
+FRAMES_REFUSED = Counter(
+    "cdp_frames_refused",
+    "Client frames refused unread for their size (over max_frame_bytes, compressed or announced)",
+    registry=REGISTRY,
+)
 EVENTS_DROPPED = Counter(
     "cdp_events_dropped",
     "Cassandra topology/status events not forwarded (clients see sidecars, not Cassandra nodes)",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from cql_protocol.compression import startup_compression
 from cql_protocol.cql import ast as cql
 from cql_protocol.cql import parse_cached
 from cql_protocol.errors import CQLError, InvalidRequest, ProtocolError, ServerError, SyntaxError_, Unprepared
@@ -86,10 +87,7 @@ def on_frame(s: ClientSession, f: Frame) -> None:
 def _startup(s: ClientSession, f: Frame) -> None:
     env = decode_frame(f)
     assert isinstance(env.message, Startup)
-    algo = env.message.options.get("COMPRESSION")
-    if algo is not None and algo.lower() not in handshake.SUPPORTED_COMPRESSION:
-        raise ProtocolError(f"Unknown compression algorithm: {algo}")
-    s.compression = algo.lower() if algo else None
+    s.compression = startup_compression(env.message.options.get("COMPRESSION"), s.version)
     if s.cfg.client_user_table or s.cfg.cassandra_username:
         s.state = handshake.State.AUTH_CLIENT
         s.send(Authenticate(handshake.PASSWORD_AUTHENTICATOR), f.stream)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol, cast
 
 from cql_protocol.errors import ProtocolError
-from cql_protocol.frame import Frame, FrameReader, FrameWriter
+from cql_protocol.frame import DEFAULT_MAX_RESPONSE_FRAME, Frame, FrameReader, FrameWriter
 
 from .metrics import STATS
 from .stream_ids import StreamIdPool
@@ -24,7 +24,9 @@ class UpstreamOwner(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, owner: UpstreamOwner, max_frame: int) -> None:
         self.owner = owner
-        self.reader = FrameReader(responses=True, max_frame_size=max_frame)
+        # Cassandra bounds what it receives, not what it sends: a page of results may be larger
+        # than any request, so responses get the drivers' own ceiling.
+        self.reader = FrameReader(responses=True, max_frame_size=max(max_frame, DEFAULT_MAX_RESPONSE_FRAME))
         self.writer = FrameWriter()
         self.ids = StreamIdPool()
         self.transport: asyncio.Transport | None = None

@@ -14,7 +14,7 @@ from cassandra.connection import locally_supported_compressions, segment_codec_l
 from cassandra.protocol_features import ProtocolFeatures
 from cassandra.segment import SegmentCodec as DrvSegmentCodec
 
-from cql_protocol.errors import ProtocolError, UnsupportedVersion
+from cql_protocol.errors import FrameRefused, ProtocolError, UnsupportedVersion
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error, make_frame
 from cql_protocol.messages import (
     Query,
@@ -418,12 +418,14 @@ def test_version_change_inside_segments() -> None:
 
 
 def test_frame_length_limits() -> None:
+    # a request over the limit is skipped, then refused (more in test_frame_limits.py)
     reader = FrameReader(responses=False, max_frame_size=1024)
-    reader.feed(h("04 00 0000 07 00000401"))
-    with pytest.raises(ProtocolError, match="length"):
+    reader.feed(h("04 00 0000 07 000003f8") + bytes(0x3F8))
+    with pytest.raises(FrameRefused, match="Request is too big: length 1025"):
         reader.next_frame()
-    reader = FrameReader(responses=False)
-    reader.feed(h("04 00 0000 07 ffffffff"))
+    # a response over it breaks the connection
+    reader = FrameReader(responses=True, max_frame_size=1024)
+    reader.feed(h("84 00 0000 08 ffffffff"))
     with pytest.raises(ProtocolError, match="length"):
         reader.next_frame()
 
