@@ -74,6 +74,7 @@ class ClientSession(asyncio.Protocol):
         self._counted = False
         self.standalone = False  # no Cassandra behind this session (every mapped table in `dynamo`)
         self.system_prepared_local: dict[bytes, str] = {}
+        self._connecting = False  # the Cassandra connection is opened at the first complete frame
 
     # -- connection lifecycle ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -93,8 +94,16 @@ class ClientSession(asyncio.Protocol):
         self.me = self.server.advertised_node(self.transport)
         if self.server.standalone_ok():
             self.standalone = True
-            return
-        asyncio.get_running_loop().create_task(self._connect_upstream())
+        # The Cassandra connection waits for the first complete frame: drivers send OPTIONS or
+        # STARTUP at once, so they lose nothing, while sockets that never speak CQL (probes, floods,
+        # stalled clients) cost neither a Cassandra connection nor its buffers.
+
+    def _hold(self, frame: Frame) -> None:
+        """A frame that arrived before the Cassandra connection is up; the first one opens it."""
+        self.backlog.append(frame)
+        if not self._connecting:
+            self._connecting = True
+            asyncio.get_running_loop().create_task(self._connect_upstream())
 
     async def _connect_upstream(self) -> None:
         try:
@@ -144,6 +153,7 @@ class ClientSession(asyncio.Protocol):
             CONNECTIONS.dec()
             self.server.sessions.discard(self)
         self._drop_pending()
+        self.backlog.clear()
         if self.upstream is not None:
             self.upstream.close()
 
@@ -170,7 +180,7 @@ class ClientSession(asyncio.Protocol):
                 if self.standalone:
                     standalone.on_frame(self, frame)
                 elif self.upstream is None:
-                    self.backlog.append(frame)
+                    self._hold(frame)
                     if self.upstream_error is not None:
                         self._refuse_backlog()
                         if self.closed or (self.transport is not None and self.transport.is_closing()):
