@@ -18,6 +18,7 @@ from cql_protocol.opcodes import Opcode
 from . import handshake, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .metrics import (
+    CLOSED_BY_REASON,
     CONNECTIONS,
     CONNECTIONS_REJECTED,
     CONNECTIONS_TOTAL,
@@ -27,6 +28,7 @@ from .metrics import (
 )
 from .stream_ids import StreamIdsExhausted
 from .system_tables import Node
+from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
+_monotonic = time.monotonic
 
 _MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
 
@@ -75,6 +78,12 @@ class ClientSession(asyncio.Protocol):
         self.standalone = False  # no Cassandra behind this session (every mapped table in `dynamo`)
         self.system_prepared_local: dict[bytes, str] = {}
         self._connecting = False  # the Cassandra connection is opened at the first complete frame
+        self.close_reason: str | None = None  # why the sidecar closed it (None: the client did)
+        # deadlines (proxy.timeouts): monotonic times of acceptance, of the last complete frame and
+        # of the first bytes of the frame being received (0: none under way)
+        self._accepted = self._last_frame = 0.0
+        self._partial_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- connection lifecycle ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,6 +101,8 @@ class ClientSession(asyncio.Protocol):
         CONNECTIONS.inc()
         CONNECTIONS_TOTAL.inc()
         self.me = self.server.advertised_node(self.transport)
+        self._accepted = self._last_frame = _monotonic()
+        self._arm_timer(self._accepted)
         if self.server.standalone_ok():
             self.standalone = True
         # The Cassandra connection waits for the first complete frame: drivers send OPTIONS or
@@ -116,7 +127,7 @@ class ClientSession(asyncio.Protocol):
             if self.backlog:
                 self._refuse_backlog()
             else:  # answer the first request when it comes, so drivers fail fast with the reason
-                asyncio.get_running_loop().call_later(2.0, self.close)
+                asyncio.get_running_loop().call_later(2.0, self.close, "cassandra_unavailable")
             return
         if self.closed:
             up.close()
@@ -142,27 +153,59 @@ class ClientSession(asyncio.Protocol):
                 self.send(Supported(handshake.supported_options()), f.stream)
                 continue
             self.reply_error(f.stream, self.upstream_error)
-            self.close()
+            self.close("cassandra_unavailable")
             return
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()  # the loop's reference to this session goes with it
+            self._timer = None
         if self._counted:
             self._counted = False
             CONNECTIONS.dec()
             self.server.sessions.discard(self)
+            CLOSED_BY_REASON[self.close_reason or "client"].inc()
         self._drop_pending()
         self.backlog.clear()
         if self.upstream is not None:
             self.upstream.close()
 
-    def close(self) -> None:
+    def close(self, reason: str = "error") -> None:
+        """Closes the client connection (and Cassandra's); `reason` labels
+        cdp_connections_closed_total, the first one given counts."""
+        if self.close_reason is None:
+            self.close_reason = reason
         if self.transport is not None and not self.transport.is_closing():
             self.flush()
             self.transport.close()
         if self.upstream is not None:
             self.upstream.close()
+
+    # -- deadlines ---------------------------------------------------------------------------------
+    def _arm_timer(self, now: float) -> None:
+        self._timer = None
+        t = self.server.timeouts
+        if not t.any or self.closed:
+            return
+        transport = self.transport
+        if self.pending or self.backlog or (transport is not None and not transport.is_reading()):
+            # the client waits for an answer or for Cassandra, or the sidecar stopped reading it
+            # (backpressure): the time is not the client's
+            self._last_frame = now
+            if self._partial_since:
+                self._partial_since = now
+        reason, at = check_timeouts(t, now, accepted=self._accepted, ready=self.state is handshake.State.READY,
+                                    partial_since=self._partial_since, last_frame=self._last_frame)
+        if reason is not None:
+            log.debug("closing client %s: %s", self.peer_name, reason)
+            self.close(reason)
+        elif at is not None:
+            self._timer = asyncio.get_running_loop().call_later(at - now, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._arm_timer(_monotonic())
 
     def _drop_pending(self) -> None:
         n = sum(1 for p in self.pending.values() if p.client_stream >= 0)
@@ -175,8 +218,10 @@ class ClientSession(asyncio.Protocol):
         STATS.bytes_client_in += len(data)
         reader = self.reader
         reader.feed(data)
+        complete = False
         try:
             while (frame := reader.next_frame()) is not None:
+                complete = True
                 if self.standalone:
                     standalone.on_frame(self, frame)
                 elif self.upstream is None:
@@ -192,6 +237,7 @@ class ClientSession(asyncio.Protocol):
             count_error(e.code)
             log.info("client %s asked for protocol version %d", self.peer_name, e.version)
             if self.transport is not None:
+                self.close_reason = "protocol_error"
                 self.transport.write(encode_version_error(e))
                 self.transport.close()
             return
@@ -199,12 +245,19 @@ class ClientSession(asyncio.Protocol):
             self._client_protocol_error(e)
             return
         self.flush()
+        # deadlines: when the last frame completed, and since when a frame is under way
+        now = _monotonic()
+        if complete:
+            self._last_frame = now
+            self._partial_since = now if reader.buffered() else 0.0
+        elif not self._partial_since:
+            self._partial_since = now
 
     def _client_protocol_error(self, e: ProtocolError) -> None:
         PROTOCOL_ERRORS.labels("client").inc()
         log.info("protocol error from client %s, closing it: %s", self.peer_name, e.message)
         self.reply_error(0, e)
-        self.close()
+        self.close("protocol_error")
 
     def on_client_frame(self, f: Frame) -> None:
         if self.server.draining:
@@ -313,7 +366,7 @@ class ClientSession(asyncio.Protocol):
         for p in list(self.pending.values()):
             if p.client_stream >= 0:
                 self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
-        self.close()
+        self.close("cassandra_lost")
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
         if not self.closed and self.server.standalone_ok() and self.state is handshake.State.READY:
@@ -330,7 +383,7 @@ class ClientSession(asyncio.Protocol):
             return
         if not self.closed:
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
-            self.close()
+            self.close("cassandra_lost")
 
     # -- output ------------------------------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ import pytest
 
 from proxy.client_session import ClientSession, Pending
 from proxy.config import Config
+from proxy.metrics import REGISTRY
 from proxy.server import ProxyServer
 from proxy.upstream import UpstreamConnection
 
@@ -38,6 +39,11 @@ STARTUP = _frame(0x01, struct.pack(">H", 1) + _string("CQL_VERSION") + _string("
 OPTIONS = _frame(0x05, b"")
 QUERY = _frame(0x07, struct.pack(">i", 34) + b"SELECT * FROM system.local LIMIT 1" + struct.pack(">HB", 1, 0),
                stream=1)
+
+
+def closed_on_deadlines() -> float:
+    return sum(REGISTRY.get_sample_value("cdp_connections_closed_total", {"reason": r}) or 0.0
+               for r in ("handshake_timeout", "idle_timeout", "partial_frame_timeout"))
 
 
 def live_objects() -> list[object]:
@@ -100,6 +106,20 @@ async def one_of_each(port: int, n: int) -> None:
         await _close(w)
 
 
+async def closed_by_the_sidecar(port: int, n: int) -> None:
+    """Connections the sidecar closes itself, on its deadlines (0.5 s here)."""
+    conns = []
+    for _ in range(n):
+        conns.append(await asyncio.open_connection("127.0.0.1", port))  # handshake timeout
+        conns.append(await ready_client(port))  # idle timeout
+        r, w = await ready_client(port)  # partial frame timeout
+        w.write(HEADER.pack(4, 0, 2, 0x07, 4 << 20) + b"x" * 100)
+        conns.append((r, w))
+    for r, w in conns:
+        assert await asyncio.wait_for(r.read(), 5) == b""  # EOF: the sidecar hung up
+        await _close(w)
+
+
 def run_with(loop_kind: str, coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
     if loop_kind == "uvloop":
         import uvloop
@@ -115,7 +135,8 @@ def run_with(loop_kind: str, coro: Callable[[], Coroutine[Any, Any, None]]) -> N
 def test_closed_sessions_are_freed_by_reference_counting(cassandra: tuple[str, int], tmp_path: Path,
                                                          loop_kind: str) -> None:
     cfg = Config(listen="127.0.0.1:0", cassandra=f"{cassandra[0]}:{cassandra[1]}", admin="127.0.0.1:0",
-                 state_dir=str(tmp_path / "state"))
+                 state_dir=str(tmp_path / "state"), handshake_timeout=0.5, idle_timeout=0.5,
+                 partial_frame_timeout=0.5)
 
     async def scenario() -> None:
         server = ProxyServer(cfg)
@@ -125,10 +146,15 @@ def test_closed_sessions_are_freed_by_reference_counting(cassandra: tuple[str, i
         gc.disable()
         try:
             assert live_objects() == []
-            for _ in range(3):
+            for cycle in range(3):
                 await one_of_each(port, 10)
                 await wait_until(lambda: not server.sessions)
                 await wait_until(lambda: not live_objects())  # freed without gc.collect()
+                before = closed_on_deadlines()
+                await closed_by_the_sidecar(port, 5)
+                await wait_until(lambda: not server.sessions)
+                await wait_until(lambda: not live_objects())
+                assert closed_on_deadlines() - before == 15, cycle
         finally:
             gc.enable()
             await server.shutdown(0)
