@@ -25,6 +25,7 @@ from cql_protocol.opcodes import Opcode
 from . import handshake, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .metrics import (
+    CLOSED_BY_REASON,
     CONNECTIONS,
     CONNECTIONS_REJECTED,
     CONNECTIONS_TOTAL,
@@ -35,6 +36,7 @@ from .metrics import (
 )
 from .stream_ids import StreamIdsExhausted
 from .system_tables import Node
+from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
+_monotonic = time.monotonic
 
 _MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
 
@@ -84,6 +87,13 @@ class ClientSession(asyncio.Protocol):
         self._counted = False
         self.standalone = False  # no Cassandra behind this session (every mapped table in `dynamo`)
         self.system_prepared_local: dict[bytes, str] = {}
+        self._connecting = False  # the Cassandra connection is opened at the first complete frame
+        self.close_reason: str | None = None  # why the sidecar closed it (None: the client did)
+        # deadlines (proxy.timeouts): monotonic times of acceptance, of the last complete frame and
+        # of the first bytes of the frame being received (0: none under way)
+        self._accepted = self._last_frame = 0.0
+        self._partial_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     # The frame readers must know the negotiated codec before its first frame (Cassandra already
     # compresses its READY), and the client's reader whether the client is authenticated.
@@ -123,10 +133,20 @@ class ClientSession(asyncio.Protocol):
         CONNECTIONS.inc()
         CONNECTIONS_TOTAL.inc()
         self.me = self.server.advertised_node(self.transport)
+        self._accepted = self._last_frame = _monotonic()
+        self._arm_timer(self._accepted)
         if self.server.standalone_ok():
             self.standalone = True
-            return
-        asyncio.get_running_loop().create_task(self._connect_upstream())
+        # The Cassandra connection waits for the first complete frame: drivers send OPTIONS or
+        # STARTUP at once, so they lose nothing, while sockets that never speak CQL (probes, floods,
+        # stalled clients) cost neither a Cassandra connection nor its buffers.
+
+    def _hold(self, frame: Frame) -> None:
+        """A frame that arrived before the Cassandra connection is up; the first one opens it."""
+        self.backlog.append(frame)
+        if not self._connecting:
+            self._connecting = True
+            asyncio.get_running_loop().create_task(self._connect_upstream())
 
     async def _connect_upstream(self) -> None:
         try:
@@ -139,7 +159,7 @@ class ClientSession(asyncio.Protocol):
             if self.backlog:
                 self._refuse_backlog()
             else:  # answer the first request when it comes, so drivers fail fast with the reason
-                asyncio.get_running_loop().call_later(2.0, self.close)
+                asyncio.get_running_loop().call_later(2.0, self.close, "cassandra_unavailable")
             return
         if self.closed:
             up.close()
@@ -166,26 +186,59 @@ class ClientSession(asyncio.Protocol):
                 self.send(Supported(handshake.supported_options()), f.stream)
                 continue
             self.reply_error(f.stream, self.upstream_error)
-            self.close()
+            self.close("cassandra_unavailable")
             return
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()  # the loop's reference to this session goes with it
+            self._timer = None
         if self._counted:
             self._counted = False
             CONNECTIONS.dec()
             self.server.sessions.discard(self)
+            CLOSED_BY_REASON[self.close_reason or "client"].inc()
         self._drop_pending()
+        self.backlog.clear()
         if self.upstream is not None:
             self.upstream.close()
 
-    def close(self) -> None:
+    def close(self, reason: str = "error") -> None:
+        """Closes the client connection (and Cassandra's); `reason` labels
+        cdp_connections_closed_total, the first one given counts."""
+        if self.close_reason is None:
+            self.close_reason = reason
         if self.transport is not None and not self.transport.is_closing():
             self.flush()
             self.transport.close()
         if self.upstream is not None:
             self.upstream.close()
+
+    # -- deadlines ---------------------------------------------------------------------------------
+    def _arm_timer(self, now: float) -> None:
+        self._timer = None
+        t = self.server.timeouts
+        if not t.any or self.closed:
+            return
+        transport = self.transport
+        if self.pending or self.backlog or (transport is not None and not transport.is_reading()):
+            # the client waits for an answer or for Cassandra, or the sidecar stopped reading it
+            # (backpressure): the time is not the client's
+            self._last_frame = now
+            if self._partial_since:
+                self._partial_since = now
+        reason, at = check_timeouts(t, now, accepted=self._accepted, ready=self.state is handshake.State.READY,
+                                    partial_since=self._partial_since, last_frame=self._last_frame)
+        if reason is not None:
+            log.debug("closing client %s: %s", self.peer_name, reason)
+            self.close(reason)
+        elif at is not None:
+            self._timer = asyncio.get_running_loop().call_later(at - now, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._arm_timer(_monotonic())
 
     def _drop_pending(self) -> None:
         n = sum(1 for p in self.pending.values() if p.client_stream >= 0)
@@ -198,13 +251,15 @@ class ClientSession(asyncio.Protocol):
         STATS.bytes_client_in += len(data)
         reader = self.reader
         reader.feed(data)
+        complete = False
         while True:
             try:
                 while (frame := reader.next_frame()) is not None:
+                    complete = True
                     if self.standalone:
                         standalone.on_frame(self, frame)
                     elif self.upstream is None:
-                        self.backlog.append(frame)
+                        self._hold(frame)
                         if self.upstream_error is not None:
                             self._refuse_backlog()
                             if self.closed or (self.transport is not None and self.transport.is_closing()):
@@ -212,6 +267,7 @@ class ClientSession(asyncio.Protocol):
                     else:
                         self.on_client_frame(frame)
             except FrameRefused as e:
+                complete = True
                 if not self._refuse_frame(e):
                     return
                 continue  # the reader skipped that frame and reads on
@@ -220,6 +276,7 @@ class ClientSession(asyncio.Protocol):
                 count_error(e.code)
                 log.info("client %s asked for protocol version %d", self.peer_name, e.version)
                 if self.transport is not None:
+                    self.close_reason = "protocol_error"
                     self.transport.write(encode_version_error(e))
                     self.transport.close()
                 return
@@ -228,6 +285,13 @@ class ClientSession(asyncio.Protocol):
                 return
             break
         self.flush()
+        # deadlines: when the last frame completed, and since when a frame is under way
+        now = _monotonic()
+        if complete:
+            self._last_frame = now
+            self._partial_since = now if reader.buffered() else 0.0
+        elif not self._partial_since:
+            self._partial_since = now
 
     def _refuse_frame(self, e: FrameRefused) -> bool:
         """Answers a frame the reader refused for its size, as Cassandra answers it; it never
@@ -248,7 +312,7 @@ class ClientSession(asyncio.Protocol):
         PROTOCOL_ERRORS.labels("client").inc()
         log.info("protocol error from client %s, closing it: %s", self.peer_name, e.message)
         self.reply_error(0, e)
-        self.close()
+        self.close("protocol_error")
 
     def on_client_frame(self, f: Frame) -> None:
         if self.server.draining:
@@ -357,7 +421,7 @@ class ClientSession(asyncio.Protocol):
         for p in list(self.pending.values()):
             if p.client_stream >= 0:
                 self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
-        self.close()
+        self.close("cassandra_lost")
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
         if not self.closed and self.server.standalone_ok() and self.state is handshake.State.READY:
@@ -374,7 +438,7 @@ class ClientSession(asyncio.Protocol):
             return
         if not self.closed:
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
-            self.close()
+            self.close("cassandra_lost")
 
     # -- output ------------------------------------------------------------------------------------
     @property

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .timeouts import validate as bad_timeout
+
 
 class ConfigError(Exception):
     pass
@@ -69,6 +71,12 @@ class Config:
     max_frame_bytes: int = 16 * 1024 * 1024
     connect_timeout: float = 5.0
     shutdown_grace: float = 30.0
+    # Stalled clients (seconds, 0 turns one off): accept to READY/AUTH_SUCCESS (drivers give up on a
+    # handshake after about 5 s); first byte of a frame to its last (drivers give up on a request
+    # after 2 to 12 s); no frame and nothing in flight (drivers send a heartbeat after 30 s idle).
+    handshake_timeout: float = 10.0
+    partial_frame_timeout: float = 30.0
+    idle_timeout: float = 120.0
     # Migration: the mapping file (tables, keys, phases) and where DynamoDB is.
     mapping: str = ""
     # Phase overrides at start, "ks.table=phase[,ks.table=phase]" (else the mapping's phases).
@@ -164,6 +172,9 @@ class Config:
                 f"max_frame_bytes must be between {MIN_FRAME_BYTES} and {MAX_FRAME_BYTES} "
                 f"(got {self.max_frame_bytes})"
             )
+        for name in ("handshake_timeout", "partial_frame_timeout", "idle_timeout"):
+            if (why := bad_timeout(name, getattr(self, name))) is not None:
+                raise ConfigError(why)
         if self.client_users and not self.cassandra_username:
             raise ConfigError("client_users needs cassandra_username/cassandra_password for the sidecar")
 

@@ -121,6 +121,24 @@ EVENTS_DROPPED = Counter(
 
 ERRORS_BY_CODE = {c: ERRORS.labels(c.name) for c in ErrorCode}
 
+CONNECTIONS_CLOSED = Counter(
+    "cdp_connections_closed", "Client connections closed, by reason (client: the client closed it)", ["reason"],
+    registry=REGISTRY,
+)
+CLOSE_REASONS = (
+    "client",  # the client closed or reset the connection
+    "handshake_timeout",  # no READY / AUTH_SUCCESS in time after accept
+    "partial_frame_timeout",  # a frame started and not finished in time
+    "idle_timeout",  # no frame and nothing in flight for too long
+    "protocol_error",  # the client broke the protocol
+    "cassandra_unavailable",  # no Cassandra node could be reached for it
+    "cassandra_lost",  # its Cassandra connection went away or misbehaved
+    "shutdown",  # the sidecar stopped
+    "error",  # anything else the sidecar closed it for
+)
+# every label exported (at 0) from the start, so rates and alerts need no special case
+CLOSED_BY_REASON = {r: CONNECTIONS_CLOSED.labels(r) for r in CLOSE_REASONS}
+
 
 def count_error(code: int) -> None:
     try:

@@ -30,6 +30,7 @@ from .read_repair import ReadRepair
 from .s3_client import S3Client
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
+from .timeouts import Timeouts
 from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
 
@@ -86,6 +87,7 @@ class ProxyServer:
             phaseset_from_phases((ks, t, tm.phase) for (ks, t), tm in self.mapping.tables.items())
             if self.mapping is not None else PhaseSet(0, {}))
         self.control: PhaseControl | None = None
+        self.timeouts = Timeouts(cfg.handshake_timeout, cfg.partial_frame_timeout, cfg.idle_timeout)
 
     def table_phase(self, keyspace: str, table: str) -> tuple[str, float]:
         tp = self.phases.phase_of(keyspace, table)
@@ -171,7 +173,9 @@ class ProxyServer:
         host, port = self.cfg.listen_addr
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ClientSession(self), host, port, ssl=self.client_ssl, reuse_address=True, backlog=1024
+            lambda: ClientSession(self), host, port, ssl=self.client_ssl, reuse_address=True, backlog=1024,
+            # a stalled TLS handshake is bounded like the CQL one that follows it
+            ssl_handshake_timeout=(self.timeouts.handshake or None) if self.client_ssl else None,
         )
         log.info("listening for CQL clients on %s:%d (TLS %s)", host, self.listen_port,
                  "on" if self.client_ssl else "off")
@@ -189,7 +193,7 @@ class ProxyServer:
         if STATS.in_flight:
             log.warning("shutting down with %d requests still in flight", STATS.in_flight)
         for s in list(self.sessions):
-            s.close()
+            s.close("shutdown")
         if self._server is not None:
             await self._server.wait_closed()
         if self.queue is not None:
