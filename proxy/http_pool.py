@@ -13,7 +13,7 @@ import time
 from collections import deque
 from urllib.parse import urlsplit
 
-from .deadline import DeadlineExceeded
+from .deadline import MIN_ATTEMPT, DeadlineExceeded
 
 
 class HttpError(OSError):
@@ -179,6 +179,9 @@ class HttpPool:
         slots = self._slots
         if deadline is not None and slots.locked():
             await self._slot(deadline)
+            if deadline - time.monotonic() < MIN_ATTEMPT:  # the slot came too late to be worth using
+                slots.release()
+                raise DeadlineExceeded(f"a connection to {self.host_header} freed up too late for the deadline")
         else:
             await slots.acquire()  # free slot: returns without suspending
         try:

@@ -13,6 +13,7 @@ write and the journal holds it; per-table workers then apply it to DynamoDB.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from .dynamo_writer import WriteConflict
 from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
-from .journal import DeadLetters, Entry, Journal
+from .journal import UNRESOLVED, DeadLetters, Entry, Journal
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ class TableQueue:
         self.owner = owner
         self.queue: asyncio.Queue[Entry] = asyncio.Queue(settings.capacity)
         self.stats = TableQueueStats()
-        self.tasks = [asyncio.get_running_loop().create_task(self._worker()) for _ in range(settings.workers)]
+        # a context of their own: the first enqueue may come from a request's task, whose deadline
+        # (proxy.deadline) must not bind the workers for the rest of their life
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self._worker(), context=contextvars.Context()) for _ in range(settings.workers)]
 
     @property
     def depth(self) -> int:
@@ -228,13 +232,20 @@ class WriteQueue:
 
 
 async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
-                              applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> tuple[int, int]:
-    """Applies every dead-lettered write again; keeps only those that still fail.
-    Returns (applied or superseded, still failing)."""
+                              applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+                              forget_unresolved: bool = False) -> tuple[int, int, int]:
+    """Applies every dead-lettered write again; keeps only those that still fail, and the
+    unresolved ones (conditional writes of unknown outcome, which no replay can decide) unless
+    `forget_unresolved`. Returns (applied or superseded, still failing, unresolved)."""
     records = dead.read()
     still: list[dict[str, Any]] = []
-    ok = 0
+    ok = unresolved = 0
     for rec in records:
+        if rec["operation"] == UNRESOLVED:
+            unresolved += 1
+            if not forget_unresolved:
+                still.append(rec)
+            continue
         try:
             if rec["operation"] == TRANSLATED:
                 if applier is None:
@@ -245,7 +256,7 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
             ok += 1
         except ConditionalCheckFailed:
             ok += 1
-        except (DynamoDBUnavailable, DynamoDBError, WriteConflict) as err:
+        except Exception as err:  # kept for the next replay, whatever went wrong (a table gone, S3 down)
             rec["error"] = repr(err)
             still.append(rec)
     from .dynamodb_client import dumps
@@ -253,4 +264,4 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
     tmp = dead.path.with_suffix(".tmp")
     tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in still))
     tmp.replace(dead.path)
-    return ok, len(still)
+    return ok, len(still) - (0 if forget_unresolved else unresolved), unresolved
