@@ -508,9 +508,9 @@ class DualWrite:
         if isinstance(err, DeadlineExceeded):
             self.stats.deadline_exceeded["mirror_write"] += 1
             s.reply_error(stream, WriteTimeout(
-                f"{name}: written to Cassandra; DynamoDB did not confirm within the {self.deadline:g} s deadline "
-                f"({err}); the write is recorded for dead-letters replay. Retrying the statement is safe except "
-                "for counter updates", consistency=consistency, received=1, block_for=2, write_type=write_type))
+                f"{name}: written to Cassandra but not confirmed by DynamoDB within the {self.deadline:g} s "
+                f"deadline ({err}); the write is recorded for dead-letters replay. Retrying the statement is safe "
+                "except for counter updates", consistency=consistency, received=1, block_for=2, write_type=write_type))
             return
         s.reply_error(stream, WriteFailure(
             f"{name}: written to Cassandra but not to DynamoDB ({err}); the write is recorded for dead-letters "

@@ -25,7 +25,7 @@ import orjson
 
 from . import deadline as _deadline
 from .deadline import DeadlineExceeded
-from .http_pool import HttpPool
+from .http_pool import ConnectFailed, HttpPool
 from .metrics import LatencyHistogram
 from .sigv4 import DynamoDBSigner, FrozenCredentials
 
@@ -225,6 +225,10 @@ class DynamoDBClient:
                                               f"{attempt} attempts: {e!r}") from None
                 delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
                 if delay is None:
+                    if isinstance(e, ConnectFailed):  # refused: nothing sent, and nothing waited for
+                        stats.unavailable += 1
+                        raise DynamoDBUnavailable(f"{operation}: no connection to {self.endpoint} before the "
+                                                  f"request deadline ({attempt} attempts): {e}") from None
                     raise self._timed_out(operation, attempt, e) from None
                 stats.retries += 1
                 await asyncio.sleep(delay)

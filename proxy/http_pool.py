@@ -20,6 +20,10 @@ class HttpError(OSError):
     """A transport-level failure: the connection broke or the answer was not HTTP."""
 
 
+class ConnectFailed(HttpError):
+    """No connection could be opened (refused, unreachable): the request was not sent."""
+
+
 class _Conn(asyncio.Protocol):
     __slots__ = ("_body_len", "_buf", "_head", "_no_body", "_status", "closed", "keep_alive", "transport", "waiter")
 
@@ -152,6 +156,10 @@ class HttpPool:
             if cut:
                 raise DeadlineExceeded(f"connecting to {self.host_header}: no answer within the deadline") from None
             raise HttpError(f"connecting to {self.host_header} timed out") from None
+        except ssl.SSLError:
+            raise  # a certificate problem is not an unreachable endpoint: said as it is
+        except OSError as e:
+            raise ConnectFailed(f"connecting to {self.host_header}: {e}") from e
         return conn
 
     async def post(self, headers: dict[str, str], body: bytes, deadline: float | None = None) -> tuple[int, bytes]:

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 from . import deadline as _deadline
 from .deadline import DeadlineExceeded
 from .dynamodb_client import CredentialSource, botocore_credentials
-from .http_pool import HttpPool
+from .http_pool import ConnectFailed, HttpPool
 from .metrics import LatencyHistogram
 from .sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
 
@@ -183,6 +183,10 @@ class S3Client:
                                         f"attempts: {e!r}") from None
                 delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
                 if delay is None:
+                    if isinstance(e, ConnectFailed):  # refused: nothing sent, and nothing waited for
+                        stats.failures[operation] = stats.failures.get(operation, 0) + 1
+                        raise S3Unavailable(f"S3 {operation} {target}: no connection to {base} before the request "
+                                            f"deadline ({attempt} attempts): {e}") from None
                     raise self._timed_out(operation, target, base, e) from None
                 stats.retries += 1
                 await asyncio.sleep(delay)

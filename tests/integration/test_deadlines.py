@@ -136,7 +136,7 @@ def test_sync_mirror_under_a_hung_dynamodb(setup, cassandra, dynamodb, tmp_path)
             # Cassandra (one of the two stores) acknowledged; the client's consistency level
             assert (e.received_responses, e.required_responses, e.consistency) == (1, 2, QUORUM)
             assert e.write_type == WriteType.SIMPLE
-            assert "DynamoDB did not confirm within the 2 s deadline" in str(e)
+            assert "written to Cassandra but not confirmed by DynamoDB within the 2 s deadline" in str(e)
 
             assert [r["v"] for r in cassandra_rows(cassandra, m.table(KS, "kv"), "WHERE id = 1")] == ["one"]
             dead = _dead_letters(sc)

@@ -159,6 +159,21 @@ async def test_client_retries_resets_only_while_a_retry_fits():
             assert c.stats.retries >= 3  # retried while there was time
 
 
+async def test_refused_connections_are_unavailable_not_timed_out():
+    from proxy.dynamodb_client import DynamoDBUnavailable
+    from tests.conftest import free_port
+
+    async with client(f"http://127.0.0.1:{free_port()}", max_attempts=1000) as c:
+        t0 = time.monotonic()
+        with pytest.raises(DynamoDBUnavailable, match=r"no connection to .* before the request deadline") as ei:
+            async with within(0.4, "PutItem"):
+                await c.put_item(TableName="t", Item={"pk": {"S": "a"}})
+        # nothing was sent: the caller may treat the write as not applied
+        assert not isinstance(ei.value, DeadlineExceeded)
+        assert time.monotonic() - t0 < 0.4 + SLACK
+        assert c.stats.unavailable == 1 and c.stats.deadline_exceeded == 0
+
+
 async def test_client_without_a_deadline_keeps_its_attempts():
     with FakeEndpoint("reset") as fake:
         async with client(fake.url, max_attempts=3, base_backoff=0.001) as c:
