@@ -468,9 +468,9 @@ class DualWrite:
                 # journaled before the client hears back: a crash replays it
                 plain = _plain_put(w)
                 if plain is not None:  # insert-only table: unconditional, batched 25 per call
-                    await self.queue.enqueue(w.table.cql_name, "PutItem", plain)
+                    await self.queue.enqueue(w.table.cql_name, "PutItem", plain, ctx.due)
                 else:
-                    await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w))
+                    await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w), ctx.due)
                 self.stats.mirrored += 1
             done = 0
             try:

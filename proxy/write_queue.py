@@ -198,18 +198,23 @@ class WriteQueue:
             await asyncio.sleep(0.05)
             self.journal.sync()
 
-    async def enqueue(self, table: str, operation: str, request: dict[str, Any]) -> None:
-        """Journals the write, then queues it; waits while the table's queue is full."""
+    async def enqueue(self, table: str, operation: str, request: dict[str, Any], deadline: float | None = None) -> None:
+        """Journals the write, then queues it; waits while the table's queue is full, at most
+        `backpressure_timeout` and not past the client request's `deadline` (time.monotonic())."""
         entry = self.journal.append(table, operation, request)
         q = self._table(table)
-        q.stats.oldest_enqueued[entry.seq] = time.monotonic()
+        now = time.monotonic()
+        q.stats.oldest_enqueued[entry.seq] = now
         try:
             q.queue.put_nowait(entry)
             return
         except asyncio.QueueFull:
             pass
+        wait = self.settings.backpressure_timeout
+        if deadline is not None:
+            wait = max(0.0, min(wait, deadline - now))
         try:
-            await asyncio.wait_for(q.queue.put(entry), self.settings.backpressure_timeout)
+            await asyncio.wait_for(q.queue.put(entry), wait)
         except TimeoutError:
             q._dead(entry, "queue full: DynamoDB did not keep up within the backpressure timeout")
             q._done(entry)

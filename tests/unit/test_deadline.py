@@ -76,6 +76,15 @@ async def test_scope_lets_other_errors_through():
             raise KeyError("k")
 
 
+def test_the_deadline_is_configurable_and_checked():
+    from proxy.config import ConfigError, load_config
+
+    assert load_config(environ={}).dynamodb_deadline == 2.0
+    assert load_config(environ={"CDP_DYNAMODB_DEADLINE": "1.5"}).dynamodb_deadline == 1.5
+    with pytest.raises(ConfigError, match="dynamodb_deadline"):
+        load_config(environ={"CDP_DYNAMODB_DEADLINE": "0"})
+
+
 # -- the HTTP pool ---------------------------------------------------------------------------------
 async def test_pool_request_ends_at_the_deadline_and_drops_the_connection():
     with FakeEndpoint("hang") as fake:
@@ -221,3 +230,46 @@ async def test_s3_client_under_a_hung_s3():
                     await s3.get_object("b", "k")
             assert time.monotonic() - t0 < 0.3 + SLACK
             assert s3.stats.failures == {"GetObject": 1}
+
+
+# -- what the client is told -----------------------------------------------------------------------
+def _shape(message: object, parts: list, writes: list, lwt: bool = False) -> tuple[int, str]:
+    from proxy.dual_write import WriteContext
+
+    return WriteContext(message, parts, lwt, 0.0).shape(writes)
+
+
+def test_write_type_and_consistency_follow_the_request():
+    from cql_protocol.cql import parse_cached
+    from cql_protocol.messages import Batch, BatchStatement, BatchType, Query, QueryParameters
+
+    def q(text: str, cl: int = 4, serial: int | None = None) -> tuple[Query, list]:
+        return Query(text, QueryParameters(consistency=cl, serial_consistency=serial)), [(parse_cached(text), [], None)]
+
+    msg, parts = q("INSERT INTO ks.t (k, v) VALUES (1, 2)", cl=6)
+    assert _shape(msg, parts, []) == (6, "SIMPLE")
+    msg, parts = q("INSERT INTO ks.t (k, v) VALUES (1, 2) IF NOT EXISTS", serial=9)
+    assert _shape(msg, parts, [], lwt=True) == (9, "CAS")  # LOCAL_SERIAL, as asked
+    msg, parts = q("UPDATE ks.t SET v = 1 WHERE k = 1 IF v = 0")
+    assert _shape(msg, parts, [], lwt=True) == (8, "CAS")  # SERIAL when none was given
+    msg, parts = q("BEGIN UNLOGGED BATCH INSERT INTO ks.t (k, v) VALUES (1, 2) APPLY BATCH")
+    assert _shape(msg, parts, []) == (4, "UNLOGGED_BATCH")
+    msg, parts = q("BEGIN BATCH INSERT INTO ks.t (k, v) VALUES (1, 2) APPLY BATCH")
+    assert _shape(msg, parts, []) == (4, "BATCH")
+    batch = Batch(BatchType.COUNTER, [BatchStatement(0, query="UPDATE ks.c SET n = n + 1 WHERE k = 1")], 1)
+    assert _shape(batch, [], []) == (1, "COUNTER")
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_timeouts_go_out_as_cassandra_shapes_them(version):
+    from cql_protocol.errors import ReadTimeout, WriteTimeout
+    from cql_protocol.messages import ErrorMessage, decode_frame, encode_message
+
+    wt = WriteTimeout("m", consistency=4, received=1, block_for=2, write_type="BATCH")
+    back = decode_frame(encode_message(ErrorMessage.from_exception(wt), version, 3, response=True)).message
+    assert isinstance(back, ErrorMessage)
+    assert (back.code, back.consistency, back.received, back.block_for, back.write_type) == (0x1100, 4, 1, 2, "BATCH")
+    rt = ReadTimeout("m", consistency=1, received=0, block_for=1)
+    back = decode_frame(encode_message(ErrorMessage.from_exception(rt), version, 3, response=True)).message
+    assert isinstance(back, ErrorMessage)
+    assert (back.code, back.consistency, back.received, back.block_for, back.data_present) == (0x1200, 1, 0, 1, False)
