@@ -191,7 +191,7 @@ class HttpPool:
                 slots.release()
                 raise DeadlineExceeded(f"a connection to {self.host_header} freed up too late for the deadline")
         else:
-            await slots.acquire()  # free slot: returns without suspending
+            await slots.acquire()  # a free slot returns at once; without a deadline, waits as long as it takes
         try:
             conn = None
             while self._idle:
