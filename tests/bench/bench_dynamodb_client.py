@@ -64,9 +64,11 @@ async def bench_ours(endpoint: str, table: str, n: int, concurrency: int,
         lat: list[float] = []
         it = iter(range(n))
 
+        tag = "" if deadline is None else "d"  # items of their own: the condition admits one write of each
+
         async def put(i: int) -> None:
             await c.put_item(TableName=table,
-                             Item={"pk": {"S": f"o{concurrency}-{i}"}, "_ts": {"N": str(i)}, "v": {"B": VALUE}},
+                             Item={"pk": {"S": f"o{concurrency}{tag}-{i}"}, "_ts": {"N": str(i)}, "v": {"B": VALUE}},
                              ConditionExpression=COND, ExpressionAttributeNames={"#ts": "_ts"},
                              ExpressionAttributeValues={":ts": {"N": str(i)}})
 
