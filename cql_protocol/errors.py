@@ -122,6 +122,42 @@ class Unprepared(CQLError):
 class WriteFailure(CQLError):
     code = ErrorCode.WRITE_FAILURE
 
+    def __init__(self, message: str, *, consistency: int | None = None, received: int | None = None,
+                 block_for: int | None = None, num_failures: int | None = None,
+                 write_type: str | None = None) -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.num_failures = num_failures
+        self.write_type = write_type
+
 
 class ReadFailure(CQLError):
     code = ErrorCode.READ_FAILURE
+
+
+class WriteTimeout(CQLError):
+    """The write may or may not have been applied (Cassandra's meaning, kept by the sidecar)."""
+
+    code = ErrorCode.WRITE_TIMEOUT
+
+    def __init__(self, message: str, *, consistency: int, received: int, block_for: int,
+                 write_type: str = "SIMPLE") -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.write_type = write_type
+
+
+class ReadTimeout(CQLError):
+    code = ErrorCode.READ_TIMEOUT
+
+    def __init__(self, message: str, *, consistency: int, received: int, block_for: int,
+                 data_present: bool = False) -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.data_present = data_present

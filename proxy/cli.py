@@ -60,6 +60,8 @@ _HELP = {
     "dynamodb_endpoint": "DynamoDB endpoint URL (default: the mapping's, else AWS's)",
     "dynamodb_region": "AWS region (default: the mapping's, else the AWS configuration's)",
     "dynamodb_max_connections": "pooled HTTP connections to DynamoDB",
+    "dynamodb_deadline": "seconds a client request may wait on DynamoDB/S3 (connection wait and retries included) "
+                         "before it gets its error or its fallback; keep it under the drivers' request timeout",
     "s3_endpoint": "S3 endpoint URL for large_items: s3 (default: AWS's; a custom one is addressed path-style)",
     "s3_region": "region S3 requests are signed for (default: DynamoDB's)",
     "s3_max_connections": "pooled HTTP connections per S3 endpoint",
@@ -107,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--mapping", help="the sidecar's mapping file (needed for translated CQL writes)")
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
+    replay.add_argument("--forget-unresolved", action="store_true",
+                        help="drop the unresolved conditional writes (once restore-cassandra or a check made them moot)")
     add_phase_subcommand(sub)
     backfill_command.add_subcommands(sub)
     restore_command.add_subcommand(sub)
@@ -173,7 +177,7 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
             large = LargeItems(S3Client(region=client.region, endpoint=args.s3_endpoint or None))
         try:
             applier = DualWrite(mapping, DynamoWriter(client, large=large)).apply_record if mapping else None
-            ok, failing = await replay_dead_letters(dead, client, applier)
+            ok, failing, unresolved = await replay_dead_letters(dead, client, applier, args.forget_unresolved)
         except DynamoDBUnavailable as e:
             print(f"cql-dynamo-proxy dead-letters: DynamoDB does not answer ({e}); the {len(dead.read())} "
                   f"writes not applied are kept in {dead.path}", file=sys.stderr)
@@ -187,7 +191,12 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
             if large is not None:
                 await large.s3.close()
     print(f"{total} dead-lettered writes: {ok} applied, {failing} still failing (kept in {dead.path})")
-    return 0 if failing == 0 else 1
+    if unresolved:
+        print(f"{unresolved} unresolved conditional writes (DynamoDB-first, outcome unknown): "
+              + ("forgotten" if args.forget_unresolved else
+                 f"kept in {dead.path}; Cassandra may lack their shadow: run restore-cassandra for their tables "
+                 "before a step back to a Cassandra-authoritative phase, then replay with --forget-unresolved"))
+    return 0 if failing == 0 and (unresolved == 0 or args.forget_unresolved) else 1
 
 
 def _batch(command: str, run: Callable[[], int]) -> int:

@@ -84,6 +84,10 @@ class Config:
     dynamodb_endpoint: str = ""  # default: the mapping's, else AWS's regional endpoint
     dynamodb_region: str = ""  # default: the mapping's, else the AWS configuration's
     dynamodb_max_connections: int = 64
+    # The longest a client request that needs DynamoDB (or S3) waits on it, counted from its
+    # arrival: keep it under the drivers' request timeout, so the client hears the sidecar's
+    # documented error (or gets its fallback) instead of giving up on its own (docs/dual-write.md)
+    dynamodb_deadline: float = 2.0
     # large_items: s3. Empty endpoint: AWS's regional S3; a custom one (MinIO, a VPC endpoint) is
     # addressed path-style. Empty region: DynamoDB's.
     s3_endpoint: str = ""
@@ -165,6 +169,8 @@ class Config:
             raise ConfigError(str(e)) from None
         if not 0.0 <= self.verify_sample <= 100.0 or self.verify_concurrency < 1:
             raise ConfigError("verify_sample must be a percentage (0-100) and verify_concurrency at least 1")
+        if not 0 < self.dynamodb_deadline <= 600:
+            raise ConfigError("dynamodb_deadline must be a number of seconds above 0 (and at most 600)")
         if self.control_poll_interval <= 0 or self.control_heartbeat_interval <= 0:
             raise ConfigError("control_poll_interval and control_heartbeat_interval must be positive")
         if not MIN_FRAME_BYTES <= self.max_frame_bytes <= MAX_FRAME_BYTES:

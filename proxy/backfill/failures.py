@@ -115,6 +115,7 @@ def dynamodb_error(e: BaseException, endpoint: str, table: str | None = None) ->
 
 _TRANSPORT_REASONS = (
     ("ConnectionRefusedError", "connection refused"),
+    ("[Errno 111]", "connection refused"),
     ("TimeoutError", "no answer in time"),
     ("gaierror", "unknown host"),
     ("ConnectionResetError", "connection reset"),

@@ -47,7 +47,7 @@ def test_replay_stops_at_an_unreachable_dynamodb_and_keeps_every_write(tmp_path:
 def test_replay_keeps_going_past_a_write_that_fails_alone(tmp_path: Path) -> None:
     dead = _dead(tmp_path, 3)
     client = _Client(DynamoDBError("ValidationException", "bad item", 400))
-    assert asyncio.run(replay_dead_letters(dead, client)) == (0, 3)  # type: ignore[arg-type]
+    assert asyncio.run(replay_dead_letters(dead, client)) == (0, 3, 0)  # type: ignore[arg-type]
     assert client.calls == 3
 
 
