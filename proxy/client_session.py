@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 _monotonic = time.monotonic
 
 _MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
+_HANDSHAKE_OPS = frozenset({Opcode.STARTUP, Opcode.OPTIONS, Opcode.AUTH_RESPONSE})
+# Cassandra's words for a request that comes before authentication is complete
+_EXPECTING = {
+    handshake.State.AUTH_PASSTHROUGH: "SASL_RESPONSE",
+    handshake.State.AUTH_CLIENT: "SASL_RESPONSE",
+    handshake.State.AUTH_SIDECAR: "SASL_RESPONSE",
+}
 
 # A handler sees Cassandra's response to one request and decides what the client gets.
 ResponseHandler = Callable[["ClientSession", Frame, "Pending"], None]
@@ -315,10 +322,19 @@ class ClientSession(asyncio.Protocol):
         self.close("protocol_error")
 
     def on_client_frame(self, f: Frame) -> None:
+        op = f.opcode
+        if self.state is not handshake.State.READY and op not in _HANDSHAKE_OPS:
+            # nothing but the handshake before the client is authenticated: the Cassandra
+            # connection may already be logged in with the sidecar's own credentials
+            if self.state is handshake.State.STARTUP:
+                self.version = f.version  # answered in the client's version, as STARTUP would set it
+            name = Opcode(op).name if op in Opcode._value2member_map_ else f"0x{op:02x}"
+            self.reply_error(f.stream, ProtocolError(f"Unexpected message {name}, expecting "
+                                                     + _EXPECTING.get(self.state, "STARTUP or OPTIONS")))
+            return
         if self.server.draining:
             self.reply_error(f.stream, Overloaded("the sidecar is shutting down; retry on another node"))
             return
-        op = f.opcode
         dual = self.server.dual
         if dual is not None and op in _MIRROR_OPS and self.state is handshake.State.READY:
             try:
