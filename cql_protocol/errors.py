@@ -48,6 +48,29 @@ class ProtocolError(CQLError):
     code = ErrorCode.PROTOCOL_ERROR
 
 
+class FrameError(ProtocolError):
+    """The reader refused one frame whose header it could read.
+
+    `stream`, `opcode` and `version` come from that header, so the answer can go on the stream the
+    peer is waiting on. When `skip_to` is set the refused frame was consumed whole and the next
+    one can be read: the connection may go on, as Cassandra keeps it for these errors. `kind`
+    names the reason for counting: length, version_mismatch, direction or opcode.
+    """
+
+    def __init__(self, message: str, *, kind: str, stream: int, opcode: int, version: int,
+                 skip_to: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.stream = stream
+        self.opcode = opcode
+        self.version = version
+        self.skip_to = skip_to
+
+    @property
+    def skipped(self) -> bool:
+        return self.skip_to is not None
+
+
 class UnsupportedVersion(ProtocolError):
     """A frame announced a protocol version we do not speak.
 

@@ -15,8 +15,8 @@ import struct
 from dataclasses import dataclass
 
 from .compression import compress_frame_body, decompress_frame_body
-from .errors import ProtocolError, UnsupportedVersion
-from .opcodes import REQUEST_OPCODES, RESPONSE_OPCODES, FrameFlag
+from .errors import FrameError, ProtocolError, UnsupportedVersion
+from .opcodes import REQUEST_OPCODES, RESPONSE_OPCODES, FrameFlag, Opcode
 from .segment import SegmentCodec
 
 HEADER = struct.Struct(">BBhBi")
@@ -89,6 +89,16 @@ def encode_version_error(err: UnsupportedVersion) -> bytes:
     return HEADER.pack(v | RESPONSE_BIT, 0, err.stream, 0, len(body)) + body
 
 
+def _wrong_direction(opcode: int, *, expected_response: bool) -> str:
+    """Cassandra's words for a frame whose direction does not fit its opcode or its side."""
+    expected, got = ("RESPONSE", "REQUEST") if expected_response else ("REQUEST", "RESPONSE")
+    try:
+        name = Opcode(opcode).name
+    except ValueError:
+        name = f"0x{opcode:02x}"
+    return f"Wrong protocol direction (expected {expected}, got {got}) for opcode {opcode} ({name})"
+
+
 class FrameReader:
     """Incremental decoder for one direction of one connection."""
 
@@ -120,12 +130,28 @@ class FrameReader:
         return len(self._buf) - self._pos + len(self._env) - self._env_pos
 
     def next_frame(self) -> Frame | None:
+        """The next complete frame, or None. A `FrameError` with `skip_to` has consumed its frame:
+        calling again reads the one after it."""
         if self._segments is None:
-            frame, self._pos = self._parse(self._buf, self._pos)
+            try:
+                frame, self._pos = self._parse(self._buf, self._pos)
+            except FrameError as e:
+                if e.skip_to is not None:
+                    self._pos = e.skip_to
+                    self._compact()
+                raise
             self._compact()
             return frame
         while True:
-            frame, self._env_pos = self._parse(self._env, self._env_pos)
+            try:
+                frame, self._env_pos = self._parse(self._env, self._env_pos)
+            except FrameError as e:
+                if e.skip_to is not None:
+                    self._env_pos = e.skip_to
+                    if self._env_pos == len(self._env):
+                        self._env.clear()
+                        self._env_pos = 0
+                raise
             if frame is not None:
                 if self._env_pos == len(self._env):
                     self._env.clear()
@@ -191,28 +217,48 @@ class FrameReader:
             return None, pos
         vbyte = buf[pos]
         version = vbyte & 0x7F
+        other_version = False
         if self.version is None or version != self.version:
-            self._check_version(buf, pos, version)
+            other_version = self._check_version(buf, pos, version)
         if avail < HEADER_LEN:
             return None, pos
         vbyte, flags, stream, opcode, length = HEADER.unpack_from(buf, pos)
-        if bool(vbyte & RESPONSE_BIT) != self.responses:
-            raise ProtocolError("frame direction bit is wrong for this side of the connection")
         if length < 0 or length > self.max_frame_size:
-            raise ProtocolError(f"frame body length {length} is out of range (max {self.max_frame_size})")
-        allowed = RESPONSE_OPCODES if self.responses else REQUEST_OPCODES
-        if opcode not in allowed:
-            raise ProtocolError(f"unknown or misdirected opcode 0x{opcode:02x}")
+            raise FrameError(f"frame body length {length} is out of range (max {self.max_frame_size})",
+                             kind="length", stream=stream, opcode=opcode, version=version)
+        # Frames refused below are consumed whole before the error is raised: the peer gets its
+        # answer on the frame's stream and the connection goes on, as with Cassandra.
+        problem = kind = None
+        if other_version:
+            kind = "version_mismatch"
+            problem = (f"Invalid message version. Got {version}/v{version} but previous messages on this "
+                       f"connection had version {self.version}/v{self.version}")
+        elif bool(vbyte & RESPONSE_BIT) != self.responses:
+            kind = "direction"
+            problem = _wrong_direction(opcode, expected_response=self.responses)
+        elif opcode not in (RESPONSE_OPCODES if self.responses else REQUEST_OPCODES):
+            if opcode in (REQUEST_OPCODES if self.responses else RESPONSE_OPCODES):
+                kind, problem = "direction", _wrong_direction(opcode, expected_response=not self.responses)
+            else:
+                kind, problem = "opcode", f"Unknown opcode {opcode}"
         if avail < HEADER_LEN + length:
             return None, pos
         start = pos + HEADER_LEN
+        if problem is not None:
+            assert kind is not None
+            raise FrameError(problem, kind=kind, stream=stream, opcode=opcode, version=version,
+                             skip_to=start + length)
         body = bytes(buf[start : start + length])
         if self._segments is not None and flags & FrameFlag.COMPRESSED:
             flags &= ~FrameFlag.COMPRESSED  # v5: deprecated and ignored; segments carry compression
         return Frame(version, flags, stream, opcode, body, self.responses), start + length
 
-    def _check_version(self, buf: bytearray, pos: int, version: int) -> None:
+    def _check_version(self, buf: bytearray, pos: int, version: int) -> bool:
+        """Fixes the connection's version on its first frame. True: a frame of another version
+        this codec can read (refused on its own); a version it cannot read ends the connection."""
         if self.version is not None:
+            if version in SUPPORTED_VERSIONS:
+                return True
             raise ProtocolError(
                 f"Invalid message version. Got {version} but previous messages on this connection "
                 f"had version {self.version}"
@@ -224,6 +270,7 @@ class FrameReader:
                 stream = struct.unpack_from(">h", buf, pos + 2)[0] if len(buf) - pos >= 4 else 0
             raise UnsupportedVersion(version, stream, reply_version_for(version))
         self.version = version
+        return False
 
 
 class FrameWriter:
