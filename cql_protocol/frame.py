@@ -133,25 +133,11 @@ class FrameReader:
         """The next complete frame, or None. A `FrameError` with `skip_to` has consumed its frame:
         calling again reads the one after it."""
         if self._segments is None:
-            try:
-                frame, self._pos = self._parse(self._buf, self._pos)
-            except FrameError as e:
-                if e.skip_to is not None:
-                    self._pos = e.skip_to
-                    self._compact()
-                raise
+            frame, self._pos = self._parse(self._buf, self._pos)
             self._compact()
             return frame
         while True:
-            try:
-                frame, self._env_pos = self._parse(self._env, self._env_pos)
-            except FrameError as e:
-                if e.skip_to is not None:
-                    self._env_pos = e.skip_to
-                    if self._env_pos == len(self._env):
-                        self._env.clear()
-                        self._env_pos = 0
-                raise
+            frame, self._env_pos = self._parse(self._env, self._env_pos)
             if frame is not None:
                 if self._env_pos == len(self._env):
                     self._env.clear()
@@ -217,41 +203,59 @@ class FrameReader:
             return None, pos
         vbyte = buf[pos]
         version = vbyte & 0x7F
-        other_version = False
-        if self.version is None or version != self.version:
-            other_version = self._check_version(buf, pos, version)
+        if (self.version is None or version != self.version) and self._check_version(buf, pos, version):
+            return self._refuse(buf, pos)
         if avail < HEADER_LEN:
             return None, pos
         vbyte, flags, stream, opcode, length = HEADER.unpack_from(buf, pos)
         if length < 0 or length > self.max_frame_size:
             raise FrameError(f"frame body length {length} is out of range (max {self.max_frame_size})",
                              kind="length", stream=stream, opcode=opcode, version=version)
-        # Frames refused below are consumed whole before the error is raised: the peer gets its
-        # answer on the frame's stream and the connection goes on, as with Cassandra.
-        problem = kind = None
-        if other_version:
-            kind = "version_mismatch"
-            problem = (f"Invalid message version. Got {version}/v{version} but previous messages on this "
-                       f"connection had version {self.version}/v{self.version}")
-        elif bool(vbyte & RESPONSE_BIT) != self.responses:
-            kind = "direction"
-            problem = _wrong_direction(opcode, expected_response=self.responses)
-        elif opcode not in (RESPONSE_OPCODES if self.responses else REQUEST_OPCODES):
-            if opcode in (REQUEST_OPCODES if self.responses else RESPONSE_OPCODES):
-                kind, problem = "direction", _wrong_direction(opcode, expected_response=not self.responses)
-            else:
-                kind, problem = "opcode", f"Unknown opcode {opcode}"
+        allowed = RESPONSE_OPCODES if self.responses else REQUEST_OPCODES
+        if bool(vbyte & RESPONSE_BIT) != self.responses or opcode not in allowed:
+            return self._refuse(buf, pos)
         if avail < HEADER_LEN + length:
             return None, pos
         start = pos + HEADER_LEN
-        if problem is not None:
-            assert kind is not None
-            raise FrameError(problem, kind=kind, stream=stream, opcode=opcode, version=version,
-                             skip_to=start + length)
         body = bytes(buf[start : start + length])
         if self._segments is not None and flags & FrameFlag.COMPRESSED:
             flags &= ~FrameFlag.COMPRESSED  # v5: deprecated and ignored; segments carry compression
         return Frame(version, flags, stream, opcode, body, self.responses), start + length
+
+    def _refuse(self, buf: bytearray, pos: int) -> tuple[Frame | None, int]:
+        """A frame of another version, direction or an unknown opcode. It is consumed whole before
+        the error is raised: the peer gets its answer on the frame's stream and the connection goes
+        on, as with Cassandra."""
+        if len(buf) - pos < HEADER_LEN:
+            return None, pos
+        vbyte, _flags, stream, opcode, length = HEADER.unpack_from(buf, pos)
+        version = vbyte & 0x7F
+        if length < 0 or length > self.max_frame_size:
+            raise FrameError(f"frame body length {length} is out of range (max {self.max_frame_size})",
+                             kind="length", stream=stream, opcode=opcode, version=version)
+        if len(buf) - pos < HEADER_LEN + length:
+            return None, pos
+        if version != self.version:
+            kind = "version_mismatch"
+            problem = (f"Invalid message version. Got {version}/v{version} but previous messages on this "
+                       f"connection had version {self.version}/v{self.version}")
+        elif bool(vbyte & RESPONSE_BIT) != self.responses:
+            kind, problem = "direction", _wrong_direction(opcode, expected_response=self.responses)
+        elif opcode in (REQUEST_OPCODES if self.responses else RESPONSE_OPCODES):
+            kind, problem = "direction", _wrong_direction(opcode, expected_response=not self.responses)
+        else:
+            kind, problem = "opcode", f"Unknown opcode {opcode}"
+        end = pos + HEADER_LEN + length
+        # skip it here (not in next_frame, which stays as lean as before for good frames)
+        if buf is self._buf:
+            self._pos = end
+            self._compact()
+        else:
+            self._env_pos = end
+            if end == len(self._env):
+                self._env.clear()
+                self._env_pos = 0
+        raise FrameError(problem, kind=kind, stream=stream, opcode=opcode, version=version, skip_to=end)
 
     def _check_version(self, buf: bytearray, pos: int, version: int) -> bool:
         """Fixes the connection's version on its first frame. True: a frame of another version
