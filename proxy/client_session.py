@@ -10,13 +10,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from cql_protocol.errors import CQLError, Overloaded, ProtocolError, ServerError, UnsupportedVersion
+from cql_protocol.errors import (
+    CQLError,
+    FrameError,
+    Overloaded,
+    ProtocolError,
+    ServerError,
+    UnsupportedVersion,
+)
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error
 from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message, peek_query_string
 from cql_protocol.opcodes import Opcode
 
-from . import handshake, intercept, standalone
+from . import handshake, handshake_exec, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
+from .log_limit import LimitedLog
 from .metrics import (
     CONNECTIONS,
     CONNECTIONS_REJECTED,
@@ -34,7 +42,9 @@ if TYPE_CHECKING:
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
+limited = LimitedLog(log)  # what a peer's garbage makes us log
 
+_READY = handshake.State.READY
 _MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
 
 # A handler sees Cassandra's response to one request and decides what the client gets.
@@ -64,7 +74,9 @@ class ClientSession(asyncio.Protocol):
         self.up_out: list[tuple[Frame, int | None]] = []
         self.version = 4
         self.compression: str | None = None
-        self.state = handshake.State.STARTUP
+        self.state = handshake.State.UNINITIALIZED
+        self.handshake_stream = 0  # the client stream awaiting the handshake's answer
+        self.held = False  # client frames stay unread while the handshake awaits an answer
         self.keyspace: str | None = None
         self.system_prepared: dict[bytes, intercept.SystemStatement] = {}
         self.me = Node("127.0.0.1", 9042)
@@ -114,13 +126,11 @@ class ClientSession(asyncio.Protocol):
             return
         self.upstream = up
         backlog, self.backlog = self.backlog, []
-        try:
-            for f in backlog:
-                self.on_client_frame(f)
-        except ProtocolError as e:
-            self._client_protocol_error(e)
-            return
-        self.flush()
+        for f in backlog:  # (frames behind a STARTUP were left unread: see _to_backlog)
+            self._dispatch(f)
+        self.sync_hold()
+        self.read_buffered()
+        self.flush()  # the replayed requests, when the handshake holds the rest
 
     def _refuse_backlog(self) -> None:
         """Without Cassandra: OPTIONS still gets its answer (drivers expect nothing else), and the
@@ -165,44 +175,124 @@ class ClientSession(asyncio.Protocol):
         STATS.bytes_client_in += len(data)
         reader = self.reader
         reader.feed(data)
-        try:
-            while (frame := reader.next_frame()) is not None:
-                if self.standalone:
-                    standalone.on_frame(self, frame)
-                elif self.upstream is None:
-                    self.backlog.append(frame)
-                    if self.upstream_error is not None:
-                        self._refuse_backlog()
-                        if self.closed or (self.transport is not None and self.transport.is_closing()):
-                            return
-                else:
-                    self.on_client_frame(frame)
-        except UnsupportedVersion as e:
-            PROTOCOL_ERRORS.labels("client").inc()
-            count_error(e.code)
-            log.info("client %s asked for protocol version %d", self.peer_name, e.version)
-            if self.transport is not None:
-                self.transport.write(encode_version_error(e))
-                self.transport.close()
+        if self.held:  # the handshake awaits an answer: what came stays buffered until then
             return
-        except ProtocolError as e:
-            self._client_protocol_error(e)
-            return
+        while True:
+            try:
+                while (frame := reader.next_frame()) is not None:
+                    try:
+                        # The gate: only a READY session reaches the request path (its checks are
+                        # inlined here, the hot path); every other frame goes to the handshake.
+                        if self.state is _READY and not self.standalone:
+                            self.on_client_frame(frame)
+                        elif self._not_ready(frame):
+                            break
+                    except ProtocolError as e:
+                        self._malformed(frame, e)
+                break
+            except UnsupportedVersion as e:
+                count_error(e.code)
+                self._protocol_error_seen("unsupported_version", "client %s asked for protocol version %d",
+                                          self.peer_name, e.version)
+                if self.transport is not None:
+                    self.transport.write(encode_version_error(e))
+                    self.transport.close()
+                return
+            except FrameError as e:
+                if not self._frame_refused(e):
+                    return
+            except ProtocolError as e:
+                self._client_protocol_error(e)
+                return
         self.flush()
 
+    def read_buffered(self) -> None:
+        """Reads the frames that waited while the handshake held the session."""
+        self.data_received(b"")
+
+    def _not_ready(self, f: Frame) -> bool:
+        """A frame outside the READY fast path; True when reading must stop (the handshake awaits
+        an answer, or the connection closes)."""
+        if self.standalone:
+            standalone.on_frame(self, f)
+        elif self.upstream is None:
+            return self._to_backlog(f) or self.held
+        else:
+            handshake_exec.on_frame(self, f)
+        return self.held
+
+    def _to_backlog(self, f: Frame) -> bool:
+        """Keeps a frame until the Cassandra connection is there; True when the session closed."""
+        self.backlog.append(f)
+        if f.opcode == Opcode.STARTUP:  # its answer decides how what follows is read
+            self.held = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+        if self.upstream_error is not None:
+            self._refuse_backlog()
+            return self.closed or (self.transport is not None and self.transport.is_closing())
+        return False
+
+    def _dispatch(self, f: Frame) -> None:
+        try:
+            if self.state is _READY and not self.standalone:
+                self.on_client_frame(f)
+            else:
+                self._not_ready(f)
+        except ProtocolError as e:
+            self._malformed(f, e)
+
+    def _malformed(self, f: Frame, e: ProtocolError) -> None:
+        """A request whose body does not decode: Cassandra answers on its stream and reads on."""
+        self._protocol_error_seen("body", "client %s sent a malformed request: %s", self.peer_name, e.message)
+        self.reply_error(f.stream, e)
+
+    def sync_hold(self) -> None:
+        """Stops reading the client while the handshake awaits an answer, and starts again after;
+        whoever released the hold then calls read_buffered (never from inside the reading loop)."""
+        held = self.state.holds
+        if held == self.held:
+            return
+        self.held = held
+        t = self.transport
+        if t is not None and not t.is_closing():
+            if held:
+                t.pause_reading()
+            else:
+                t.resume_reading()
+
+    def _frame_refused(self, e: FrameError) -> bool:
+        """Answers a frame the reader refused as Cassandra does; True when reading goes on."""
+        self._protocol_error_seen(e.kind, "client %s: %s", self.peer_name, e.message)
+        if self.state is handshake.State.UNINITIALIZED and e.kind != "version_mismatch":
+            self.version = e.version
+        answer = handshake.frame_error_answer(self.state, e)
+        if answer.error is not None:
+            self.reply_error(answer.stream, answer.error)
+        if answer.close:
+            self.close()
+            return False
+        return True
+
     def _client_protocol_error(self, e: ProtocolError) -> None:
-        PROTOCOL_ERRORS.labels("client").inc()
-        log.info("protocol error from client %s, closing it: %s", self.peer_name, e.message)
+        """Framing the reader cannot recover from: stream 0 and the connection closes, as Cassandra
+        does for a v5 segment that fails its checksum."""
+        self._protocol_error_seen("frame", "protocol error from client %s, closing it: %s", self.peer_name, e.message)
         self.reply_error(0, e)
         self.close()
 
+    def _protocol_error_seen(self, kind: str, msg: str, *args: object) -> None:
+        PROTOCOL_ERRORS.labels("client", kind).inc()
+        limited.log(logging.INFO, kind, msg, *args)
+
     def on_client_frame(self, f: Frame) -> None:
+        """A request of a READY session (the reading loop is the gate: nothing else gets here)."""
         if self.server.draining:
             self.reply_error(f.stream, Overloaded("the sidecar is shutting down; retry on another node"))
             return
         op = f.opcode
         dual = self.server.dual
-        if dual is not None and op in _MIRROR_OPS and self.state is handshake.State.READY:
+        if dual is not None and op in _MIRROR_OPS:
             try:
                 mirrored = self._dual_intercept(dual, f)
             except CQLError as e:
@@ -229,8 +319,8 @@ class ClientSession(asyncio.Protocol):
             self.forward(f, None)
         elif op == Opcode.OPTIONS:
             self.forward(f, intercept.on_supported)
-        else:
-            handshake.on_client_frame(self, f)
+        else:  # STARTUP, AUTH_RESPONSE
+            handshake_exec.on_frame(self, f)
 
     def _dual_intercept(self, dual: DualWrite, f: Frame) -> Intercepted:
         op = f.opcode
@@ -298,15 +388,16 @@ class ClientSession(asyncio.Protocol):
             p.handler(self, f, p)
 
     def on_upstream_protocol_error(self, err: ProtocolError) -> None:
-        PROTOCOL_ERRORS.labels("cassandra").inc()
-        log.error("protocol error from Cassandra, closing client %s: %s", self.peer_name, err.message)
+        PROTOCOL_ERRORS.labels("cassandra", getattr(err, "kind", "frame")).inc()
+        limited.log(logging.ERROR, "cassandra", "protocol error from Cassandra, closing client %s: %s",
+                    self.peer_name, err.message)
         for p in list(self.pending.values()):
             if p.client_stream >= 0:
                 self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
         self.close()
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
-        if not self.closed and self.server.standalone_ok() and self.state is handshake.State.READY:
+        if not self.closed and self.server.standalone_ok() and self.state is _READY:
             # every mapped table is served by DynamoDB alone: carry on without Cassandra
             log.info("Cassandra connection lost (%s); client %s continues on DynamoDB alone",
                      exc or "closed", self.peer_name)
