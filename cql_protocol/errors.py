@@ -48,29 +48,6 @@ class ProtocolError(CQLError):
     code = ErrorCode.PROTOCOL_ERROR
 
 
-class FrameError(ProtocolError):
-    """The reader refused one frame whose header it could read.
-
-    `stream`, `opcode` and `version` come from that header, so the answer can go on the stream the
-    peer is waiting on. When `skip_to` is set the refused frame was consumed whole and the next
-    one can be read: the connection may go on, as Cassandra keeps it for these errors. `kind`
-    names the reason for counting: length, version_mismatch, direction or opcode.
-    """
-
-    def __init__(self, message: str, *, kind: str, stream: int, opcode: int, version: int,
-                 skip_to: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.stream = stream
-        self.opcode = opcode
-        self.version = version
-        self.skip_to = skip_to
-
-    @property
-    def skipped(self) -> bool:
-        return self.skip_to is not None
-
-
 class UnsupportedVersion(ProtocolError):
     """A frame announced a protocol version we do not speak.
 
@@ -86,6 +63,24 @@ class UnsupportedVersion(ProtocolError):
         self.version = version
         self.stream = stream
         self.reply_version = reply_version
+
+
+class FrameRefused(ProtocolError):
+    """A reader dropped one frame it must not take (too large, a compressed body announcing too
+    much, another version, the wrong direction, an unknown opcode) and stayed in step with the
+    stream: `error` is the answer for `stream`, after which the connection goes on unless `fatal`.
+    `kind` names the reason for counting; `opcode` is the frame's when its header was read. A peer
+    that may not be refused (Cassandra) treats it as any ProtocolError."""
+
+    def __init__(self, error: CQLError, stream: int, version: int, *, fatal: bool = False, kind: str = "size",
+                 opcode: int | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.stream = stream
+        self.version = version
+        self.fatal = fatal
+        self.kind = kind
+        self.opcode = opcode
 
 
 class BadCredentials(CQLError):
@@ -131,6 +126,42 @@ class Unprepared(CQLError):
 class WriteFailure(CQLError):
     code = ErrorCode.WRITE_FAILURE
 
+    def __init__(self, message: str, *, consistency: int | None = None, received: int | None = None,
+                 block_for: int | None = None, num_failures: int | None = None,
+                 write_type: str | None = None) -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.num_failures = num_failures
+        self.write_type = write_type
+
 
 class ReadFailure(CQLError):
     code = ErrorCode.READ_FAILURE
+
+
+class WriteTimeout(CQLError):
+    """The write may or may not have been applied (Cassandra's meaning, kept by the sidecar)."""
+
+    code = ErrorCode.WRITE_TIMEOUT
+
+    def __init__(self, message: str, *, consistency: int, received: int, block_for: int,
+                 write_type: str = "SIMPLE") -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.write_type = write_type
+
+
+class ReadTimeout(CQLError):
+    code = ErrorCode.READ_TIMEOUT
+
+    def __init__(self, message: str, *, consistency: int, received: int, block_for: int,
+                 data_present: bool = False) -> None:
+        super().__init__(message)
+        self.consistency = consistency
+        self.received = received
+        self.block_for = block_for
+        self.data_present = data_present

@@ -3,6 +3,9 @@
 Header (little-endian): payload length (17 bits)[, uncompressed length (17 bits)], self-contained
 flag (1 bit), then a CRC24 of the header bits. Payload, then CRC32 of the payload primed with
 FA 2D 55 CA. A compressed segment whose uncompressed length is 0 carries its payload uncompressed.
+
+Both lengths fit in 17 bits, so one segment never holds nor decompresses to more than 128 KiB; a
+large envelope is bounded by its own header instead (see FrameReader).
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ def crc32(payload: bytes | memoryview) -> int:
 
 @dataclass(slots=True)
 class Segment:
-    payload: bytes
+    payload: bytes  # empty when decoded without decompressing
     self_contained: bool
+    length: int  # of the payload once decompressed
 
 
 class SegmentCodec:
@@ -110,8 +114,12 @@ class SegmentCodec:
         return b"".join(out)
 
     # -- decoding ------------------------------------------------------------------------------
-    def decode_from(self, buf: bytearray | memoryview, pos: int) -> tuple[Segment, int] | None:
-        """Decodes one segment at `pos`; returns it and the next position, or None if incomplete."""
+    def decode_from(
+        self, buf: bytearray | memoryview, pos: int, *, decompress: bool = True
+    ) -> tuple[Segment, int] | None:
+        """Decodes one segment at `pos`; returns it and the next position, or None if incomplete.
+        Without `decompress` the checksums are verified but the payload is neither decompressed
+        nor returned (a segment being skipped)."""
         hl = self.header_len
         if len(buf) - pos < hl + 3:
             return None
@@ -133,6 +141,10 @@ class SegmentCodec:
         body = bytes(buf[start:end])
         if crc32(body) != int.from_bytes(buf[end : end + 4], "little"):
             raise ProtocolError("segment payload CRC32 mismatch")
+        size = ulen or length
+        if not decompress:
+            return Segment(b"", self_contained, size), end + 4
         if ulen:
+            # ulen (17 bits, at most 128 KiB) is what lz4 allocates; the block must fill it exactly
             body = decompress_block(body, ulen)
-        return Segment(body, self_contained), end + 4
+        return Segment(body, self_contained, size), end + 4

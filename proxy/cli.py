@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ from translators import COMMANDS as TRANSLATOR_COMMANDS
 from translators import add_subcommands as add_translator_subcommands
 from translators import run_subcommand as run_translator_subcommand
 
-from . import __version__
+from . import __version__, cli_args
 from .backfill import command as backfill_command
 from .backfill import restore_command
 from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_warnings
@@ -51,15 +53,20 @@ _HELP = {
     "max_connections": "client connections accepted at once",
     "max_in_flight_per_connection": "requests awaiting a response per client connection",
     "max_in_flight": "requests awaiting a response across all clients",
-    "max_frame_bytes": "largest frame body accepted",
+    "max_frame_bytes": "largest request frame a client may send, compressed or once decompressed (default 16 MiB, Cassandra's)",
     "connect_timeout": "seconds to wait for a Cassandra connection",
     "shutdown_grace": "seconds in-flight requests get to finish on SIGTERM",
+    "handshake_timeout": "seconds from accept to READY/AUTH_SUCCESS before a client is closed (0: off)",
+    "partial_frame_timeout": "seconds a client may take to send one frame, first byte to last (0: off)",
+    "idle_timeout": "seconds without a frame from a client, nothing in flight, before it is closed (0: off)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "mapping": "mapping file (YAML): which tables go to DynamoDB, their keys and phases",
     "phases": "phase overrides at start: KS.TABLE=PHASE[,KS.TABLE=PHASE...]",
     "dynamodb_endpoint": "DynamoDB endpoint URL (default: the mapping's, else AWS's)",
     "dynamodb_region": "AWS region (default: the mapping's, else the AWS configuration's)",
     "dynamodb_max_connections": "pooled HTTP connections to DynamoDB",
+    "dynamodb_deadline": "seconds a client request may wait on DynamoDB/S3 (connection wait and retries included) "
+                         "before it gets its error or its fallback; keep it under the drivers' request timeout",
     "s3_endpoint": "S3 endpoint URL for large_items: s3 (default: AWS's; a custom one is addressed path-style)",
     "s3_region": "region S3 requests are signed for (default: DynamoDB's)",
     "s3_max_connections": "pooled HTTP connections per S3 endpoint",
@@ -91,7 +98,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_args.Parser(
         prog="cql-dynamo-proxy",
         description="CQL sidecar that moves live Cassandra tables to DynamoDB without touching the application.",
     )
@@ -107,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--mapping", help="the sidecar's mapping file (needed for translated CQL writes)")
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
+    replay.add_argument("--forget-unresolved", action="store_true",
+                        help="drop the unresolved conditional writes (once restore-cassandra or a check made them moot)")
     add_phase_subcommand(sub)
     backfill_command.add_subcommands(sub)
     restore_command.add_subcommand(sub)
@@ -141,31 +150,73 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
 
     from .dual_write import DualWrite
     from .dynamo_writer import DynamoWriter
-    from .dynamodb_client import DynamoDBClient
+    from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
     from .journal import DeadLetters
     from .large_items import LargeItems
     from .s3_client import S3Client
     from .server import load_mapping_or_fail, uses_s3
     from .write_queue import replay_dead_letters
 
-    mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
+    if not Path(args.state_dir).is_dir():
+        raise ConfigError(f"--state-dir {args.state_dir}: no such directory")
+    try:
+        mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
+    except OSError as e:
+        raise ConfigError(f"cannot read the mapping {args.mapping}: {e.strerror or e}") from None
     dead = DeadLetters(Path(args.state_dir) / "dead-letters.jsonl")
-    total = len(dead.read())
-    async with DynamoDBClient(
-        region=args.dynamodb_region or (mapping.region if mapping else None) or None,
-        endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None,
-    ) as client:
+    try:
+        total = len(dead.read())
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"cannot read {dead.path}: {e}") from None
+    if not total:  # nothing to send: DynamoDB need not even answer
+        print(f"0 dead-lettered writes (in {dead.path})")
+        return 0
+    try:
+        client = DynamoDBClient(region=args.dynamodb_region or (mapping.region if mapping else None) or None,
+                                endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None)
+    except DynamoDBUnavailable as e:  # no credentials anywhere in the AWS chain
+        raise ConfigError(str(e)) from None
+    async with client:
         large = None
         if mapping is not None and uses_s3(mapping):
             large = LargeItems(S3Client(region=client.region, endpoint=args.s3_endpoint or None))
         try:
             applier = DualWrite(mapping, DynamoWriter(client, large=large)).apply_record if mapping else None
-            ok, failing = await replay_dead_letters(dead, client, applier)
+            ok, failing, unresolved = await replay_dead_letters(dead, client, applier, args.forget_unresolved)
+        except DynamoDBUnavailable as e:
+            print(f"cql-dynamo-proxy dead-letters: DynamoDB does not answer ({e}); the {len(dead.read())} "
+                  f"writes not applied are kept in {dead.path}", file=sys.stderr)
+            return 1
+        except DynamoDBError as e:  # credentials refused (the other errors are kept per write)
+            print(f"cql-dynamo-proxy dead-letters: DynamoDB at {client.endpoint.rstrip('/')} refused the "
+                  f"credentials ({e}); the {len(dead.read())} writes not applied are kept in {dead.path}",
+                  file=sys.stderr)
+            return 2
         finally:
             if large is not None:
                 await large.s3.close()
     print(f"{total} dead-lettered writes: {ok} applied, {failing} still failing (kept in {dead.path})")
-    return 0 if failing == 0 else 1
+    if unresolved:
+        print(f"{unresolved} unresolved conditional writes (DynamoDB-first, outcome unknown): "
+              + ("forgotten" if args.forget_unresolved else
+                 f"kept in {dead.path}; Cassandra may lack their shadow: run restore-cassandra for their tables "
+                 "before a step back to a Cassandra-authoritative phase, then replay with --forget-unresolved"))
+    return 0 if failing == 0 and (unresolved == 0 or args.forget_unresolved) else 1
+
+
+def _batch(command: str, run: Callable[[], int]) -> int:
+    """A batch command ends with one line even on an error nobody foresaw (with CDP_TRACEBACK=1,
+    its traceback). validate's code for a run that could not finish its comparison is 3."""
+    try:
+        return run()
+    except ConfigError:
+        raise
+    except Exception as e:
+        if os.environ.get("CDP_TRACEBACK"):
+            raise
+        print(f"cql-dynamo-proxy {command}: unexpected error: {type(e).__name__}: {e} "
+              "(CDP_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 3 if command == "validate" else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,13 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_phase_command(args)
     if args.command in backfill_command.COMMANDS:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return backfill_command.run(args)
+        return _batch(args.command, lambda: backfill_command.run(args))
     if args.command == restore_command.COMMAND:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return restore_command.run(args)
+        return _batch(args.command, lambda: restore_command.run(args))
     if args.command == "dead-letters":
         try:
-            return asyncio.run(_replay_dead_letters(args))
+            return _batch(args.command, lambda: asyncio.run(_replay_dead_letters(args)))
         except ConfigError as e:
             print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
             return 2

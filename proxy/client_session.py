@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from cql_protocol.errors import (
     CQLError,
-    FrameError,
+    FrameRefused,
     Overloaded,
     ProtocolError,
     ServerError,
@@ -26,15 +26,18 @@ from . import handshake, handshake_exec, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .log_limit import LimitedLog
 from .metrics import (
+    CLOSED_BY_REASON,
     CONNECTIONS,
     CONNECTIONS_REJECTED,
     CONNECTIONS_TOTAL,
+    FRAMES_REFUSED,
     PROTOCOL_ERRORS,
     STATS,
     count_error,
 )
 from .stream_ids import StreamIdsExhausted
 from .system_tables import Node
+from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 limited = LimitedLog(log)  # what a peer's garbage makes us log
+_monotonic = time.monotonic
 
 _READY = handshake.State.READY
 _MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
@@ -64,16 +68,18 @@ class ClientSession(asyncio.Protocol):
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
         self.cfg = server.cfg
-        self.reader = FrameReader(responses=False, max_frame_size=self.cfg.max_frame_bytes)
+        self.reader = FrameReader(responses=False, max_frame_size=self.cfg.max_frame_bytes, compression=None)
         self.writer = FrameWriter()
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamConnection | None = None
+        self._compression: str | None = None
+        self._state = handshake.State.UNINITIALIZED
         self.pending: dict[int, Pending] = {}
         self.backlog: list[Frame] = []
         self.out: list[tuple[Frame, int | None]] = []
         self.up_out: list[tuple[Frame, int | None]] = []
         self.version = 4
-        self.compression: str | None = None
+        self.compression = None
         self.state = handshake.State.UNINITIALIZED
         self.handshake_stream = 0  # the client stream awaiting the handshake's answer
         self.held = False  # client frames stay unread while the handshake awaits an answer
@@ -86,6 +92,35 @@ class ClientSession(asyncio.Protocol):
         self._counted = False
         self.standalone = False  # no Cassandra behind this session (every mapped table in `dynamo`)
         self.system_prepared_local: dict[bytes, str] = {}
+        self._connecting = False  # the Cassandra connection is opened at the first complete frame
+        self.close_reason: str | None = None  # why the sidecar closed it (None: the client did)
+        # deadlines (proxy.timeouts): monotonic times of acceptance, of the last complete frame and
+        # of the first bytes of the frame being received (0: none under way)
+        self._accepted = self._last_frame = 0.0
+        self._partial_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # The frame readers must know the negotiated codec before its first frame (Cassandra already
+    # compresses its READY), and the client's reader whether the client is authenticated.
+    @property
+    def compression(self) -> str | None:
+        return self._compression
+
+    @compression.setter
+    def compression(self, algo: str | None) -> None:
+        self._compression = algo
+        self.reader.compression = algo
+        if self.upstream is not None:
+            self.upstream.reader.compression = algo
+
+    @property
+    def state(self) -> handshake.State:
+        return self._state
+
+    @state.setter
+    def state(self, state: handshake.State) -> None:
+        self._state = state
+        self.reader.multi_segment_ok = state is handshake.State.READY
 
     # -- connection lifecycle ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -103,10 +138,20 @@ class ClientSession(asyncio.Protocol):
         CONNECTIONS.inc()
         CONNECTIONS_TOTAL.inc()
         self.me = self.server.advertised_node(self.transport)
+        self._accepted = self._last_frame = _monotonic()
+        self._arm_timer(self._accepted)
         if self.server.standalone_ok():
             self.standalone = True
-            return
-        asyncio.get_running_loop().create_task(self._connect_upstream())
+        # The Cassandra connection waits for the first complete frame: drivers send OPTIONS or
+        # STARTUP at once, so they lose nothing, while sockets that never speak CQL (probes, floods,
+        # stalled clients) cost neither a Cassandra connection nor its buffers.
+
+    def _hold(self, frame: Frame) -> None:
+        """A frame that arrived before the Cassandra connection is up; the first one opens it."""
+        self.backlog.append(frame)
+        if not self._connecting:
+            self._connecting = True
+            asyncio.get_running_loop().create_task(self._connect_upstream())
 
     async def _connect_upstream(self) -> None:
         try:
@@ -119,12 +164,13 @@ class ClientSession(asyncio.Protocol):
             if self.backlog:
                 self._refuse_backlog()
             else:  # answer the first request when it comes, so drivers fail fast with the reason
-                asyncio.get_running_loop().call_later(2.0, self.close)
+                asyncio.get_running_loop().call_later(2.0, self.close, "cassandra_unavailable")
             return
         if self.closed:
             up.close()
             return
         self.upstream = up
+        up.reader.compression = self._compression
         backlog, self.backlog = self.backlog, []
         for f in backlog:  # (frames behind a STARTUP were left unread: see _to_backlog)
             self._dispatch(f)
@@ -143,26 +189,59 @@ class ClientSession(asyncio.Protocol):
                 self.send(Supported(handshake.supported_options()), f.stream)
                 continue
             self.reply_error(f.stream, self.upstream_error)
-            self.close()
+            self.close("cassandra_unavailable")
             return
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()  # the loop's reference to this session goes with it
+            self._timer = None
         if self._counted:
             self._counted = False
             CONNECTIONS.dec()
             self.server.sessions.discard(self)
+            CLOSED_BY_REASON[self.close_reason or "client"].inc()
         self._drop_pending()
+        self.backlog.clear()
         if self.upstream is not None:
             self.upstream.close()
 
-    def close(self) -> None:
+    def close(self, reason: str = "error") -> None:
+        """Closes the client connection (and Cassandra's); `reason` labels
+        cdp_connections_closed_total, the first one given counts."""
+        if self.close_reason is None:
+            self.close_reason = reason
         if self.transport is not None and not self.transport.is_closing():
             self.flush()
             self.transport.close()
         if self.upstream is not None:
             self.upstream.close()
+
+    # -- deadlines ---------------------------------------------------------------------------------
+    def _arm_timer(self, now: float) -> None:
+        self._timer = None
+        t = self.server.timeouts
+        if not t.any or self.closed:
+            return
+        transport = self.transport
+        if self.pending or self.backlog or (transport is not None and not transport.is_reading()):
+            # the client waits for an answer or for Cassandra, or the sidecar stopped reading it
+            # (backpressure): the time is not the client's
+            self._last_frame = now
+            if self._partial_since:
+                self._partial_since = now
+        reason, at = check_timeouts(t, now, accepted=self._accepted, ready=self.state is handshake.State.READY,
+                                    partial_since=self._partial_since, last_frame=self._last_frame)
+        if reason is not None:
+            log.debug("closing client %s: %s", self.peer_name, reason)
+            self.close(reason)
+        elif at is not None:
+            self._timer = asyncio.get_running_loop().call_later(at - now, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._arm_timer(_monotonic())
 
     def _drop_pending(self) -> None:
         n = sum(1 for p in self.pending.values() if p.client_stream >= 0)
@@ -177,34 +256,63 @@ class ClientSession(asyncio.Protocol):
         reader.feed(data)
         if self.held:  # the handshake awaits an answer: what came stays buffered until then
             return
+        complete = False
         while True:
             try:
                 while (frame := reader.next_frame()) is not None:
+                    complete = True
                     try:
                         # The gate: only a READY session reaches the request path (its checks are
                         # inlined here, the hot path); every other frame goes to the handshake.
-                        if self.state is _READY and not self.standalone:
+                        if self._state is _READY and not self.standalone:
                             self.on_client_frame(frame)
                         elif self._not_ready(frame):
                             break
                     except ProtocolError as e:
                         self._malformed(frame, e)
                 break
+            except FrameRefused as e:
+                complete = True
+                if not self._refuse_frame(e):
+                    return
+                # the reader skipped that frame and reads on
             except UnsupportedVersion as e:
                 count_error(e.code)
                 self._protocol_error_seen("unsupported_version", "client %s asked for protocol version %d",
                                           self.peer_name, e.version)
                 if self.transport is not None:
+                    self.close_reason = "protocol_error"
                     self.transport.write(encode_version_error(e))
                     self.transport.close()
                 return
-            except FrameError as e:
-                if not self._frame_refused(e):
-                    return
             except ProtocolError as e:
                 self._client_protocol_error(e)
                 return
         self.flush()
+        # deadlines: when the last frame completed, and since when a frame is under way
+        now = _monotonic()
+        if complete:
+            self._last_frame = now
+            self._partial_since = now if reader.buffered() else 0.0
+        elif not self._partial_since:
+            self._partial_since = now
+
+    def _refuse_frame(self, e: FrameRefused) -> bool:
+        """Answers a frame the reader refused and skipped (its size, version, direction or opcode)
+        as Cassandra answers it; it never reaches Cassandra. False when the connection closes."""
+        FRAMES_REFUSED.inc()
+        self._protocol_error_seen(e.kind, "refused a frame from client %s: %s", self.peer_name, e.message)
+        answer = handshake.frame_error_answer(self.state, e)
+        if answer.error is not None:
+            count_error(answer.error.code)
+            # in the refused frame's own version: before STARTUP the session has none yet
+            msg = ErrorMessage.from_exception(answer.error)
+            self.out.append((encode_message(msg, e.version, answer.stream, response=True,
+                                            compress=self.frame_compression), None))
+        if answer.close:
+            self.close("protocol_error")
+            return False
+        return True
 
     def read_buffered(self) -> None:
         """Reads the frames that waited while the handshake held the session."""
@@ -223,7 +331,7 @@ class ClientSession(asyncio.Protocol):
 
     def _to_backlog(self, f: Frame) -> bool:
         """Keeps a frame until the Cassandra connection is there; True when the session closed."""
-        self.backlog.append(f)
+        self._hold(f)
         if f.opcode == Opcode.STARTUP:  # its answer decides how what follows is read
             self.held = True
             if self.transport is not None:
@@ -235,7 +343,7 @@ class ClientSession(asyncio.Protocol):
 
     def _dispatch(self, f: Frame) -> None:
         try:
-            if self.state is _READY and not self.standalone:
+            if self._state is _READY and not self.standalone:
                 self.on_client_frame(f)
             else:
                 self._not_ready(f)
@@ -261,25 +369,12 @@ class ClientSession(asyncio.Protocol):
             else:
                 t.resume_reading()
 
-    def _frame_refused(self, e: FrameError) -> bool:
-        """Answers a frame the reader refused as Cassandra does; True when reading goes on."""
-        self._protocol_error_seen(e.kind, "client %s: %s", self.peer_name, e.message)
-        if self.state is handshake.State.UNINITIALIZED and e.kind != "version_mismatch":
-            self.version = e.version
-        answer = handshake.frame_error_answer(self.state, e)
-        if answer.error is not None:
-            self.reply_error(answer.stream, answer.error)
-        if answer.close:
-            self.close()
-            return False
-        return True
-
     def _client_protocol_error(self, e: ProtocolError) -> None:
         """Framing the reader cannot recover from: stream 0 and the connection closes, as Cassandra
         does for a v5 segment that fails its checksum."""
         self._protocol_error_seen("frame", "protocol error from client %s, closing it: %s", self.peer_name, e.message)
         self.reply_error(0, e)
-        self.close()
+        self.close("protocol_error")
 
     def _protocol_error_seen(self, kind: str, msg: str, *args: object) -> None:
         PROTOCOL_ERRORS.labels("client", kind).inc()
@@ -394,7 +489,7 @@ class ClientSession(asyncio.Protocol):
         for p in list(self.pending.values()):
             if p.client_stream >= 0:
                 self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
-        self.close()
+        self.close("cassandra_lost")
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
         if not self.closed and self.server.standalone_ok() and self.state is _READY:
@@ -411,13 +506,13 @@ class ClientSession(asyncio.Protocol):
             return
         if not self.closed:
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
-            self.close()
+            self.close("cassandra_lost")
 
     # -- output ------------------------------------------------------------------------------------
     @property
-    def frame_compression(self) -> bool:
-        """v3/v4 lz4 on frames; v5 compresses segments instead."""
-        return self.compression == "lz4" and self.version < 5
+    def frame_compression(self) -> str | None:
+        """The algorithm of v3/v4 frame bodies; v5 compresses segments instead."""
+        return self.compression if self.version < 5 else None
 
     def send(self, msg: Message, stream: int) -> None:
         self.out.append((encode_message(msg, self.version, stream, response=True, compress=self.frame_compression), None))

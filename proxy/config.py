@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from .timeouts import validate as bad_timeout
+
 
 class ConfigError(Exception):
     pass
@@ -70,9 +72,18 @@ class Config:
     max_connections: int = 10000
     max_in_flight_per_connection: int = 32000
     max_in_flight: int = 200000
-    max_frame_bytes: int = 256 * 1024 * 1024
+    # Largest request frame (v3/v4) or envelope (v5) a client may send, and largest body a
+    # compressed frame may announce. Cassandra's own limit (native_transport_max_frame_size and
+    # native_transport_max_message_size, 16 MiB by default): keep it no higher than the cluster's.
+    max_frame_bytes: int = 16 * 1024 * 1024
     connect_timeout: float = 5.0
     shutdown_grace: float = 30.0
+    # Stalled clients (seconds, 0 turns one off): accept to READY/AUTH_SUCCESS (drivers give up on a
+    # handshake after about 5 s); first byte of a frame to its last (drivers give up on a request
+    # after 2 to 12 s); no frame and nothing in flight (drivers send a heartbeat after 30 s idle).
+    handshake_timeout: float = 10.0
+    partial_frame_timeout: float = 30.0
+    idle_timeout: float = 120.0
     # Migration: the mapping file (tables, keys, phases) and where DynamoDB is.
     mapping: str = ""
     # Phase overrides at start, "ks.table=phase[,ks.table=phase]" (else the mapping's phases).
@@ -80,6 +91,10 @@ class Config:
     dynamodb_endpoint: str = ""  # default: the mapping's, else AWS's regional endpoint
     dynamodb_region: str = ""  # default: the mapping's, else the AWS configuration's
     dynamodb_max_connections: int = 64
+    # The longest a client request that needs DynamoDB (or S3) waits on it, counted from its
+    # arrival: keep it under the drivers' request timeout, so the client hears the sidecar's
+    # documented error (or gets its fallback) instead of giving up on its own (docs/dual-write.md)
+    dynamodb_deadline: float = 2.0
     # large_items: s3. Empty endpoint: AWS's regional S3; a custom one (MinIO, a VPC endpoint) is
     # addressed path-style. Empty region: DynamoDB's.
     s3_endpoint: str = ""
@@ -161,12 +176,25 @@ class Config:
             raise ConfigError(str(e)) from None
         if not 0.0 <= self.verify_sample <= 100.0 or self.verify_concurrency < 1:
             raise ConfigError("verify_sample must be a percentage (0-100) and verify_concurrency at least 1")
+        if not 0 < self.dynamodb_deadline <= 600:
+            raise ConfigError("dynamodb_deadline must be a number of seconds above 0 (and at most 600)")
         if self.control_poll_interval <= 0 or self.control_heartbeat_interval <= 0:
             raise ConfigError("control_poll_interval and control_heartbeat_interval must be positive")
+        if not MIN_FRAME_BYTES <= self.max_frame_bytes <= MAX_FRAME_BYTES:
+            raise ConfigError(
+                f"max_frame_bytes must be between {MIN_FRAME_BYTES} and {MAX_FRAME_BYTES} "
+                f"(got {self.max_frame_bytes})"
+            )
+        for name in ("handshake_timeout", "partial_frame_timeout", "idle_timeout"):
+            if (why := bad_timeout(name, getattr(self, name))) is not None:
+                raise ConfigError(why)
         if self.client_users and not self.cassandra_username:
             raise ConfigError("client_users needs cassandra_username/cassandra_password for the sidecar")
 
 
+# A STARTUP and ordinary statements must fit; frame lengths are signed 32-bit on the wire.
+MIN_FRAME_BYTES = 64 * 1024
+MAX_FRAME_BYTES = 2**31 - 1
 SECRET_FIELDS = frozenset({"admin_token", "cassandra_password", "client_users"})
 ENV_PREFIX = "CDP_"
 

@@ -4,10 +4,16 @@ client makes to a mapped table is mirrored into DynamoDB once Cassandra has acce
 - Timestamps: the client's own (USING TIMESTAMP or the protocol's default timestamp), else one the
   sidecar assigns and also sends to Cassandra, so both stores resolve conflicts identically.
 - LWT: Cassandra decides; only applied writes are mirrored.
-- `sync` tables answer the client once DynamoDB has the write too; if DynamoDB fails after its
-  retries the client gets a WRITE_FAILURE-class error (the write is in Cassandra; a retry is safe
-  for everything but counters). `queued` tables answer after Cassandra; the mirror goes through the
-  journaled write queue.
+- `sync` tables answer the client once DynamoDB has the write too, within the request deadline
+  (proxy.deadline, counted from the request's arrival). If DynamoDB does not confirm in time the
+  client gets WRITE_TIMEOUT, if it refuses WRITE_FAILURE; either way the write is in Cassandra and
+  is recorded in the dead-letter file for `dead-letters replay` (a retry is safe for everything
+  but counters). `queued` tables answer after Cassandra; the mirror goes through the journaled
+  write queue.
+- DynamoDB-first writes (`dynamo_fallback`, `dynamo`) that get no answer in time have an unknown
+  outcome: the client gets WRITE_TIMEOUT, the write is recorded for replay (which makes it applied:
+  last write wins makes that idempotent) and, in `dynamo_fallback`, still sent to Cassandra as its
+  shadow. A conditional one cannot be replayed: it is recorded as unresolved, without a shadow.
 - A statement the translator cannot express still reaches Cassandra (authoritative here); it is
   counted and logged with its reason, since DynamoDB will miss it.
 """
@@ -24,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cql_protocol.cql import ast as cql
 from cql_protocol.cql import classify, parse_cached
-from cql_protocol.errors import CQLError, InvalidRequest, Unprepared, WriteFailure
+from cql_protocol.errors import CQLError, InvalidRequest, Unprepared, WriteFailure, WriteTimeout
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
     Batch,
@@ -50,8 +56,12 @@ from translators.statements import CounterWrite, RangeDelete, RowWrite, Untransl
 from translators.write_codec import decode_write, encode_write
 
 from . import dynamo_primary
+from .deadline import Bounded, DeadlineExceeded
 from .dynamo_writer import DynamoWriter
+from .dynamodb_client import DynamoDBUnavailable
+from .journal import UNRESOLVED, DeadLetters
 from .routing import DYNAMO_AUTHORITATIVE, Route, effective_phase, share_bucket, write_route
+from .s3_client import S3Unavailable
 from .write_queue import TRANSLATED, WriteQueue
 
 if TYPE_CHECKING:
@@ -63,6 +73,16 @@ MIRRORED_PHASES = frozenset({"dual_write", "verify"})
 WRITING_PHASES = frozenset({"dual_write", "verify", "dynamo_fallback", "dynamo"})  # DynamoDB gets writes
 TAKEN = "taken"  # the request is answered by the sidecar (DynamoDB-authoritative); nothing to forward
 WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE", "BATCH"})
+# failures where no store answered: the write may have reached DynamoDB, and may still be applied
+NO_ANSWER = (DeadlineExceeded, DynamoDBUnavailable, S3Unavailable)
+# dead-letter origins (cdp_dead_letters_total{origin}) and deadline-bound operations
+# (cdp_deadline_exceeded_total{operation}): every label set is exported from the start
+DEAD_LETTER_ORIGINS = ("mirror", "authoritative", "unresolved")
+WRITE_OPERATIONS = ("mirror_write", "authoritative_write")
+SERIAL = 0x0008
+_BATCH_WRITE_TYPES = {BatchType.LOGGED: "BATCH", BatchType.UNLOGGED: "UNLOGGED_BATCH", BatchType.COUNTER: "COUNTER",
+                      cql.BatchKind.LOGGED: "BATCH", cql.BatchKind.UNLOGGED: "UNLOGGED_BATCH",
+                      cql.BatchKind.COUNTER: "COUNTER"}
 
 
 # what interception decides: forward this frame with this handler, TAKEN, or None (forward as is)
@@ -76,6 +96,36 @@ class PreparedWrite:
     bind_types: tuple[CqlType, ...]
 
 
+Parts: TypeAlias = "list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]]"
+
+
+@dataclass(slots=True)
+class WriteContext:
+    """What a failure answer needs to know about the client's request, and its deadline."""
+
+    message: Any  # Query, Execute or Batch
+    parts: Parts
+    lwt: bool
+    due: float  # time.monotonic() by which the client must have its answer
+
+    def shape(self, writes: list[Write]) -> tuple[int, str]:
+        """(consistency, write_type) of a WRITE_TIMEOUT or WRITE_FAILURE, as Cassandra reports them."""
+        msg = self.message
+        if isinstance(msg, Batch):
+            consistency, serial = msg.consistency, msg.serial_consistency
+        else:
+            consistency, serial = msg.params.consistency, msg.params.serial_consistency
+        if self.lwt:  # Cassandra reports a Paxos timeout at the serial consistency
+            return serial or SERIAL, "CAS"
+        if isinstance(msg, Batch):
+            return consistency, _BATCH_WRITE_TYPES[msg.batch_type]
+        if len(self.parts) == 1 and isinstance(self.parts[0][0], cql.Batch):
+            return consistency, _BATCH_WRITE_TYPES[self.parts[0][0].kind]
+        if any(isinstance(w, CounterWrite) for w in writes):
+            return consistency, "COUNTER"
+        return consistency, "SIMPLE"
+
+
 class DualWriteStats:
     def __init__(self) -> None:
         self.mirrored = 0
@@ -84,14 +134,19 @@ class DualWriteStats:
         self.failed = 0
         self.authoritative = 0  # writes DynamoDB decided
         self.shadow_failed = 0  # of those, the ones Cassandra then refused
+        self.dead_letters: dict[tuple[str, str], int] = {}  # (table, origin) → writes recorded
+        self.deadline_exceeded = dict.fromkeys(WRITE_OPERATIONS, 0)
 
 
 class DualWrite:
     def __init__(self, mapping: Mapping, writer: DynamoWriter,
-                 phase_lookup: Callable[[str, str], tuple[str, float]] | None = None) -> None:
+                 phase_lookup: Callable[[str, str], tuple[str, float]] | None = None,
+                 deadline: float = 2.0, dead_letters: DeadLetters | None = None) -> None:
         self.mapping = mapping
         self.writer = writer
         self.phase_lookup = phase_lookup
+        self.deadline = deadline  # seconds from a request's arrival to its answer (dynamodb_deadline)
+        self.dead_letters = dead_letters
         # every id prepared through this sidecar; None: not a write to mirror
         self.prepared: dict[bytes, PreparedWrite | None] = {}
         self.stats = DualWriteStats()
@@ -269,6 +324,7 @@ class DualWrite:
         for w in writes:
             if isinstance(w, RowWrite):
                 check_item_size(w)
+        ctx = WriteContext(env.message, parts, lwt, time.monotonic() + self.deadline)
         if r is not Route.MIRROR:
             shadow: Frame | None = forward
             if lwt:
@@ -276,7 +332,8 @@ class DualWrite:
             atomic = (isinstance(env.message, Batch) and env.message.batch_type == BatchType.LOGGED) or (
                 len(parts) == 1 and isinstance(parts[0][0], cql.Batch) and parts[0][0].kind is cql.BatchKind.LOGGED)
             self.in_flight += 1
-            asyncio.get_running_loop().create_task(self._primary(s, f.stream, f.version, writes, r, shadow, atomic))
+            asyncio.get_running_loop().create_task(
+                self._primary(s, f.stream, f.version, writes, r, shadow, atomic, ctx))
             return TAKEN
 
         def on_answer(s2: ClientSession, r: Frame, p: Pending) -> None:
@@ -286,7 +343,7 @@ class DualWrite:
                 s2.out.append((r, p.client_stream))
                 return
             self.in_flight += 1
-            asyncio.get_running_loop().create_task(self._mirror(s2, r, p, writes))
+            asyncio.get_running_loop().create_task(self._mirror(s2, r, p, writes, ctx))
 
         return forward, on_answer
 
@@ -303,19 +360,27 @@ class DualWrite:
         return encode_envelope(dataclasses.replace(env, message=query), response=False, compress=s.frame_compression)
 
     async def _primary(self, s: ClientSession, stream: int, version: int, writes: list[Write], r: Route,
-                       shadow: Frame | None, atomic: bool = False) -> None:
+                       shadow: Frame | None, atomic: bool, ctx: WriteContext) -> None:
         """DynamoDB decides; Cassandra gets the shadow afterwards (`dynamo_fallback`)."""
+        done: list[Write] = []
         try:
             try:
-                answer, applied = await dynamo_primary.apply(self.writer, writes, version, atomic)
+                async with Bounded(ctx.due, "DynamoDB write"):
+                    answer, applied = await dynamo_primary.apply(self.writer, writes, version, atomic, done)
             except CQLError as e:
                 s.reply_error(stream, e)
+                return
+            except NO_ANSWER as e:
+                self.stats.failed += 1
+                self._unknown_outcome(s, stream, writes, done, r, shadow, ctx, e)
                 return
             except Exception as e:  # the client must hear it: the write may not be in DynamoDB
                 self.stats.failed += 1
                 log.error("DynamoDB did not take an authoritative write: %s", e)
-                s.reply_error(stream, WriteFailure(f"DynamoDB did not take the write ({e}); nothing was sent "
-                                                   "to Cassandra"))
+                consistency, write_type = ctx.shape(writes)
+                s.reply_error(stream, WriteFailure(
+                    f"DynamoDB did not take the write ({e}); nothing was sent to Cassandra",
+                    consistency=consistency, received=0, block_for=1, num_failures=1, write_type=write_type))
                 return
             self.stats.authoritative += 1
             if r is Route.SHADOW and applied and shadow is not None and s.upstream is not None and not s.closed:
@@ -326,6 +391,65 @@ class DualWrite:
             self.in_flight -= 1
             s.flush()
 
+    def _unknown_outcome(self, s: ClientSession, stream: int, writes: list[Write], done: list[Write], r: Route,
+                         shadow: Frame | None, ctx: WriteContext, err: BaseException) -> None:
+        """A DynamoDB-first write without an answer: it may be in DynamoDB, or land there later.
+        The client hears WRITE_TIMEOUT (Cassandra's "maybe applied"); the write is recorded so that
+        replay makes it applied, and Cassandra gets its shadow now, so the stores end up equal."""
+        if isinstance(err, DeadlineExceeded):
+            self.stats.deadline_exceeded["authoritative_write"] += 1
+        consistency, write_type = ctx.shape(writes)
+        name = writes[0].table.cql_name
+        why = f"DynamoDB did not answer within the {self.deadline:g} s deadline" if isinstance(
+            err, DeadlineExceeded) else "DynamoDB did not answer"
+        if ctx.lwt:
+            # the condition was judged against the row of that moment: replaying it later would
+            # decide something else, and whether Cassandra needs the shadow is unknown
+            if r is Route.SHADOW:
+                for w in writes:
+                    self._dead_letter(w, "unresolved", err, UNRESOLVED)
+            log.error("%s: conditional write with unknown outcome in DynamoDB (%s)%s", name, err,
+                      "; recorded as unresolved, no shadow sent to Cassandra" if r is Route.SHADOW else "")
+            s.reply_error(stream, WriteTimeout(
+                f"{name}: {why} ({err}); the conditional write may or may not have been applied",
+                consistency=consistency, received=0, block_for=1, write_type=write_type))
+            return
+        confirmed = {id(w) for w in done}
+        for w in writes:
+            if id(w) not in confirmed:
+                self._dead_letter(w, "authoritative", err)
+        shadowed = r is Route.SHADOW and shadow is not None and s.upstream is not None and not s.closed
+        log.error("%s: DynamoDB-first write with unknown outcome (%s); recorded for replay%s", name, err,
+                  ", shadow sent to Cassandra" if shadowed else "")
+        s.reply_error(stream, WriteTimeout(
+            f"{name}: {why} ({err}); the write may have been applied: it is recorded for dead-letters replay"
+            + (" and sent to Cassandra" if shadowed else ""),
+            consistency=consistency, received=0, block_for=1, write_type=write_type))
+        if shadowed:
+            assert shadow is not None
+            try:
+                # on a stream of the sidecar's own: the client's stream already has its answer
+                s.inject(decode_frame(shadow).message, self._late_shadow_answered)
+            except Exception as e:
+                self.stats.shadow_failed += 1
+                log.warning("could not send the shadow of a write with unknown outcome: %s", e)
+
+    def _late_shadow_answered(self, s: ClientSession, r: Frame, p: Pending) -> None:
+        if r.opcode != 0x08:  # RESULT
+            self.stats.shadow_failed += 1
+            log.warning("Cassandra refused the shadow of a write with unknown outcome (opcode %d)", r.opcode)
+
+    def _dead_letter(self, w: Write, origin: str, err: BaseException, operation: str = TRANSLATED) -> None:
+        key = (w.table.cql_name, origin)
+        self.stats.dead_letters[key] = self.stats.dead_letters.get(key, 0) + 1
+        if self.dead_letters is None:
+            log.error("%s: write not recorded (no dead-letter file): %s", w.table.cql_name, err)
+            return
+        try:
+            self.dead_letters.record(w.table.cql_name, operation, encode_write(w), repr(err)[:1000], origin)
+        except (OSError, ValueError, TypeError) as e:
+            log.error("%s: could not record a write in %s: %s", w.table.cql_name, self.dead_letters.path, e)
+
     def _shadow_answered(self, answer: Message) -> ResponseHandler:
         def on_shadow(s2: ClientSession, r: Frame, p: Pending) -> None:
             if r.opcode != 0x08:  # RESULT
@@ -335,7 +459,7 @@ class DualWrite:
 
         return on_shadow
 
-    async def _mirror(self, s: ClientSession, r: Frame, p: Pending, writes: list[Write]) -> None:
+    async def _mirror(self, s: ClientSession, r: Frame, p: Pending, writes: list[Write], ctx: WriteContext) -> None:
         try:
             queued = [w for w in writes if w.table.write_mode == "queued" and self.queue is not None]
             direct = [w for w in writes if not (w.table.write_mode == "queued" and self.queue is not None)]
@@ -344,12 +468,20 @@ class DualWrite:
                 # journaled before the client hears back: a crash replays it
                 plain = _plain_put(w)
                 if plain is not None:  # insert-only table: unconditional, batched 25 per call
-                    await self.queue.enqueue(w.table.cql_name, "PutItem", plain)
+                    await self.queue.enqueue(w.table.cql_name, "PutItem", plain, ctx.due)
                 else:
-                    await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w))
+                    await self.queue.enqueue(w.table.cql_name, TRANSLATED, encode_write(w), ctx.due)
                 self.stats.mirrored += 1
-            if direct:
-                await self.apply(direct)
+            done = 0
+            try:
+                if direct:
+                    async with Bounded(ctx.due, "DynamoDB mirror"):
+                        for w in direct:
+                            await self.apply_one(w)
+                            done += 1
+            except Exception as e:
+                self._mirror_failed(s, p.client_stream, direct[done:], ctx, e)
+                return
             s.out.append((r, p.client_stream))
         except Exception as e:  # every failure must reach the client
             self.stats.failed += 1
@@ -361,22 +493,49 @@ class DualWrite:
             self.in_flight -= 1
             s.flush()
 
+    def _mirror_failed(self, s: ClientSession, stream: int, pending: list[Write], ctx: WriteContext,
+                       err: BaseException) -> None:
+        """Cassandra has the write, DynamoDB did not confirm it: recorded for replay (or
+        `validate --repair`), and the client hears which of the two happened."""
+        self.stats.failed += 1
+        for w in pending:
+            self._dead_letter(w, "mirror", err)
+        consistency, write_type = ctx.shape(pending)
+        name = pending[0].table.cql_name
+        log.error("%s: DynamoDB mirror failed after Cassandra accepted the write (recorded for replay): %s",
+                  name, err)
+        # received/block_for: one of the two stores (Cassandra) acknowledged
+        if isinstance(err, DeadlineExceeded):
+            self.stats.deadline_exceeded["mirror_write"] += 1
+            s.reply_error(stream, WriteTimeout(
+                f"{name}: written to Cassandra but not confirmed by DynamoDB within the {self.deadline:g} s "
+                f"deadline ({err}); the write is recorded for dead-letters replay. Retrying the statement is safe "
+                "except for counter updates", consistency=consistency, received=1, block_for=2, write_type=write_type))
+            return
+        s.reply_error(stream, WriteFailure(
+            f"{name}: written to Cassandra but not to DynamoDB ({err}); the write is recorded for dead-letters "
+            "replay. Retrying the statement is safe except for counter updates",
+            consistency=consistency, received=1, block_for=2, num_failures=1, write_type=write_type))
+
     async def apply_record(self, record: dict[str, Any]) -> None:
         """Applies one journaled write (see translators.write_codec)."""
         await self.apply([decode_write(record, self.mapping)])
 
     async def apply(self, writes: list[Write]) -> None:
         for w in writes:
-            plain = _plain_put(w)
-            if plain is not None:
-                await self.writer.client.put_item(**plain)
-            elif isinstance(w, RowWrite):
-                await self.writer.apply_row(w.table, w.key.partition, w.key.clustering, w.mutation)
-            elif isinstance(w, CounterWrite):
-                await self.writer.apply_counter(w.table, w.key.partition, w.key.clustering, w.deltas)
-            elif isinstance(w, RangeDelete):
-                await self.writer.apply_range_delete(w)
-            self.stats.mirrored += 1
+            await self.apply_one(w)
+
+    async def apply_one(self, w: Write) -> None:
+        plain = _plain_put(w)
+        if plain is not None:
+            await self.writer.client.put_item(**plain)
+        elif isinstance(w, RowWrite):
+            await self.writer.apply_row(w.table, w.key.partition, w.key.clustering, w.mutation)
+        elif isinstance(w, CounterWrite):
+            await self.writer.apply_counter(w.table, w.key.partition, w.key.clustering, w.deltas)
+        elif isinstance(w, RangeDelete):
+            await self.writer.apply_range_delete(w)
+        self.stats.mirrored += 1
 
 
 def partition_bucket(tm: TableMapping, partition: tuple[Any, ...]) -> float:
@@ -479,7 +638,7 @@ def _succeeded(r: Frame, lwt: bool) -> bool:
     return first.name == "[applied]" and raw is not None and bool(deserialize(BOOLEAN, raw))
 
 
-def _with_timestamp(env: Any, ts: int, f: Frame, compress: bool) -> Frame:
+def _with_timestamp(env: Any, ts: int, f: Frame, compress: str | None) -> Frame:
     msg = env.message
     if isinstance(msg, Batch):
         new_msg = dataclasses.replace(msg, timestamp=ts)

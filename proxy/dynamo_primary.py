@@ -40,17 +40,22 @@ def conditional_target(writes: list[Write]) -> tuple[RowWrite, LwtCondition] | N
 
 
 async def apply(writer: DynamoWriter, writes: list[Write], version: int,
-                atomic: bool = False) -> tuple[Message, bool]:
+                atomic: bool = False, done: list[Write] | None = None) -> tuple[Message, bool]:
     """Applies `writes` to DynamoDB; returns the client's answer and whether they were applied.
-    `atomic`: a logged batch, written all or nothing when it holds only row writes."""
+    `atomic`: a logged batch, written all or nothing when it holds only row writes.
+    `done` collects the unconditional writes DynamoDB confirmed, for a caller cut short."""
     target = conditional_target(writes)
     if target is None:
         if atomic and len(writes) > 1 and all(isinstance(w, RowWrite) for w in writes):
             await writer.apply_rows_atomic([(w.table, w.key.partition, w.key.clustering, w.mutation)
                                             for w in writes if isinstance(w, RowWrite)])
+            if done is not None:
+                done.extend(writes)
             return Void(), True
         for w in writes:
             await _apply_one(writer, w)
+            if done is not None:
+                done.append(w)
         return Void(), True
     row_write, cond = target
     tm = row_write.table

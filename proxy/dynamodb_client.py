@@ -4,6 +4,10 @@ Low-level JSON in and out (the attribute-value wire format), pooled keep-alive c
 (proxy.http_pool), credentials from botocore's standard chain (environment, profile, web identity,
 container and instance metadata), SigV4 by `sigv4.DynamoDBSigner`, and jittered exponential
 retries on throttling, 5xx answers, timeouts and dropped connections.
+
+Inside a request deadline (proxy.deadline) each attempt gets what is left of it, and a retry is
+made only if it still has MIN_ATTEMPT after its backoff; past that the call raises
+`DynamoDBTimedOut`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from .http_pool import HttpPool
+from . import deadline as _deadline
+from .deadline import DeadlineExceeded
+from .http_pool import ConnectFailed, HttpPool
 from .metrics import LatencyHistogram
 from .sigv4 import DynamoDBSigner, FrozenCredentials
 
@@ -47,6 +53,15 @@ _RETRYABLE = frozenset({
     "TransactionInProgressException",
 })
 _THROTTLES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# Answers that refuse the client's credentials themselves: every other request would get them too.
+CREDENTIALS_REFUSED = frozenset({
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+})
 
 
 class DynamoDBError(Exception):
@@ -84,6 +99,10 @@ class DynamoDBUnavailable(Exception):
     """No answer after every retry: connection refused, timeouts, resets."""
 
 
+class DynamoDBTimedOut(DynamoDBUnavailable, DeadlineExceeded):
+    """No answer within the request's deadline (the last attempt may still be applied)."""
+
+
 def _error_for(status: int, body: dict[str, Any]) -> DynamoDBError:
     code = str(body.get("__type", "")).rpartition("#")[2] or f"HTTP{status}"
     message = str(body.get("message") or body.get("Message") or "")
@@ -95,7 +114,7 @@ def _error_for(status: int, body: dict[str, Any]) -> DynamoDBError:
 
 
 class ClientStats:
-    __slots__ = ("calls", "errors", "latency", "retries", "throttles", "unavailable")
+    __slots__ = ("calls", "deadline_exceeded", "errors", "latency", "retries", "throttles", "unavailable")
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
@@ -103,6 +122,7 @@ class ClientStats:
         self.retries = 0
         self.throttles = 0
         self.unavailable = 0
+        self.deadline_exceeded = 0  # calls ended by their request's deadline
         self.latency: dict[str, LatencyHistogram] = {}
 
 
@@ -198,19 +218,29 @@ class DynamoDBClient:
         if hist is None:
             hist = stats.latency[operation] = LatencyHistogram()
         started = time.perf_counter()
+        dl = _deadline.current()
         attempt = 0
         while True:
             attempt += 1
             headers = self._signer.headers(target, body, self._creds())
             try:
-                status, raw = await self._http().post(headers, body)
+                status, raw = await self._http().post(headers, body, dl)
+            except DeadlineExceeded as e:
+                raise self._timed_out(operation, attempt, e) from None
             except (TimeoutError, OSError) as e:
                 if attempt >= self.max_attempts:
                     stats.unavailable += 1
                     raise DynamoDBUnavailable(f"{operation}: no answer from {self.endpoint} after "
                                               f"{attempt} attempts: {e!r}") from None
+                delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
+                if delay is None:
+                    if isinstance(e, ConnectFailed):  # refused: nothing sent, and nothing waited for
+                        stats.unavailable += 1
+                        raise DynamoDBUnavailable(f"{operation}: no connection to {self.endpoint} before the "
+                                                  f"request deadline ({attempt} attempts): {e}") from None
+                    raise self._timed_out(operation, attempt, e) from None
                 stats.retries += 1
-                await self._backoff(attempt)
+                await asyncio.sleep(delay)
                 continue
             if status == 200:
                 hist.observe(time.perf_counter() - started)
@@ -223,17 +253,24 @@ class DynamoDBClient:
             if err.code in _THROTTLES:
                 stats.throttles += 1
             if err.retryable and attempt < self.max_attempts:
-                stats.retries += 1
-                await self._backoff(attempt)
-                continue
+                delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
+                if delay is not None:
+                    stats.retries += 1
+                    await asyncio.sleep(delay)
+                    continue
             stats.errors[err.code] = stats.errors.get(err.code, 0) + 1
             hist.observe(time.perf_counter() - started)
             raise err
 
-    async def _backoff(self, attempt: int) -> None:
+    def _timed_out(self, operation: str, attempt: int, last: BaseException) -> DynamoDBTimedOut:
+        self.stats.deadline_exceeded += 1
+        return DynamoDBTimedOut(f"{operation}: no answer from {self.endpoint} within the request deadline "
+                                f"({attempt} attempt{'s' if attempt > 1 else ''}; last: {last})")
+
+    def _backoff_delay(self, attempt: int) -> float:
         # full jitter: spreads retries of many writers throttled at the same moment
         cap = min(self.max_backoff, self.base_backoff * (2 ** (attempt - 1)))
-        await asyncio.sleep(random.uniform(0, cap))
+        return random.uniform(0, cap)
 
     # -- conveniences ------------------------------------------------------------------------------
     async def put_item(self, **request: Any) -> dict[str, Any]:

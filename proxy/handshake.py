@@ -27,11 +27,12 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import NamedTuple
 
-from cql_protocol.errors import BadCredentials, CQLError, FrameError, ProtocolError, ServerError
+from cql_protocol.compression import SUPPORTED as SUPPORTED_COMPRESSION
+from cql_protocol.compression import startup_compression
+from cql_protocol.errors import BadCredentials, CQLError, FrameRefused, ProtocolError, ServerError
 from cql_protocol.opcodes import Opcode
 
 PASSWORD_AUTHENTICATOR = "org.apache.cassandra.auth.PasswordAuthenticator"
-SUPPORTED_COMPRESSION = ("lz4",)
 PROTOCOL_VERSIONS = ("3/v3", "4/v4", "5/v5")
 
 
@@ -240,19 +241,16 @@ def answer_event(opcode: int) -> Event:
     return ANSWER_EVENT_OF.get(opcode, Event.ANSWER_OTHER)
 
 
-def compression_problem(algo: str | None) -> str | None:
-    """Why the sidecar cannot use the compression a STARTUP asks for (None: it can)."""
-    if algo is None or algo.lower() in SUPPORTED_COMPRESSION:
-        return None
-    return f"Unknown compression algorithm: {algo.lower()}"
-
-
-def startup_problem(options: Mapping[str, str]) -> str | None:
+def startup_problem(options: Mapping[str, str], version: int) -> str | None:
     """Why a STARTUP must be refused, in Cassandra's words (None: it is acceptable)."""
     upper = {k.upper(): v for k, v in options.items()}
     if upper.get("CQL_VERSION") is None:
         return "Missing value CQL_VERSION in STARTUP message"
-    return compression_problem(upper.get("COMPRESSION"))
+    try:
+        startup_compression(upper.get("COMPRESSION"), version)  # the one compression check
+    except ProtocolError as e:
+        return e.message
+    return None
 
 
 # -- answers in Cassandra's words -----------------------------------------------------------------
@@ -285,19 +283,19 @@ class FrameAnswer(NamedTuple):
     close: bool
 
 
-def frame_error_answer(state: State, err: FrameError) -> FrameAnswer:
-    """How Cassandra answers a frame the reader refused: on its stream; the connection goes on
-    when the frame could be skipped. Opcodes 0x80 and up make Cassandra drop the connection."""
-    if not err.skipped:
-        return FrameAnswer(err, err.stream, True)
-    if err.opcode >= 0x80:
-        return FrameAnswer(None, err.stream, True)
-    if err.opcode == CREDENTIALS_OPCODE:
-        if state is State.UNINITIALIZED:
-            return FrameAnswer(ProtocolError("Unexpected message CREDENTIALS, expecting STARTUP or OPTIONS"),
-                               err.stream, True)
-        return FrameAnswer(ProtocolError("Unsupported message"), err.stream, False)
-    return FrameAnswer(err, err.stream, False)
+def frame_error_answer(state: State, err: FrameRefused) -> FrameAnswer:
+    """How Cassandra answers a frame the reader refused (and skipped): on its stream; the
+    connection goes on unless the refusal is fatal. Opcodes 0x80 and up make Cassandra drop the
+    connection without a word; v1's CREDENTIALS has words of its own."""
+    if err.opcode is not None and err.kind == "opcode":
+        if err.opcode >= 0x80:
+            return FrameAnswer(None, err.stream, True)
+        if err.opcode == CREDENTIALS_OPCODE:
+            if state is State.UNINITIALIZED:
+                return FrameAnswer(ProtocolError("Unexpected message CREDENTIALS, expecting STARTUP or OPTIONS"),
+                                   err.stream, True)
+            return FrameAnswer(ProtocolError("Unsupported message"), err.stream, False)
+    return FrameAnswer(err.error, err.stream, err.fatal)
 
 
 # -- SASL PLAIN, checked by the sidecar -----------------------------------------------------------

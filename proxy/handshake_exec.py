@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from puresasl.client import SASLClient
 
+from cql_protocol.compression import startup_compression
 from cql_protocol.errors import CQLError, ProtocolError, ServerError
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
@@ -60,7 +61,7 @@ def on_frame(s: ClientSession, f: Frame) -> None:
                 msg = decode_frame(f).message
                 assert isinstance(msg, Startup)
                 startup = msg
-                problem = hs.startup_problem(msg.options)
+                problem = hs.startup_problem(msg.options, f.version)
             except ProtocolError as e:
                 problem = e.message
             if problem is not None:
@@ -123,9 +124,14 @@ def _supported(s: ClientSession, st: _Step) -> None:
 
 def _start(s: ClientSession, st: _Step) -> None:
     assert st.startup is not None
-    algo = st.startup.options.get("COMPRESSION")
-    s.compression = algo.lower() if algo else None
+    s.compression = _compression(st.startup, s.version)
     s.forward(st.f, _on_startup_answer)
+
+
+def _compression(startup: Startup, version: int) -> str | None:
+    """The algorithm of an accepted STARTUP (startup_problem has refused any other)."""
+    options = {k.upper(): v for k, v in startup.options.items()}
+    return startup_compression(options.get("COMPRESSION"), version)
 
 
 def _login(s: ClientSession, st: _Step) -> None:
@@ -145,8 +151,7 @@ def _send_authenticate(s: ClientSession, st: _Step) -> None:
 
 def _answer_startup(s: ClientSession, msg: Message, st: _Step) -> None:
     if st.startup is not None:  # the sidecar answers the STARTUP itself, at once
-        algo = st.startup.options.get("COMPRESSION")
-        s.compression = algo.lower() if algo else None
+        s.compression = _compression(st.startup, s.version)
     s.send(msg, s.handshake_stream)
     if s.version >= 5:
         s.switch_client_to_segments()
@@ -207,7 +212,7 @@ def _refuse(s: ClientSession, st: _Step) -> None:
     _count("handshake", s, err.message)
     s.reply_error(st.f.stream, err)
     if s.state is State.CLOSED:
-        s.close()
+        s.close("protocol_error")
 
 
 def _login_refused(s: ClientSession, st: _Step) -> None:
@@ -216,14 +221,14 @@ def _login_refused(s: ClientSession, st: _Step) -> None:
     limited.log(logging.ERROR, "login", "the sidecar cannot log in to Cassandra as %r: %s",
                 s.cfg.cassandra_username, why)
     s.reply_error(s.handshake_stream, ServerError(f"the sidecar cannot log in to Cassandra: {why}"))
-    s.close()
+    s.close("cassandra_unavailable")
 
 
 def _fail(s: ClientSession, st: _Step) -> None:
     limited.log(logging.ERROR, "handshake-bug", "client %s: no handshake step for %s in state %s",
                 s.peer_name, st.event.value, st.before.value)
     s.reply_error(s.handshake_stream, ServerError("unexpected answer during the connection handshake"))
-    s.close()
+    s.close("error")
 
 
 def _drop(s: ClientSession, st: _Step) -> None:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from urllib.parse import urlsplit
+
+from .deadline import MIN_ATTEMPT, DeadlineExceeded
 
 
 class HttpError(OSError):
     """A transport-level failure: the connection broke or the answer was not HTTP."""
+
+
+class ConnectFailed(HttpError):
+    """No connection could be opened (refused, unreachable): the request was not sent."""
 
 
 class _Conn(asyncio.Protocol):
@@ -92,6 +99,13 @@ class _Conn(asyncio.Protocol):
             raise ValueError("answer without Content-Length")
         self._body_len = length
 
+    def expire(self) -> None:
+        """The answer's time is up (a timer set by HttpPool.request)."""
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(TimeoutError())
+        self.close()
+
     def _fail(self, exc: Exception) -> None:
         w = self.waiter
         if w is not None and not w.done():
@@ -118,30 +132,67 @@ class HttpPool:
         self.connect_timeout = connect_timeout
         self._ssl = (ssl_context or ssl.create_default_context()) if self.https else None
         self._idle: deque[_Conn] = deque()
+        self.max_connections = max_connections
         self._slots = asyncio.Semaphore(max_connections)
 
-    async def _connect(self) -> _Conn:
+    async def _connect(self, deadline: float | None) -> _Conn:
         loop = asyncio.get_running_loop()
+        limit = self.connect_timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(f"no time left to connect to {self.host_header}")
+            cut = left < limit
+            limit = min(limit, left)
+        else:
+            cut = False
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(_Conn, self.hostname, self.port, ssl=self._ssl,
                                        server_hostname=self.hostname if self._ssl else None),
-                self.connect_timeout,
+                limit,
             )
         except TimeoutError:
+            if cut:
+                raise DeadlineExceeded(f"connecting to {self.host_header}: no answer within the deadline") from None
             raise HttpError(f"connecting to {self.host_header} timed out") from None
+        except ssl.SSLError:
+            raise  # a certificate problem is not an unreachable endpoint: said as it is
+        except OSError as e:
+            raise ConnectFailed(f"connecting to {self.host_header}: {e}") from e
         return conn
 
-    async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        return await self.request("POST", self.path, headers, body)
+    async def post(self, headers: dict[str, str], body: bytes, deadline: float | None = None) -> tuple[int, bytes]:
+        return await self.request("POST", self.path, headers, body, deadline)
 
-    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
-        """One request on a pooled connection; `path` is sent as given (already encoded)."""
+    async def _slot(self, deadline: float) -> None:
+        """Waits for a connection slot until the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"no time left to wait for a connection to {self.host_header}")
+        try:
+            await asyncio.wait_for(self._slots.acquire(), left)
+        except TimeoutError:
+            raise DeadlineExceeded(f"all {self.max_connections} connections to {self.host_header} stayed busy "
+                                   "until the deadline") from None
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"",
+                      deadline: float | None = None) -> tuple[int, bytes]:
+        """One request on a pooled connection; `path` is sent as given (already encoded).
+        `deadline` (time.monotonic()): the whole request, slot wait included, ends by then."""
         head = [f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\nContent-Length: {len(body)}\r\n"]
         head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
         head.append("\r\n")
         data = "".join(head).encode() + body
-        async with self._slots:
+        slots = self._slots
+        if deadline is not None and slots.locked():
+            await self._slot(deadline)
+            if deadline - time.monotonic() < MIN_ATTEMPT:  # the slot came too late to be worth using
+                slots.release()
+                raise DeadlineExceeded(f"a connection to {self.host_header} freed up too late for the deadline")
+        else:
+            await slots.acquire()  # a free slot returns at once; without a deadline, waits as long as it takes
+        try:
             conn = None
             while self._idle:
                 c = self._idle.pop()
@@ -149,17 +200,36 @@ class HttpPool:
                     conn = c
                     break
             if conn is None:
-                conn = await self._connect()
+                conn = await self._connect(deadline)
+            limit = self.timeout
+            cut = False
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left < limit:
+                    if left <= 0:
+                        self._idle.append(conn)
+                        raise DeadlineExceeded(f"no time left for a request to {self.host_header}")
+                    limit, cut = left, True
+            # a timer on the answer's future: cheaper than wait_for, which wraps it in another
+            timer = asyncio.get_running_loop().call_later(limit, conn.expire)
             try:
-                status, answer = await asyncio.wait_for(conn.request(data, method == "HEAD"), self.timeout)
+                status, answer = await conn.request(data, method == "HEAD")
+            except TimeoutError:
+                if cut:
+                    raise DeadlineExceeded(f"{method} to {self.host_header}: no answer within the deadline") from None
+                raise
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                timer.cancel()
             if conn.keep_alive and not conn.closed:
                 self._idle.append(conn)
             else:
                 conn.close()
             return status, answer
+        finally:
+            slots.release()
 
     async def close(self) -> None:
         while self._idle:

@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cql_protocol.compression import SUPPORTED as SUPPORTED_COMPRESSION
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
     Envelope,
@@ -150,14 +151,14 @@ def _on_use_result(s: ClientSession, r: Frame, p: Pending) -> None:
 
 
 def on_supported(s: ClientSession, r: Frame, p: Pending) -> None:
-    """Advertise only what the sidecar can read: lz4, and protocol v3 to v5."""
+    """Advertise only what the sidecar can read: lz4 and snappy, and protocol v3 to v5."""
     env = decode_frame(r)
     msg = env.message
     if not isinstance(msg, Supported):
         s.out.append((r, p.client_stream))
         return
     opts = dict(msg.options)
-    opts["COMPRESSION"] = [c for c in opts.get("COMPRESSION", []) if c.lower() == "lz4"]
+    opts["COMPRESSION"] = [c for c in opts.get("COMPRESSION", []) if c.lower() in SUPPORTED_COMPRESSION]
     if "PROTOCOL_VERSIONS" in opts:
         opts["PROTOCOL_VERSIONS"] = [v for v in opts["PROTOCOL_VERSIONS"] if v in PROTOCOL_VERSIONS]
     _reply_with(s, env, Supported(opts), p.client_stream)

@@ -14,6 +14,7 @@ import heapq
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,8 +176,17 @@ class Journal:
         self.checkpoint()
 
 
+UNRESOLVED = "Unresolved"  # a dead letter replay cannot apply (see DeadLetters.record)
+
+
 class DeadLetters:
-    """Writes that failed for good, one JSON line each; `repair` replays them."""
+    """Writes DynamoDB did not take, one JSON line each; `dead-letters replay` applies them again.
+
+    Two sources: queued writes that failed for good (`add`), and writes a client got an error for
+    while one store may have them and the other not (`record`, origin "mirror" or "authoritative",
+    see docs/dual-write.md). Records with operation UNRESOLVED are conditional writes whose outcome
+    in DynamoDB is unknown; replay keeps and lists them.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -184,10 +194,18 @@ class DeadLetters:
         self.count = 0
 
     def add(self, entry: Entry, error: str) -> None:
-        line = dumps({"seq": entry.seq, "table": entry.table, "operation": entry.operation,
+        self._append({"seq": entry.seq, "table": entry.table, "operation": entry.operation,
                       "request": entry.request, "error": error})
+
+    def record(self, table: str, operation: str, request: dict[str, Any], error: str, origin: str) -> None:
+        """A write outside the queue (no journal sequence number), stamped with when and why."""
+        self._append({"table": table, "operation": operation, "request": request, "error": error,
+                      "origin": origin, "at": round(time.time(), 3)})
+
+    def _append(self, rec: dict[str, Any]) -> None:
+        # appended and flushed before the client hears its error: in the OS once the client knows
         with open(self.path, "ab") as fh:
-            fh.write(line + b"\n")
+            fh.write(dumps(rec) + b"\n")
         self.count += 1
 
     def read(self) -> list[dict[str, Any]]:

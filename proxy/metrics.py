@@ -114,6 +114,11 @@ AUTH_FAILURES = Counter(
     "cdp_client_auth_failures", "Client logins refused, by who checked them (sidecar, cassandra)", ["checked_by"],
     registry=REGISTRY,
 )
+FRAMES_REFUSED = Counter(
+    "cdp_frames_refused",
+    "Client frames refused unread for their size (over max_frame_bytes, compressed or announced)",
+    registry=REGISTRY,
+)
 EVENTS_DROPPED = Counter(
     "cdp_events_dropped",
     "Cassandra topology/status events not forwarded (clients see sidecars, not Cassandra nodes)",
@@ -121,6 +126,24 @@ EVENTS_DROPPED = Counter(
 )
 
 ERRORS_BY_CODE = {c: ERRORS.labels(c.name) for c in ErrorCode}
+
+CONNECTIONS_CLOSED = Counter(
+    "cdp_connections_closed", "Client connections closed, by reason (client: the client closed it)", ["reason"],
+    registry=REGISTRY,
+)
+CLOSE_REASONS = (
+    "client",  # the client closed or reset the connection
+    "handshake_timeout",  # no READY / AUTH_SUCCESS in time after accept
+    "partial_frame_timeout",  # a frame started and not finished in time
+    "idle_timeout",  # no frame and nothing in flight for too long
+    "protocol_error",  # the client broke the protocol
+    "cassandra_unavailable",  # no Cassandra node could be reached for it
+    "cassandra_lost",  # its Cassandra connection went away or misbehaved
+    "shutdown",  # the sidecar stopped
+    "error",  # anything else the sidecar closed it for
+)
+# every label exported (at 0) from the start, so rates and alerts need no special case
+CLOSED_BY_REASON = {r: CONNECTIONS_CLOSED.labels(r) for r in CLOSE_REASONS}
 
 
 def count_error(code: int) -> None:

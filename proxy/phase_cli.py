@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any, TextIO
 
+from .cli_args import percent, positive_float, positive_int
 from .config import ConfigError, env_secret, read_secret_file
 from .phases import PHASES
 
@@ -32,7 +33,8 @@ def _connection_options(p: argparse.ArgumentParser, leaf: bool) -> None:
     p.add_argument("--token-file", default=d if leaf else None, metavar="PATH",
                    help="file holding the admin bearer token [env CDP_ADMIN_TOKEN_FILE]")
     p.add_argument("--json", action="store_true", default=d if leaf else False, help="print the API's JSON answer")
-    p.add_argument("--timeout", type=float, default=d if leaf else 10.0, help="seconds to wait for the sidecar")
+    p.add_argument("--timeout", type=positive_float, default=d if leaf else 10.0,
+                   help="seconds to wait for the sidecar")
 
 
 def add_phase_subcommand(sub: Any) -> None:
@@ -44,14 +46,15 @@ def add_phase_subcommand(sub: Any) -> None:
     s = ps.add_parser("set", help="move a table to a phase, fleet-wide")
     s.add_argument("table", metavar="KS.TABLE")
     s.add_argument("phase", choices=PHASES)
-    s.add_argument("--share", type=float, default=100.0,
-                   help="percent of partitions in PHASE; the rest stay in the phase before it")
+    s.add_argument("--share", type=percent, default=100.0,
+                   help="percent of partitions in PHASE (more than 0, at most 100); the rest stay in the phase "
+                        "before it")
     s.add_argument("--force", action="store_true", help="allow a move the guard refuses (can lose data)")
     s.add_argument("--by", default=None, help="who makes the change, for the audit trail (default: $USER)")
     st = ps.add_parser("status", help="every sidecar's version, whether the fleet has converged, and per table "
                                       "its backfill, validate and cutover gate")
     a = ps.add_parser("audit", help="the newest phase changes")
-    a.add_argument("--limit", type=int, default=20)
+    a.add_argument("--limit", type=positive_int, default=20, help="how many changes to show")
     for leaf in (g, s, st, a):
         _connection_options(leaf, leaf=True)
 

@@ -3,6 +3,11 @@ afterwards), `dynamo_fallback` (DynamoDB answers, a miss is read from Cassandra)
 
 Phases `cassandra` and `dual_write` never reach past the phase lookup: their reads stay raw
 frames. A read is routed by its table's phase and rollout share (proxy.routing).
+
+Deadlines (proxy.deadline, `dynamodb_deadline` counted from the request's arrival): a `dynamo`
+read that misses it gets READ_TIMEOUT; a `dynamo_fallback` read gives DynamoDB FALLBACK_SHARE of it
+and then asks Cassandra, so the client still has its answer within the deadline; a verify
+comparison gets a deadline of its own and counts as skipped when it misses it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cql_protocol.cql import ast as cql
 from cql_protocol.cql import classify, parse_cached
-from cql_protocol.errors import CQLError, ReadFailure, ServerError
+from cql_protocol.errors import CQLError, ReadFailure, ReadTimeout, ServerError
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
     Execute,
@@ -34,6 +39,7 @@ from cql_protocol.types import CqlType, deserialize
 from translators import reads, values
 from translators.mapping import Mapping, TableMapping
 
+from .deadline import Bounded, DeadlineExceeded, within
 from .dynamo_reader import DynamoReader, is_empty, read
 from .read_repair import ReadRepair
 from .routing import Route, effective_phase, route, share_bucket
@@ -45,6 +51,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _QUIET_PHASES = frozenset({"cassandra", "dual_write"})
+# dynamo_fallback: DynamoDB's part of the deadline; the rest is left for the read from Cassandra.
+# A healthy DynamoDB answers in milliseconds, so half of the deadline only ever runs out when it is sick.
+FALLBACK_SHARE = 0.5
+READ_OPERATIONS = ("read", "fallback_read", "verify_read")  # cdp_deadline_exceeded_total{operation}
 
 
 @dataclass
@@ -56,6 +66,8 @@ class TableReadStats:
     dynamo_reads: int = 0
     fallback_misses: int = 0
     dynamo_errors: int = 0
+    fallback_timeouts: int = 0  # dynamo_fallback reads answered by Cassandra: DynamoDB missed its share
+    read_timeouts: int = 0  # dynamo reads answered READ_TIMEOUT
 
 
 @dataclass
@@ -77,18 +89,23 @@ class ReadRequest:
     params: QueryParameters
     bind_types: tuple[CqlType, ...] | None
     version: int
+    arrived: float = 0.0  # time.monotonic() when the sidecar got it
 
 
 class ReadPath:
     def __init__(self, mapping: Mapping, reader: DynamoReader, dual: DualWrite,
                  verify_sample: float = 100.0, verify_concurrency: int = 64,
-                 repair: ReadRepair | None = None) -> None:
+                 repair: ReadRepair | None = None, deadline: float = 2.0) -> None:
         self.mapping = mapping
         self.repair = repair
         self.verify_sample = verify_sample
         self.reader = reader
         self.dual = dual  # phase lookup and the prepared statements seen
+        self.deadline = deadline
         self.stats = ReadStats()
+        for tm in mapping.tables.values():  # every table's series exported from the start, at 0
+            self.stats.of(tm)
+        self.deadline_exceeded = dict.fromkeys(READ_OPERATIONS, 0)
         self._verify_slots = verify_concurrency
         self.in_flight = 0
 
@@ -106,7 +123,7 @@ class ReadPath:
             return None
         env = decode_frame(f)
         assert isinstance(env.message, Query)
-        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, None, f.version))
+        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, None, f.version, time.monotonic()))
 
     def for_execute(self, s: ClientSession, f: Frame) -> Intercepted:
         pw = self.dual.prepared.get(peek_execute_id(f.plain_body(), f.flags))
@@ -123,7 +140,8 @@ class ReadPath:
             return None
         env = decode_frame(f)
         assert isinstance(env.message, Execute)
-        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, pw.bind_types, f.version))
+        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, pw.bind_types, f.version,
+                                             time.monotonic()))
 
     def _route(self, s: ClientSession, f: Frame, rq: ReadRequest) -> Intercepted:
         phase, share = self.dual.phase_of(rq.tm.keyspace, rq.tm.table)
@@ -170,11 +188,28 @@ class ReadPath:
     # -- dynamo_fallback and dynamo --------------------------------------------------------------
     async def _serve(self, s: ClientSession, f: Frame, rq: ReadRequest, r: Route) -> None:
         st = self.stats.of(rq.tm)
+        fallback = r is Route.FALLBACK and s.upstream is not None
+        due = rq.arrived + self.deadline * (FALLBACK_SHARE if fallback else 1.0)
         try:
             try:
-                rows = await self._read(rq)
+                async with Bounded(due, "DynamoDB read"):
+                    rows = await self._read(rq)
             except CQLError as e:
                 s.reply_error(f.stream, e)  # untranslatable: the client must hear why
+                return
+            except DeadlineExceeded as e:
+                if fallback and not s.closed:
+                    st.fallback_timeouts += 1
+                    self.deadline_exceeded["fallback_read"] += 1
+                    log.warning("%s: DynamoDB read missed its deadline, answered from Cassandra: %s",
+                                rq.tm.cql_name, e)
+                    s.forward(f, None)
+                    return
+                st.read_timeouts += 1
+                self.deadline_exceeded["read"] += 1
+                s.reply_error(f.stream, ReadTimeout(
+                    f"{rq.tm.cql_name}: DynamoDB did not answer within the {self.deadline:g} s deadline ({e})",
+                    consistency=rq.params.consistency, received=0, block_for=1, data_present=False))
                 return
             except Exception as e:
                 st.dynamo_errors += 1
@@ -217,7 +252,8 @@ class ReadPath:
         if theirs is None:
             return None
         try:
-            ours = await self.reader.execute(self._plan(rq))
+            async with within(self.deadline, "verify read"):
+                ours = await self.reader.execute(self._plan(rq))
         except Exception:
             return None
         return theirs.rows, ours.rows
@@ -251,7 +287,15 @@ class ReadPath:
                 if theirs.metadata.paging_state is not None and scan:
                     st.verify_skipped += 1
                     return
-                ours = await self.reader.execute(plan)
+                # a deadline of its own: the client has its answer already, but a hung DynamoDB
+                # must not hold the comparison slots and pooled connections for minutes
+                async with within(self.deadline, "verify read"):
+                    ours = await self.reader.execute(plan)
+            except DeadlineExceeded as e:
+                st.verify_skipped += 1
+                self.deadline_exceeded["verify_read"] += 1
+                log.debug("verify read of %s missed its deadline: %s", rq.tm.cql_name, e)
+                return
             except Exception as e:
                 st.verify_skipped += 1
                 log.debug("verify read of %s not comparable: %s", rq.tm.cql_name, e)

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from cql_protocol.frame import Frame
 from cql_protocol.messages import Query, QueryParameters, Rows, decode_frame
 from cql_protocol.opcodes import Opcode
-from cql_protocol.types import deserialize, serialize
+from cql_protocol.types import serialize
 from translators import keys
 from translators.mapping import TableMapping
 from translators.reads import ReadPlan
 
-from .backfill.rows import ScanLayout
+from .backfill.rows import RowDecodeError, ScanLayout
 from .dynamo_writer import DynamoWriter
 
 if TYPE_CHECKING:
@@ -88,23 +88,28 @@ class ReadRepair:
             if msg.metadata.paging_state is not None:
                 self.stats.skipped += 1  # a wide partition: left to the backfill
                 return
-            cols = msg.metadata.columns
-            rows = [[None if raw is None else deserialize(c.type, raw, r.version) for c, raw in zip(cols, row,
-                                                                                               strict=True)]
-                    for row in msg.rows]
+            # decoded later, row by row with the mapping's types (as the backfill does): a row that
+            # cannot be decoded is skipped alone, and nothing is decoded in the session's path
+            rows = [list(row) for row in msg.rows]
             self.stats.partitions += 1
             self.in_flight += 1
             asyncio.get_running_loop().create_task(self._apply(tm, rows))
 
         return answered
 
-    async def _apply(self, tm: TableMapping, rows: list[list[Any]]) -> None:
+    async def _apply(self, tm: TableMapping, rows: list[list[bytes | None]]) -> None:
         try:
             lay = self.layout(tm)
             now = int(time.time())
             seen_static = False
-            for row in rows:
-                for work in lay.convert(row, now, with_static=not seen_static):
+            for raw in rows:
+                try:
+                    works = lay.convert(lay.decode(raw), now, with_static=not seen_static)
+                except RowDecodeError as e:  # the partition's other rows are still repaired
+                    self.stats.skipped += 1
+                    log.warning("read repair skipped a row: %s", e)
+                    continue
+                for work in works:
                     seen_static = seen_static or work.static
                     for m in work.mutations:
                         await self.writer.apply_row(tm, work.partition, work.clustering, m)

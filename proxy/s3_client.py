@@ -6,6 +6,9 @@ chain, and jittered exponential retries on throttling, 5xx answers, timeouts and
 connections. A custom endpoint (MinIO, a VPC endpoint) is addressed path-style
 (`<endpoint>/<bucket>/<key>`); AWS itself virtual-hosted (`<bucket>.s3.<region>.amazonaws.com`),
 except for bucket names with dots, which a wildcard certificate cannot cover.
+
+Inside a request deadline (proxy.deadline) attempts and retries are bounded as in the DynamoDB
+client; past it a call raises `S3TimedOut`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from . import deadline as _deadline
+from .deadline import DeadlineExceeded
 from .dynamodb_client import CredentialSource, botocore_credentials
-from .http_pool import HttpPool
+from .http_pool import ConnectFailed, HttpPool
 from .metrics import LatencyHistogram
 from .sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
 
@@ -45,6 +50,10 @@ class S3Error(Exception):
 
 class S3Unavailable(Exception):
     """No answer from S3 after every retry: connection refused, timeouts, resets."""
+
+
+class S3TimedOut(S3Unavailable, DeadlineExceeded):
+    """No answer from S3 within the request's deadline."""
 
 
 def object_path(bucket: str | None, key: str) -> str:
@@ -158,35 +167,51 @@ class S3Client:
         if hist is None:
             hist = stats.latency[operation] = LatencyHistogram()
         started = time.perf_counter()
+        dl = _deadline.current()
         attempt = 0
         while True:
             attempt += 1
             headers = signer.s3_headers(method, path, payload_hash, self._creds(), extra=extra)
             try:
-                status, raw = await pool.request(method, path, headers, body)
+                status, raw = await pool.request(method, path, headers, body, dl)
+            except DeadlineExceeded as e:
+                raise self._timed_out(operation, target, base, e) from None
             except (TimeoutError, OSError) as e:
                 if attempt >= self.max_attempts:
                     stats.failures[operation] = stats.failures.get(operation, 0) + 1
                     raise S3Unavailable(f"S3 {operation} {target}: no answer from {base} after {attempt} "
                                         f"attempts: {e!r}") from None
+                delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
+                if delay is None:
+                    if isinstance(e, ConnectFailed):  # refused: nothing sent, and nothing waited for
+                        stats.failures[operation] = stats.failures.get(operation, 0) + 1
+                        raise S3Unavailable(f"S3 {operation} {target}: no connection to {base} before the request "
+                                            f"deadline ({attempt} attempts): {e}") from None
+                    raise self._timed_out(operation, target, base, e) from None
                 stats.retries += 1
-                await self._backoff(attempt)
+                await asyncio.sleep(delay)
                 continue
             if status in ok:
                 hist.observe(time.perf_counter() - started)
                 return status, raw
             err = S3Error(operation, target, status, _xml_field(raw, "Code"), _xml_field(raw, "Message"))
             if err.retryable and attempt < self.max_attempts:
-                stats.retries += 1
-                await self._backoff(attempt)
-                continue
+                delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
+                if delay is not None:
+                    stats.retries += 1
+                    await asyncio.sleep(delay)
+                    continue
             stats.failures[operation] = stats.failures.get(operation, 0) + 1
             hist.observe(time.perf_counter() - started)
             raise err
 
-    async def _backoff(self, attempt: int) -> None:
+    def _timed_out(self, operation: str, target: str, base: str, last: BaseException) -> S3TimedOut:
+        self.stats.failures[operation] = self.stats.failures.get(operation, 0) + 1
+        return S3TimedOut(f"S3 {operation} {target}: no answer from {base} within the request deadline ({last})")
+
+    def _backoff_delay(self, attempt: int) -> float:
         cap = min(self.max_backoff, self.base_backoff * (2 ** (attempt - 1)))
-        await asyncio.sleep(random.uniform(0, cap))
+        return random.uniform(0, cap)
 
     # -- operations ----------------------------------------------------------------------------------
     async def put_object(self, bucket: str, key: str, body: bytes,

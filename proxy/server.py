@@ -16,7 +16,7 @@ from translators.mapping import Mapping, MappingError, load_mapping
 from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
 from .config import Config, ConfigError
-from .dual_write import WRITING_PHASES, DualWrite
+from .dual_write import DEAD_LETTER_ORIGINS, WRITING_PHASES, DualWrite
 from .dynamo_reader import DynamoReader
 from .dynamo_writer import DynamoWriter
 from .dynamodb_client import DynamoDBClient
@@ -30,6 +30,7 @@ from .read_repair import ReadRepair
 from .s3_client import S3Client
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
+from .timeouts import Timeouts
 from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
 
@@ -86,6 +87,7 @@ class ProxyServer:
             phaseset_from_phases((ks, t, tm.phase) for (ks, t), tm in self.mapping.tables.items())
             if self.mapping is not None else PhaseSet(0, {}))
         self.control: PhaseControl | None = None
+        self.timeouts = Timeouts(cfg.handshake_timeout, cfg.partial_frame_timeout, cfg.idle_timeout)
 
     def table_phase(self, keyspace: str, table: str) -> tuple[str, float]:
         tp = self.phases.phase_of(keyspace, table)
@@ -149,15 +151,20 @@ class ProxyServer:
                 log.info("large items of %s go to S3 at %s", ", ".join(
                     t.cql_name for t in m.tables.values() if t.large_items == "s3"),
                     self.large.s3.describe())
-            self.dual = DualWrite(m, DynamoWriter(self._dynamodb, large=self.large), self.table_phase)
+            state = Path(self.cfg.state_dir)
+            # one file for every write DynamoDB did not take: queued ones that failed for good,
+            # and those a client got an error for (`dead-letters replay` applies them all)
+            dead_letters = DeadLetters(state / "dead-letters.jsonl")
+            self.dual = DualWrite(m, DynamoWriter(self._dynamodb, large=self.large), self.table_phase,
+                                  deadline=self.cfg.dynamodb_deadline, dead_letters=dead_letters)
             self.reads = ReadPath(m, DynamoReader(self._dynamodb, large=self.large), self.dual,
                                   self.cfg.verify_sample, self.cfg.verify_concurrency,
-                                  ReadRepair(self.dual.writer) if self.cfg.fallback_read_repair else None)
+                                  ReadRepair(self.dual.writer) if self.cfg.fallback_read_repair else None,
+                                  deadline=self.cfg.dynamodb_deadline)
             SOURCES.append(self._migration_metrics)
             if any(t.write_mode == "queued" for t in m.tables.values()):
-                state = Path(self.cfg.state_dir)
                 self.queue = WriteQueue(
-                    self._dynamodb, Journal(state / "journal"), DeadLetters(state / "dead-letters.jsonl"),
+                    self._dynamodb, Journal(state / "journal"), dead_letters,
                     QueueSettings(capacity=self.cfg.queue_capacity, workers=self.cfg.queue_workers,
                                   backpressure_timeout=self.cfg.backpressure_timeout, batch_writes=True),
                     applier=self.dual.apply_record,
@@ -171,7 +178,9 @@ class ProxyServer:
         host, port = self.cfg.listen_addr
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ClientSession(self), host, port, ssl=self.client_ssl, reuse_address=True, backlog=1024
+            lambda: ClientSession(self), host, port, ssl=self.client_ssl, reuse_address=True, backlog=1024,
+            # a stalled TLS handshake is bounded like the CQL one that follows it
+            ssl_handshake_timeout=(self.timeouts.handshake or None) if self.client_ssl else None,
         )
         log.info("listening for CQL clients on %s:%d (TLS %s)", host, self.listen_port,
                  "on" if self.client_ssl else "off")
@@ -189,7 +198,7 @@ class ProxyServer:
         if STATS.in_flight:
             log.warning("shutting down with %d requests still in flight", STATS.in_flight)
         for s in list(self.sessions):
-            s.close()
+            s.close("shutdown")
         if self._server is not None:
             await self._server.wait_closed()
         if self.queue is not None:
@@ -243,6 +252,23 @@ class ProxyServer:
             yield f
         yield histogram_family("cdp_dynamodb_request_duration_seconds", "DynamoDB request latency, by operation",
                                "operation", client.stats.latency)
+        missed = CounterMetricFamily(
+            "cdp_deadline_exceeded", "Client requests whose DynamoDB (or S3) part missed the request deadline, by "
+            "operation (mirror_write, authoritative_write, read, fallback_read, verify_read)", labels=["operation"])
+        for op, n in st.deadline_exceeded.items():
+            missed.add_metric([op], n)
+        if self.reads is not None:
+            for op, n in self.reads.deadline_exceeded.items():
+                missed.add_metric([op], n)
+        yield missed
+        recorded = CounterMetricFamily(
+            "cdp_dead_letters", "Writes a client got an error for, recorded in the dead-letter file for replay, by "
+            "table and origin (mirror: in Cassandra, not confirmed by DynamoDB; authoritative: DynamoDB-first "
+            "without an answer; unresolved: a conditional one of those)", labels=["table", "origin"])
+        for tm in sorted(dual.mapping.tables.values(), key=lambda t: t.cql_name):
+            for origin in DEAD_LETTER_ORIGINS:
+                recorded.add_metric([tm.cql_name, origin], st.dead_letters.get((tm.cql_name, origin), 0))
+        yield recorded
         if self.reads is not None:
             yield from _read_metrics(self.reads)
         repair = self.reads.repair if self.reads is not None else None
@@ -320,6 +346,12 @@ def _read_metrics(reads: ReadPath) -> Iterable[Family]:
                                                "DynamoDB misses answered from Cassandra (dynamo_fallback), by table",
                                                labels=["table"]),
         "dynamo_errors": CounterMetricFamily("cdp_dynamo_read_errors", "DynamoDB reads that failed, by table",
+                                             labels=["table"]),
+        "fallback_timeouts": CounterMetricFamily(
+            "cdp_fallback_timeouts", "dynamo_fallback reads answered from Cassandra because DynamoDB missed its "
+            "share of the deadline, by table", labels=["table"]),
+        "read_timeouts": CounterMetricFamily("cdp_dynamo_read_timeouts",
+                                             "dynamo reads answered READ_TIMEOUT (deadline missed), by table",
                                              labels=["table"]),
     }
     for table, st in sorted(reads.stats.tables.items()):

@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol, cast
 
 from cql_protocol.errors import ProtocolError
-from cql_protocol.frame import Frame, FrameReader, FrameWriter
+from cql_protocol.frame import DEFAULT_MAX_RESPONSE_FRAME, Frame, FrameReader, FrameWriter
 
 from .metrics import STATS
 from .stream_ids import StreamIdPool
@@ -21,10 +21,37 @@ class UpstreamOwner(Protocol):
     def resume_client_reading(self) -> None: ...
 
 
+class _Detached:
+    """The owner of a connection that has closed: late callbacks go nowhere."""
+
+    def on_upstream_frame(self, frame: Frame) -> None:
+        pass
+
+    def on_upstream_protocol_error(self, err: ProtocolError) -> None:
+        pass
+
+    def on_upstream_lost(self, exc: Exception | None) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def pause_client_reading(self) -> None:
+        pass
+
+    def resume_client_reading(self) -> None:
+        pass
+
+
+_DETACHED = _Detached()
+
+
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, owner: UpstreamOwner, max_frame: int) -> None:
-        self.owner = owner
-        self.reader = FrameReader(responses=True, max_frame_size=max_frame)
+        self.owner: UpstreamOwner = owner
+        # Cassandra bounds what it receives, not what it sends: a page of results may be larger
+        # than any request, so responses get the drivers' own ceiling.
+        self.reader = FrameReader(responses=True, max_frame_size=max(max_frame, DEFAULT_MAX_RESPONSE_FRAME))
         self.writer = FrameWriter()
         self.ids = StreamIdPool()
         self.transport: asyncio.Transport | None = None
@@ -48,7 +75,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.owner.on_upstream_lost(exc)
+        owner, self.owner = self.owner, _DETACHED
+        # the session refers to this connection; dropping the reference back lets both be freed by
+        # reference counting alone, without waiting for the cycle collector
+        owner.on_upstream_lost(exc)
 
     def pause_writing(self) -> None:
         self.owner.pause_client_reading()

@@ -13,6 +13,7 @@ write and the journal holds it; per-table workers then apply it to DynamoDB.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -21,8 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .dynamo_writer import WriteConflict
-from .dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
-from .journal import DeadLetters, Entry, Journal
+from .dynamodb_client import (
+    CREDENTIALS_REFUSED,
+    ConditionalCheckFailed,
+    DynamoDBClient,
+    DynamoDBError,
+    DynamoDBUnavailable,
+)
+from .journal import UNRESOLVED, DeadLetters, Entry, Journal
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,10 @@ class TableQueue:
         self.owner = owner
         self.queue: asyncio.Queue[Entry] = asyncio.Queue(settings.capacity)
         self.stats = TableQueueStats()
-        self.tasks = [asyncio.get_running_loop().create_task(self._worker()) for _ in range(settings.workers)]
+        # a context of their own: the first enqueue may come from a request's task, whose deadline
+        # (proxy.deadline) must not bind the workers for the rest of their life
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self._worker(), context=contextvars.Context()) for _ in range(settings.workers)]
 
     @property
     def depth(self) -> int:
@@ -194,18 +204,23 @@ class WriteQueue:
             await asyncio.sleep(0.05)
             self.journal.sync()
 
-    async def enqueue(self, table: str, operation: str, request: dict[str, Any]) -> None:
-        """Journals the write, then queues it; waits while the table's queue is full."""
+    async def enqueue(self, table: str, operation: str, request: dict[str, Any], deadline: float | None = None) -> None:
+        """Journals the write, then queues it; waits while the table's queue is full, at most
+        `backpressure_timeout` and not past the client request's `deadline` (time.monotonic())."""
         entry = self.journal.append(table, operation, request)
         q = self._table(table)
-        q.stats.oldest_enqueued[entry.seq] = time.monotonic()
+        now = time.monotonic()
+        q.stats.oldest_enqueued[entry.seq] = now
         try:
             q.queue.put_nowait(entry)
             return
         except asyncio.QueueFull:
             pass
+        wait = self.settings.backpressure_timeout
+        if deadline is not None:
+            wait = max(0.0, min(wait, deadline - now))
         try:
-            await asyncio.wait_for(q.queue.put(entry), self.settings.backpressure_timeout)
+            await asyncio.wait_for(q.queue.put(entry), wait)
         except TimeoutError:
             q._dead(entry, "queue full: DynamoDB did not keep up within the backpressure timeout")
             q._done(entry)
@@ -228,13 +243,23 @@ class WriteQueue:
 
 
 async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
-                              applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> tuple[int, int]:
-    """Applies every dead-lettered write again; keeps only those that still fail.
-    Returns (applied or superseded, still failing)."""
+                              applier: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+                              forget_unresolved: bool = False) -> tuple[int, int, int]:
+    """Applies every dead-lettered write again; keeps only those that still fail, and the
+    unresolved ones (conditional writes of unknown outcome, which no replay can decide) unless
+    `forget_unresolved`. Returns (applied or superseded, still failing, unresolved). When DynamoDB
+    does not answer, or refuses the credentials, raises that error with every write from the first
+    one it stopped kept."""
     records = dead.read()
     still: list[dict[str, Any]] = []
-    ok = 0
-    for rec in records:
+    ok = unresolved = 0
+    stopped: DynamoDBUnavailable | DynamoDBError | None = None
+    for i, rec in enumerate(records):
+        if rec["operation"] == UNRESOLVED:
+            unresolved += 1
+            if not forget_unresolved:
+                still.append(rec)
+            continue
         try:
             if rec["operation"] == TRANSLATED:
                 if applier is None:
@@ -245,7 +270,19 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
             ok += 1
         except ConditionalCheckFailed:
             ok += 1
-        except (DynamoDBUnavailable, DynamoDBError, WriteConflict) as err:
+        except DynamoDBUnavailable as err:
+            # every later write would wait out the same retries: keep them all for the next replay
+            stopped = err
+            still.extend(records[i:])
+            break
+        except DynamoDBError as err:
+            if err.code in CREDENTIALS_REFUSED:  # so would every later write be
+                stopped = err
+                still.extend(records[i:])
+                break
+            rec["error"] = repr(err)
+            still.append(rec)
+        except Exception as err:  # kept for the next replay, whatever went wrong (a table gone, S3 down)
             rec["error"] = repr(err)
             still.append(rec)
     from .dynamodb_client import dumps
@@ -253,4 +290,6 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
     tmp = dead.path.with_suffix(".tmp")
     tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in still))
     tmp.replace(dead.path)
-    return ok, len(still)
+    if stopped is not None:
+        raise stopped
+    return ok, len(still) - (0 if forget_unresolved else unresolved), unresolved

@@ -43,7 +43,7 @@ def add_subcommands(sub: Any) -> None:
                       help="prefix of the DynamoDB table names (e.g. an environment name)")
     init.add_argument("--region", default=None, help="DynamoDB region written into the mapping")
     init.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint written into the mapping (e.g. DynamoDB Local)")
-    init.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for Cassandra")
+    init.add_argument("--connect-timeout", type=_seconds, default=10.0, help="seconds to wait for Cassandra")
     init.add_argument("-o", "--output", default="-", metavar="FILE", help="where to write the mapping ('-': stdout)")
     init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
@@ -59,7 +59,18 @@ def add_subcommands(sub: Any) -> None:
                         help="with --dry-run: plan without contacting DynamoDB, as if no table existed")
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint (default: the mapping's, then AWS's)")
     create.add_argument("--region", default=None, help="AWS region (default: the mapping's, then the AWS config)")
-    create.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each table or GSI")
+    create.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait for each table or GSI")
+
+
+def _seconds(text: str) -> float:
+    """A time limit: a finite number above 0 (0 or less would give up before asking)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
 
 
 def run_subcommand(args: argparse.Namespace) -> int:

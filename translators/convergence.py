@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .row_state import Cell, Collection, Mutation, RowState, _copy, _list_order, _purge, merge
+from .row_state import Cell, Collection, Mutation, RowState, _copy, _k, _list_order, _purge, merge
 
 # TTL() has second precision and is read at a slightly different moment on each side
 EXPIRY_SLACK = 2
@@ -49,8 +49,19 @@ def _same_expiry(a: int, b: int) -> bool:
     return abs(a - b) <= EXPIRY_SLACK
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Equal values, NaN included (NaN != NaN for Python, but it is one value to Cassandra)."""
+    return a is b or a == b or (type(a) is type(b) and _k(a) == _k(b))
+
+
 def _same_cell(a: Cell, b: Cell) -> bool:
-    return a.ts == b.ts and a.value == b.value and _same_expiry(a.expiry, b.expiry)
+    return a.ts == b.ts and same_value(a.value, b.value) and _same_expiry(a.expiry, b.expiry)
+
+
+def _identical(a: Cell | None, b: Cell | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.ts == b.ts and a.expiry == b.expiry and same_value(a.value, b.value)
 
 
 def _real_timestamps(src: RowState) -> Iterable[int]:
@@ -140,7 +151,19 @@ def same_state(a: RowState | None, b: RowState | None) -> bool:
     """Equal but for the version (what a conditional write would change)."""
     if a is None or b is None:
         return a is b
-    return (a.deleted, a.marker, a.cells, a.collections) == (b.deleted, b.marker, b.cells, b.collections)
+    if a.deleted != b.deleted or not _identical(a.marker, b.marker) or a.cells.keys() != b.cells.keys():
+        return False
+    if any(not _identical(c, b.cells[k]) for k, c in a.cells.items()):
+        return False
+    if a.collections.keys() != b.collections.keys():
+        return False
+    for k, ca in a.collections.items():
+        cb = b.collections[k]
+        if ca.kind != cb.kind or ca.tomb != cb.tomb or ca.elems.keys() != cb.elems.keys():
+            return False
+        if any(not _identical(e, cb.elems[ek]) for ek, e in ca.elems.items()):
+            return False
+    return True
 
 
 # -- WRITETIME and TTL as a reader sees them ---------------------------------------------------------

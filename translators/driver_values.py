@@ -1,6 +1,7 @@
 """Values as the Python driver returns them → the conventions of `cql_protocol.types`
 (what the translators and `values.diff_row` work with). Used wherever a Cassandra row read with
-the driver is compared with a DynamoDB item: tests, validation, read repair."""
+the driver is compared with a DynamoDB item (the tests). The backfill, validation, read repair and
+restore do not use it: they decode Cassandra's bytes with the codec itself (proxy/backfill/decode.py)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ def from_driver(t: CqlType, v: Any) -> Any:
     if isinstance(t, TupleType):
         return tuple(from_driver(e, x) for e, x in zip(t.elements, v, strict=False))
     if isinstance(t, UDTType):
+        if isinstance(v, tuple):  # by position: the driver renames fields that are not identifiers
+            vals = list(v) + [None] * (len(t.fields) - len(v))
+            return {name: from_driver(ft, x) for (name, ft), x in zip(t.fields, vals, strict=False)}
         get = (lambda name: getattr(v, name, None)) if not isinstance(v, dict) else v.get
         return {name: from_driver(ft, get(name)) for name, ft in t.fields}
     return v

@@ -25,6 +25,7 @@ index and removing by value apply to the list as stored (Cassandra does a read-b
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,7 +165,10 @@ def _apply_collection(s: RowState, col: str, op: str, payload: Any, ts: int, exp
             for i, v in enumerate(items):
                 # prepends sort before everything written so far, keeping their own order
                 key = (ts, i) if verb == "append" else (-ts, i - n)
-                c.elems[key] = Cell(v, ts, expiry)
+                # the same element written again (a retry, a second backfill) keeps its cell, as
+                # Cassandra's reconciliation of equal cells does: no rewrite for an expiry a second off
+                if _newer(c.elems.get(key), ts, v):
+                    c.elems[key] = Cell(v, ts, expiry)
         elif verb == "set_index":
             idx, v = payload
             live = _live_list_keys(c, s.deleted, 0)
@@ -185,9 +189,34 @@ def _apply_collection(s: RowState, col: str, op: str, payload: Any, ts: int, exp
 def _k(v: Any) -> Any:
     """A hashable stand-in for a collection element (frozen values may be lists or dicts)."""
     try:
-        return orjson.dumps(v, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_enc).decode()
+        k = orjson.dumps(v, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_enc).decode()
     except TypeError:  # integers past 64 bits (varint): orjson refuses them, json does not
-        return json.dumps(v, sort_keys=True, default=_enc, separators=(",", ":"))
+        return json.dumps(_finite(v), sort_keys=True, default=_enc, separators=(",", ":"))
+    # JSON has no NaN or infinity (orjson writes null for them): such elements are told apart
+    return k if "null" not in k else _k(_finite(v)) if _has_nonfinite(v) else k
+
+
+def _has_nonfinite(v: Any) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, list | tuple | set | frozenset):
+        return any(_has_nonfinite(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_nonfinite(k) or _has_nonfinite(x) for k, x in v.items())
+    return False
+
+
+def _finite(v: Any) -> Any:
+    """`v` with each NaN or infinity replaced by a tagged string (JSON cannot hold them)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else {"$f": repr(v)}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    if isinstance(v, set | frozenset):
+        return sorted((_finite(x) for x in v), key=repr)
+    if isinstance(v, dict):
+        return [[_finite(k), _finite(x)] for k, x in sorted(v.items(), key=repr)]
+    return v
 
 
 def _enc(o: Any) -> Any:
@@ -261,7 +290,9 @@ def visible(s: RowState, now: int) -> dict[str, Any] | None:
         else:
             pairs = [e.value for e in coll.elems.values() if e.live(floor, now)]
             if pairs:
-                out[col] = dict(pairs) if all(_hashable(k) for k, _ in pairs) else pairs
+                d = dict(pairs) if all(_hashable(k) for k, _ in pairs) else None
+                # keys Cassandra tells apart and Python does not (0.0, -0.0): pairs, as the codec does
+                out[col] = d if d is not None and len(d) == len(pairs) else pairs
     marker_live = s.marker is not None and s.marker.live(s.deleted, now)
     if not out and not marker_live:
         return None

@@ -160,7 +160,16 @@ class MapLiteral:
     entries: tuple[tuple[Expr, Expr], ...]
 
     def to_cql(self) -> str:
-        return "{" + ", ".join(f"{k.to_cql()}: {v.to_cql()}" for k, v in self.entries) + "}"
+        return "{" + ", ".join(_map_entry(k, v) for k, v in self.entries) + "}"
+
+
+def _map_entry(key: Expr, value: Expr) -> str:
+    if isinstance(key, ColumnRef):
+        # A selector's column as a key keeps its parentheses (`{a: 1}` reads as a UDT literal), and
+        # so does the value (`{(a): b}` reads as a cast of the marker :b); in selectors, parentheses
+        # around one expression only group it.
+        return f"({key.to_cql()}): ({value.to_cql()})"
+    return f"{key.to_cql()}: {value.to_cql()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +275,17 @@ class FieldAccess:
     field: str
 
     def to_cql(self) -> str:
-        return f"{_wrap(self.target, _NEEDS_PARENS_AS_TARGET)}.{quote_ident(self.field)}"
+        target = _wrap(self.target, _NEEDS_PARENS_AS_TARGET)
+        if _ends_with_number(self.target):
+            target = f"({target})"  # `1.f` and `(int) 2..f` lex as a float (`1.`, `2.`) and what follows
+        return f"{target}.{quote_ident(self.field)}"
+
+
+def _ends_with_number(e: Expr) -> bool:
+    """Whether `e` renders ending in a numeric literal (a cast's operand comes last, unwrapped)."""
+    while isinstance(e, Cast):
+        e = e.operand
+    return isinstance(e, Constant) and e.kind in (ConstantKind.INTEGER, ConstantKind.FLOAT)
 
 
 @dataclass(frozen=True, slots=True)

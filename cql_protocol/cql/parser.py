@@ -133,7 +133,7 @@ def parse(statement: str) -> Statement:
 
 
 class _Parser:
-    __slots__ = ("depth", "markers", "n", "pos", "src", "toks")
+    __slots__ = ("depth", "invalid", "markers", "n", "pos", "src", "toks")
 
     def __init__(self, src: str) -> None:
         self.src = src
@@ -142,6 +142,9 @@ class _Parser:
         self.pos = 0
         self.markers: list[BindMarker] = []
         self.depth = 0
+        # the first schema-free check that failed: raised once the whole statement has parsed, so
+        # that a syntax error further on wins, as in Cassandra (which checks while preparing)
+        self.invalid: InvalidRequest | None = None
 
     # -- token helpers -----------------------------------------------------------------------
 
@@ -186,6 +189,11 @@ class _Parser:
         if t.kind != WORD or t.value != word:
             self.mismatch("K_" + word.upper())
         return self.advance()
+
+    def refuse(self, message: str) -> None:
+        """Records a statement Cassandra would refuse though its syntax is right (see `invalid`)."""
+        if self.invalid is None:
+            self.invalid = InvalidRequest(message)
 
     def error(self, message: str, token: Token | None = None) -> NoReturn:
         tok = self.toks[self.pos] if token is None else token
@@ -268,6 +276,8 @@ class _Parser:
             pass
         if not self.at(EOF):
             self.mismatch("EOF")
+        if self.invalid is not None:
+            raise self.invalid
         return stmt
 
     def take_markers(self, start: int) -> tuple[BindMarker, ...]:
@@ -280,8 +290,10 @@ class _Parser:
         self.expect_kw("using")
         while True:
             if self.accept_kw("timestamp"):
+                self.overridable(timestamp, "TIMESTAMP")
                 timestamp = self.int_value()
             elif allow_ttl and self.accept_kw("ttl"):
+                self.overridable(ttl, "TTL")
                 ttl = self.int_value()
             elif allow_ttl:
                 self.no_viable()
@@ -289,6 +301,12 @@ class _Parser:
                 self.mismatch("K_TIMESTAMP")
             if not allow_ttl or not self.accept_kw("and"):
                 return ttl, timestamp
+
+    def overridable(self, prior: Term | None, objective: str) -> None:
+        # An overridden marker would stay in the statement's variables with nothing to bind it to:
+        # Cassandra fails to prepare such a statement (a server error), and no rendering keeps it.
+        if isinstance(prior, BindMarker):
+            self.refuse(f"{objective} is given twice in USING and its first value is a bind marker")
 
     def int_value(self) -> Term:
         t = self.peek()
@@ -345,14 +363,14 @@ class _Parser:
             ttl, timestamp = self.using(True)
         if json is None:
             if len(columns) != len(values):
-                raise InvalidRequest("Unmatched column names/values")
+                self.refuse("Unmatched column names/values")
             seen: set[str] = set()
             for c in columns:
                 if c in seen:
-                    raise InvalidRequest(f"Multiple definitions found for column {c}")
+                    self.refuse(f"Multiple definitions found for column {c}")
                 seen.add(c)
         if if_not_exists and timestamp is not None:
-            raise InvalidRequest("Cannot provide custom timestamp for conditional updates")
+            self.refuse("Cannot provide custom timestamp for conditional updates")
         return Insert(
             keyspace=keyspace,
             table=table,
@@ -382,7 +400,7 @@ class _Parser:
         where = self.where_clause()
         if_exists, conditions = self.if_clause()
         if timestamp is not None and (if_exists or conditions):
-            raise InvalidRequest("Cannot provide custom timestamp for conditional updates")
+            self.refuse("Cannot provide custom timestamp for conditional updates")
         return Update(
             keyspace=keyspace,
             table=table,
@@ -412,7 +430,7 @@ class _Parser:
         where = self.where_clause()
         if_exists, conditions = self.if_clause()
         if timestamp is not None and (if_exists or conditions):
-            raise InvalidRequest("Cannot provide custom timestamp for conditional updates")
+            self.refuse("Cannot provide custom timestamp for conditional updates")
         return Delete(
             keyspace=keyspace,
             table=table,
@@ -462,13 +480,13 @@ class _Parser:
         self.expect_kw("apply")
         self.expect_kw("batch")
         if ttl is not None:
-            raise InvalidRequest("Global TTL on the BATCH statement is not supported.")
+            self.refuse("Global TTL on the BATCH statement is not supported.")
         if timestamp is not None and any(
             (isinstance(s, Insert) and s.if_not_exists)
             or (not isinstance(s, Insert) and (s.if_exists or s.conditions))
             for s in statements
         ):
-            raise InvalidRequest("Cannot provide custom timestamp for conditional BATCH")
+            self.refuse("Cannot provide custom timestamp for conditional BATCH")
         return Batch(
             kind=kind,
             statements=tuple(statements),
@@ -931,13 +949,12 @@ class _Parser:
         self.no_viable()
 
     def function_follows(self) -> bool:
-        """At `name (` or `ks . name (` with a name that may be a function."""
+        """At `name (` or `ks . name (` with a name that may be a function; the keyspace may be any
+        identifier (`writetime.f()` calls f of keyspace writetime)."""
         t = self.peek()
-        if not _function_name_token(t):
-            return False
         nxt = self.peek(1).kind
         if nxt == "(":
-            return True
+            return _function_name_token(t)
         return (
             nxt == "."
             and self.is_ident(t)
@@ -1095,7 +1112,10 @@ class _Parser:
                 elif k == ",":
                     if angle == 0:
                         return None
-                elif k not in (WORD, QNAME, STRING, INTEGER, "."):
+                elif k == WORD:
+                    if not _type_word(t.value, toks[i + 1].kind):
+                        return None
+                elif k not in (QNAME, STRING, INTEGER, "."):
                     return None
                 i += 1
         else:
@@ -1114,10 +1134,16 @@ class _Parser:
         if k in _LITERAL_KINDS or k in ("?", "[", "{", "("):
             return True
         if k == ":":  # a named marker; else this is the ':' of a map entry, as in {(1): 2}
-            # `{('x'): now()}`: a name followed by '(' is a function call, so the ':' is the map's
-            # and ('x') a one-element tuple, not a cast of the marker :now (Cassandra reads it so)
-            return self.is_ident(self.toks[min(index + 1, self.n)]) and \
-                self.toks[min(index + 2, self.n)].kind != "("
+            if not self.is_ident(self.toks[min(index + 1, self.n)]):
+                return False
+            if sel:
+                # selectors decide by a syntactic predicate: `(type) :name` parses, so it is a cast
+                return True
+            # In terms, `{('x'): now()}` and `{('x'): ks.f()}`: a function call after the name makes
+            # the ':' the map's and ('x') a one-element tuple, not a cast of the marker :now or :ks
+            # (nothing may follow a marker with '(' or '.'); Cassandra reads both so.
+            after = self.toks[min(index + 2, self.n)].kind
+            return after != "(" and after != "."
         if k != WORD and k != QNAME:
             return False
         if k == WORD and t.value in ("null", "nan", "infinity"):
@@ -1125,7 +1151,7 @@ class _Parser:
         nxt = self.toks[min(index + 1, self.n)].kind
         if nxt == "(" and (_function_name_token(t) or t.value == "cast"):
             return True
-        if nxt == "." and _function_name_token(t):
+        if nxt == "." and self.is_ident(t):  # ks.f(...); in selectors also a.field
             return True
         if not sel:
             return False
@@ -1149,10 +1175,15 @@ class _Parser:
         if k == HEX:
             digits = t.value[2:]
             if len(digits) % 2:
-                raise InvalidRequest(f"Invalid hex constant {t.value}: an odd number of digits")
+                self.refuse(f"Invalid hex constant {t.value}: an odd number of digits")
+                digits = ""  # a stand-in: the statement is refused once parsed
             return Constant(ConstantKind.HEX, bytes.fromhex(digits), "0x" + digits.lower())
         if k == DURATION:
-            return Constant(ConstantKind.DURATION, parse_duration(t.value), t.value)
+            try:
+                return Constant(ConstantKind.DURATION, parse_duration(t.value), t.value)
+            except InvalidRequest as e:
+                self.refuse(str(e))
+                return Constant(ConstantKind.DURATION, parse_duration("0s"), "0s")  # a stand-in, as above
         if k == NEG_NAN or (k == WORD and t.value == "nan"):
             return Constant(ConstantKind.FLOAT, NAN, "NaN")
         if k == NEG_INF:
@@ -1165,7 +1196,8 @@ class _Parser:
 
     def integer(self, t: Token) -> Constant:
         if len(t.value) > _MAX_INT_DIGITS:
-            raise InvalidRequest(f"Integer literal of {len(t.value)} digits is too long")
+            self.refuse(f"Integer literal of {len(t.value)} digits is too long")
+            return Constant(ConstantKind.INTEGER, 0, "0")  # a stand-in, as above
         return Constant(ConstantKind.INTEGER, int(t.value), t.value)
 
 
@@ -1177,6 +1209,22 @@ def _function_name_token(t: Token) -> bool:
         return False
     w = t.value
     return (w not in RESERVED and w not in lexer.UNRESERVED_NON_FUNCTION) or w == "token" or w == "count"
+
+
+# Names Cassandra refuses for a user type (non_type_ident and Parser.reservedTypeNames).
+_NOT_TYPE_NAMES = (lexer.UNRESERVED_NON_FUNCTION - {"key"}) | {
+    "byte", "complex", "enum", "interval", "macaddr", "bitstring"
+}
+
+
+def _type_word(word: str, following: str) -> bool:
+    """Whether a word may stand in a type hint (comparatorType), given the kind of the next token:
+    a type keyword, or a user type's name or keyspace (a keyspace may be any unreserved word)."""
+    if word == "set":  # reserved, but a collection type
+        return following == "<"
+    if word in RESERVED:
+        return False
+    return following == "." or word not in _NOT_TYPE_NAMES
 
 
 def _compatible(prior: Assignment, new: Assignment) -> bool:

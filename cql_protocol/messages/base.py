@@ -109,8 +109,9 @@ def decode_frame(frame: Frame) -> Envelope:
     )
 
 
-def encode_envelope(env: Envelope, *, response: bool, compress: bool = False) -> Frame:
-    """Builds the frame for `env`; `compress` is v3/v4 lz4 and is ignored in v5."""
+def encode_envelope(env: Envelope, *, response: bool, compress: bool | str | None = False) -> Frame:
+    """Builds the frame for `env`; `compress` names the v3/v4 algorithm (True: lz4) and is ignored
+    in v5."""
     msg = env.message
     registry = RESPONSES if response else REQUESTS
     if registry.get(msg.opcode) is None or not isinstance(msg, registry[msg.opcode]):
@@ -145,7 +146,8 @@ def encode_envelope(env: Envelope, *, response: bool, compress: bool = False) ->
 
 
 def encode_message(
-    msg: Message, version: int, stream: int, *, response: bool, compress: bool = False, **prefix: Any
+    msg: Message, version: int, stream: int, *, response: bool, compress: bool | str | None = False,
+    **prefix: Any
 ) -> Frame:
     """Shorthand for encode_envelope; `prefix` takes the optional Envelope fields by name."""
     return encode_envelope(Envelope(msg, stream, version, **prefix), response=response, compress=compress)

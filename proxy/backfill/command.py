@@ -1,10 +1,12 @@
 """`cql-dynamo-proxy backfill` and `cql-dynamo-proxy validate`.
 
-Exit codes: backfill 0 every range done, 1 some range failed (run it again: it resumes), 2 invalid
-input or refused (the fleet does not mirror writes yet). validate 0 no difference, 1 differences
+Exit codes: backfill 0 every range done, 1 some range failed or a store did not answer at the start
+(run it again: it resumes), 2 invalid input (failures.py) or refused (the fleet does not mirror
+writes yet, or a table is not wholly in dual_write/verify). validate 0 no difference, 1 differences
 (see the report; with --repair they were also written; with --rounds N: still after the N-th round),
-2 invalid input or --repair refused (a table not wholly in dual_write/verify), 3 some range could not
-be compared. Both: 4 the run finished but its outcome could not be recorded in the --control store.
+2 invalid input or --repair refused (a table in dynamo_fallback/dynamo), 3 some range or row (or the
+EXTRA scan) could not be compared, or a store did not answer at the start. Both: 4 the run finished
+but its outcome could not be recorded in the --control store.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from ..cli_args import at_most, non_negative_float, percent, port, positive_int
 from ..config import env_secret
 from . import gate, outcome
+from . import preflight as preflight_mod
 from . import ranges as ranges_mod
+from .failures import CommandError, Kind, cassandra_error, describe
 from .ledger import Ledger
 from .progress import Progress, human
 from .ranges import TokenRange
@@ -32,6 +37,7 @@ from .runner import JobSpec, Task, table_name
 from .workers import run_job
 
 COMMANDS = ("backfill", "validate")
+MAX_SCAN_SEGMENTS = 1_000_000  # DynamoDB's limit on TotalSegments
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -43,21 +49,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra reads")
     p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
                    help="a table of the mapping (repeatable; default: every table of the mapping)")
-    p.add_argument("--splits", type=int, default=256, help="token ranges per table (aligned with ownership)")
-    p.add_argument("--page-size", type=int, default=1000, help="rows per Cassandra page")
-    p.add_argument("--concurrency", type=int, default=8, help="ranges scanned at once per process")
-    p.add_argument("--write-concurrency", type=int, default=64, help="DynamoDB writes in flight per process")
-    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own connections")
-    p.add_argument("--rows-per-second", type=float, default=0, help="limit on rows read per second (0: none)")
-    p.add_argument("--write-units-per-second", type=float, default=0,
+    p.add_argument("--splits", type=positive_int, default=256,
+                   help="token ranges per table (aligned with ownership)")
+    p.add_argument("--page-size", type=positive_int, default=1000, help="rows per Cassandra page")
+    p.add_argument("--concurrency", type=positive_int, default=8, help="ranges scanned at once per process")
+    p.add_argument("--write-concurrency", type=positive_int, default=64,
+                   help="DynamoDB writes in flight per process")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes, each with its own connections")
+    p.add_argument("--rows-per-second", type=non_negative_float, default=0,
+                   help="limit on rows read per second (0: none)")
+    p.add_argument("--write-units-per-second", type=non_negative_float, default=0,
                    help="limit on DynamoDB write units per second (0: none)")
     p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
     p.add_argument("--dynamodb-region", default=None)
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
     p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
     p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
-    p.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument("--progress-interval", type=non_negative_float, default=5.0,
+                   help="seconds between progress lines")
 
 
 def add_subcommands(sub: Any) -> None:
@@ -74,16 +84,18 @@ def add_subcommands(sub: Any) -> None:
     v = sub.add_parser("validate", help="compare Cassandra and DynamoDB range by range")
     _common(v)
     v.add_argument("--report", default="validate-report.jsonl", help="differences, one JSON line each")
-    v.add_argument("--sample", type=float, default=100.0, metavar="PCT", help="percent of the ranges to compare")
+    v.add_argument("--sample", type=percent, default=100.0, metavar="PCT",
+                   help="percent of the ranges to compare (more than 0, at most 100)")
     v.add_argument("--seed", type=int, default=None, help="seed of the --sample choice")
     v.add_argument("--repair", action="store_true",
                    help="write Cassandra's version of every difference (a newer live write still wins)")
     v.add_argument("--rerun-failed", default=None, metavar="REPORT",
                    help="compare only the ranges that had differences (or failed) in this earlier report")
-    v.add_argument("--rounds", type=int, default=1, metavar="N",
+    v.add_argument("--rounds", type=positive_int, default=1, metavar="N",
                    help="with --repair: validate and repair again until a round finds no difference, N rounds "
                         "at most (exit 0: the last round was clean)")
-    v.add_argument("--scan-segments", type=int, default=4, help="parallel DynamoDB Scan segments (EXTRA rows)")
+    v.add_argument("--scan-segments", type=at_most(MAX_SCAN_SEGMENTS), default=4,
+                   help="parallel DynamoDB Scan segments (EXTRA rows)")
     v.add_argument("--control", default=None,
                    help="the fleet's control store (file:DIR or dynamodb:TABLE): the outcome is recorded there for "
                         "the cutover gate, which only counts a full validate (no --sample, no --rerun-failed)")
@@ -117,17 +129,48 @@ def _tables(mapping: Mapping, wanted: list[str]) -> list[str]:
 def _ring(spec: JobSpec) -> list[int]:
     from .source import CassandraSource, SourceOptions
 
-    src = CassandraSource(SourceOptions(spec.cassandra, spec.cassandra_username, spec.cassandra_password))
+    try:
+        src = CassandraSource(SourceOptions(spec.cassandra, spec.cassandra_username, spec.cassandra_password))
+    except Exception as e:  # gone since the check at the start
+        raise cassandra_error(e, spec.cassandra) from None
     try:
         return src.ring_tokens()
+    except Exception as e:
+        raise CommandError(f"cannot read the token ring from Cassandra at {spec.cassandra}: {describe(e)}",
+                           Kind.UNREACHABLE) from None
     finally:
         src.close()
 
 
+class _Served:
+    """What --metrics-port serves: the current run's metrics (validate --rounds makes a new
+    Progress per round; the port is bound once)."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.current: Progress | None = None
+
+    def collect(self) -> Any:
+        if self.current is not None:
+            yield from self.current.registry.collect()
+
+
+_SERVED = _Served()
+
+
 def _progress(args: argparse.Namespace, command: str) -> Progress:
     p = Progress(command, interval=args.progress_interval, metrics_file=args.metrics_file)
-    if args.metrics_port:
-        p.serve(args.metrics_port)
+    _SERVED.current = p
+    if args.metrics_port and _SERVED.port != args.metrics_port:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry()
+        registry.register(_SERVED)
+        try:
+            start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
+        except OSError as e:  # taken since the check at the start
+            raise CommandError(f"--metrics-port {args.metrics_port}: {e.strerror or e}") from None
+        _SERVED.port = args.metrics_port
     return p
 
 
@@ -152,12 +195,34 @@ def run(args: argparse.Namespace, execute: Execute | None = None) -> int:
     try:
         mapping = load_mapping(args.mapping)
         tables = _tables(mapping, args.table)
-    except (MappingError, ValueError, OSError) as e:
+    except OSError as e:
+        print(f"cql-dynamo-proxy {args.command}: cannot read the mapping {args.mapping}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    except (MappingError, ValueError) as e:
         print(f"cql-dynamo-proxy {args.command}: {e}", file=sys.stderr)
         return 2
-    if args.command == "backfill":
-        return _backfill(args, mapping, tables, execute)
-    return _validate(args, mapping, tables, execute)
+    try:
+        preflight(args, mapping, tables, writes=[args.summary, args.metrics_file, getattr(args, "report", None)],
+                  reads=[getattr(args, "rerun_failed", None)])
+        if args.command == "backfill":
+            return _backfill(args, mapping, tables, execute)
+        return _validate(args, mapping, tables, execute)
+    except CommandError as e:
+        print(f"cql-dynamo-proxy {args.command}: {e}", file=sys.stderr)
+        return e.exit_code(args.command)
+
+
+def preflight(args: argparse.Namespace, mapping: Mapping, tables: list[str], writes: list[str | None],
+              reads: list[str | None]) -> None:
+    """What must hold before a run plans anything (see preflight.py): the files it reads and the
+    directories of those it writes, a free --metrics-port, both stores and every table."""
+    preflight_mod.check_files(reads, writes)
+    if args.metrics_port:
+        preflight_mod.check_port_free(args.metrics_port)
+    password = os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None
+    preflight_mod.check(preflight_mod.Stores(args.cassandra, args.cassandra_username, password,
+                                             args.dynamodb_endpoint, args.dynamodb_region), mapping, tables)
 
 
 # -- backfill ---------------------------------------------------------------------------------------
@@ -249,9 +314,6 @@ def _rerun_ranges(path: str) -> dict[str, set[str]]:
 
 
 def _validate(args: argparse.Namespace, mapping: Mapping, tables: list[str], execute: Execute) -> int:
-    if args.rounds < 1:
-        print("cql-dynamo-proxy validate: --rounds must be at least 1", file=sys.stderr)
-        return 2
     if args.rounds > 1 and not args.repair:
         print("cql-dynamo-proxy validate: --rounds repeats validate --repair; give --repair too", file=sys.stderr)
         return 2
@@ -303,11 +365,12 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
     if args.rerun_failed:
         try:
             wanted = _rerun_ranges(args.rerun_failed)
+            for t in tables:
+                chosen[t] = sorted(TokenRange.parse(r) for r in wanted.get(t, ()))
         except OSError as e:
-            print(f"cql-dynamo-proxy validate: {e}", file=sys.stderr)
-            return 2
-        for t in tables:
-            chosen[t] = sorted(TokenRange.parse(r) for r in wanted.get(t, ()))
+            raise CommandError(f"cannot read {args.rerun_failed}: {e.strerror or e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CommandError(f"{args.rerun_failed} is not a validate report: {describe(e)}") from None
     else:
         ring = _ring(spec)
         for t in tables:
@@ -318,7 +381,10 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
     counts: dict[str, int] = {}
     repaired = 0
     done: dict[str, set[str]] = {t: set() for t in tables}
-    report = open(args.report, "wb")  # noqa: SIM115 - closed below
+    try:
+        report = open(args.report, "wb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise CommandError(f"cannot write {args.report}: {e.strerror or e}") from None
 
     def handle(ev: dict[str, Any]) -> None:
         nonlocal repaired
@@ -328,6 +394,8 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
             repaired += int(bool(ev.get("repaired")))
             report.write(orjson.dumps(ev) + b"\n")
             report.flush()
+        elif kind == "unreadable":  # a Cassandra row that could not be decoded, so not compared
+            report.write(orjson.dumps(ev) + b"\n")
         elif kind == "tokens":
             found[ev["table"]][ev["range"]] = set(ev["tokens"])
         elif kind == "page":
@@ -339,7 +407,8 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
             else:
                 progress.errors.append(f"{ev['table']} {ev['range']}: {ev['error']}")
             report.write(orjson.dumps({"kind": "range", "table": ev["table"], "range": ev["range"],
-                                       "status": "done" if ok else "failed"}) + b"\n")
+                                       "status": "done" if ok else "failed",
+                                       **({} if ok else {"error": ev["error"]})}) + b"\n")
             progress.range_finished(ok)
 
     print(f"[validate] {len(tasks)} ranges of {', '.join(tables)}{' with repair' if spec.repair else ''}",
@@ -350,16 +419,21 @@ def _validate_round(args: argparse.Namespace, mapping: Mapping, tables: list[str
         for t in tables:
             recorder.planned(t, len(chosen[t]))
     scanned = 0
+    incomplete = False
     try:
         execute(spec, tasks, emit)
         # items whose partition Cassandra does not have, in the ranges compared
-        scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, emit, args.scan_segments))
+        try:
+            scanned = asyncio.run(_extra_scans(spec, tables, chosen, done, found, emit, args.scan_segments))
+        except Exception as e:  # the EXTRA rows stay unknown: not a clean result
+            incomplete = True
+            progress.errors.append(f"scan for EXTRA rows: {describe(e)}")
     finally:
         report.close()
     summary = _finish(args, progress, {"tables": tables, "report": args.report, "differences": counts,
                                        "repaired": repaired if spec.repair else None,
-                                       "dynamodb_items_scanned": scanned})
-    code = 3 if summary["ranges"]["failed"] else 1 if counts else 0
+                                       "dynamodb_items_scanned": scanned, "incomplete": incomplete})
+    code = 3 if summary["ranges"]["failed"] or summary["failures"] or incomplete else 1 if counts else 0
     if recorder is None:
         return code
     return recorder.finish(code, sample=100.0 if args.rerun_failed else float(args.sample),

@@ -103,11 +103,21 @@ def cassandra_authoritative(effective: dict[str, TablePhase], tables: Iterable[s
 
 
 async def repair_problems(mapping: Mapping, tables: Iterable[str], store: ControlStore | None) -> list[str]:
-    """Why `validate --repair` must not write: the phases of the store named by --control, or else
-    the mapping's."""
+    """Why `validate --repair` must not write: some partition in `dynamo_fallback` or `dynamo`
+    (see `cassandra_authoritative`), by the phases of the store named by --control, or else the
+    mapping's. In `cassandra` nothing writes DynamoDB, so the repair's reasoning holds there too."""
     stored = await store.load() if store is not None else None
     where = store.description if store is not None else "the mapping"
-    return cassandra_authoritative(effective_phases(mapping, stored), tables, where)
+    effective = effective_phases(mapping, stored)
+    out = []
+    for name in tables:
+        tp = effective.get(name)
+        if tp is None:
+            out.append(f"{name}: not in the mapping")
+        elif tp.phase in ("dynamo_fallback", "dynamo"):
+            out.append(f"{name} is in phase {tp} ({where}): DynamoDB takes writes first there, and the repair "
+                       "would take one Cassandra has not got yet for a stale one; repair before dynamo_fallback")
+    return out
 
 
 CASSANDRA_WRITTEN = ("dual_write", "verify", "dynamo_fallback")

@@ -126,10 +126,20 @@ class Progress:
         }
 
 
+def outcome(summary: dict[str, Any]) -> str:
+    """OK only for a run that did all it set out to and, for validate, found no difference."""
+    r = summary["ranges"]
+    if r["failed"] or summary["failures"] or summary.get("incomplete"):
+        return "INCOMPLETE"
+    if any(summary.get("differences", {}).values()):
+        return "DIFFERENCES"
+    return "OK"
+
+
 def human(summary: dict[str, Any]) -> str:
     r = summary["ranges"]
     lines = [
-        f"{summary['command']}: {'OK' if not r['failed'] and not summary['failures'] else 'INCOMPLETE'}",
+        f"{summary['command']}: {outcome(summary)}",
         f"  ranges     {r['done']} done now, {r['done_earlier']} done earlier, {r['failed']} failed, "
         f"{r['total']} in all",
         f"  rows       {summary['rows_read']} read, {summary['rows_written']} written, "

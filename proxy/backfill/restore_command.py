@@ -1,7 +1,8 @@
 """`cql-dynamo-proxy restore-cassandra`: copy DynamoDB back into Cassandra (the way back from `dynamo`).
 
-Exit codes: 0 every segment done; 1 some segment failed (run the same command again: it resumes);
-2 invalid input, a counter table, or refused (some partition is still in `dynamo`).
+Exit codes: 0 every segment done; 1 some segment failed, or a store did not answer at the start (run
+the same command again: it resumes); 2 invalid input (failures.py), a counter table, or refused (some
+partition is still in `dynamo`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from ..cli_args import at_most, non_negative_float, port, positive_int
 from ..config import env_secret
 from . import gate
-from .command import _finish, _progress, _tables
+from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, preflight
+from .failures import CommandError, describe
 from .reverse import ReverseSpec, SegmentTask, run_segments
 from .segment_ledger import SegmentLedger
 
@@ -33,11 +36,13 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra writes")
     p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
                    help="a table of the mapping (repeatable; default: every table of the mapping)")
-    p.add_argument("--segments", type=int, default=16, help="Parallel Scan segments per table (TotalSegments)")
-    p.add_argument("--concurrency", type=int, default=8, help="segments scanned at once")
-    p.add_argument("--page-size", type=int, default=500, help="items per Scan page")
-    p.add_argument("--write-concurrency", type=int, default=64, help="rows written to Cassandra at once")
-    p.add_argument("--rows-per-second", type=float, default=0, help="limit on items copied per second (0: none)")
+    p.add_argument("--segments", type=at_most(MAX_SCAN_SEGMENTS), default=16,
+                   help="Parallel Scan segments per table (TotalSegments)")
+    p.add_argument("--concurrency", type=positive_int, default=8, help="segments scanned at once")
+    p.add_argument("--page-size", type=positive_int, default=500, help="items per Scan page")
+    p.add_argument("--write-concurrency", type=positive_int, default=64, help="rows written to Cassandra at once")
+    p.add_argument("--rows-per-second", type=non_negative_float, default=0,
+                   help="limit on items copied per second (0: none)")
     p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
     p.add_argument("--dynamodb-region", default=None)
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
@@ -48,10 +53,11 @@ def add_subcommand(sub: Any) -> None:
                    help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
     p.add_argument("--force", action="store_true",
                    help="start without checking that every sidecar writes Cassandra (it may miss live writes)")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
     p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
     p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
-    p.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument("--progress-interval", type=non_negative_float, default=5.0,
+                   help="seconds between progress lines")
 
 
 def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:
@@ -72,16 +78,33 @@ def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        return _run(args)
+    except CommandError as e:
+        print(f"cql-dynamo-proxy {COMMAND}: {e}", file=sys.stderr)
+        return e.exit_code(COMMAND)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         mapping = load_mapping(args.mapping)
         tables = _tables(mapping, args.table)
-        refused = _refusals(args, mapping, tables)
-    except (MappingError, ValueError, OSError) as e:
+    except OSError as e:
+        print(f"cql-dynamo-proxy {COMMAND}: cannot read the mapping {args.mapping}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    except (MappingError, ValueError) as e:
         print(f"cql-dynamo-proxy {COMMAND}: {e}", file=sys.stderr)
+        return 2
+    try:
+        refused = _refusals(args, mapping, tables)
+    except Exception as e:  # the control store's errors, as for backfill
+        print(f"cql-dynamo-proxy {COMMAND}: cannot read the control store: {describe(e)}", file=sys.stderr)
         return 2
     if refused:
         for why in refused:
             print(f"cql-dynamo-proxy {COMMAND}: refused: {why}", file=sys.stderr)
         return 2
+    preflight(args, mapping, tables, writes=[args.summary, args.metrics_file], reads=[])
     spec = ReverseSpec(
         mapping_path=args.mapping, cassandra=args.cassandra, cassandra_username=args.cassandra_username,
         cassandra_password=env_secret("cassandra_password") if args.cassandra_username else None,

@@ -20,13 +20,14 @@ from cassandra.query import BatchStatement, BatchType, BoundStatement
 
 from cql_protocol.types import serialize
 from translators import keys, values
-from translators.driver_values import from_driver
 from translators.item_codec import expand, from_wire, state_of
 from translators.mapping import Mapping, TableMapping, load_mapping, quote_identifier
 from translators.reverse_cql import ListWrite, RowStatements, RowWrite, Stmt
 
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
+from .decode import decoder
+from .failures import cassandra_transient, describe
 from .ratelimit import TokenBucket
 from .source import CassandraSource, SourceOptions, _settle
 from .validate import belongs
@@ -129,7 +130,8 @@ async def _list_matches(ctx: ReverseContext, rs: RowStatements, w: RowWrite, lw:
               tuple(rs.cols[c] for c in names), (*w.partition, *w.clustering))
     rows = await ctx.run(ctx.bound(st))
     t = rs.cols[lw.column]
-    have = from_driver(t, rows[0][0]) if rows else None
+    raw = rows[0][0] if rows else None  # the session's rows are undecoded bytes (source.py)
+    have = None if raw is None else decoder(t)(raw)
     if not have or lw.expected is None:
         return not have and lw.expected is None
     return values.values_equal(t, list(have), list(lw.expected))
@@ -155,7 +157,7 @@ async def write_row(ctx: ReverseContext, tm: TableMapping, w: RowWrite, rs: RowS
             await ctx.run(stmt)
             return len(stmts)
         except Exception as e:  # timeouts, unavailable: the statements are idempotent, so retry
-            if attempt == ROW_ATTEMPTS:
+            if attempt == ROW_ATTEMPTS or not cassandra_transient(e):
                 raise
             log.warning("%s: row write failed (attempt %d): %s", tm.cql_name, attempt, e)
             await asyncio.sleep(delay)
@@ -174,10 +176,11 @@ async def _copy_item(ctx: ReverseContext, tm: TableMapping, rs: RowStatements, r
             n = await write_row(ctx, tm, rs.row(part, clus, state, now), rs)
             stats["written" if n else "unchanged"] += 1
         except Exception as e:
-            log.exception("%s: an item could not be copied", tm.cql_name)
+            log.error("%s: an item could not be copied: %s", tm.cql_name, describe(e),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
             stats["failed"] += 1
             if len(stats["errors"]) < 5:
-                stats["errors"].append(f"{tm.cql_name}: {type(e).__name__}: {e}")
+                stats["errors"].append(f"{tm.cql_name}: {describe(e)}")
 
 
 async def restore_segment(ctx: ReverseContext, task: SegmentTask, emit: Emit) -> None:
@@ -211,7 +214,14 @@ async def restore_segment(ctx: ReverseContext, task: SegmentTask, emit: Emit) ->
 
 
 async def run_segments(spec: ReverseSpec, tasks: list[SegmentTask], emit: Emit) -> None:
-    ctx = ReverseContext(spec)
+    try:
+        ctx = ReverseContext(spec)
+    except Exception as e:  # a store gone since the command's check: every segment fails with the reason
+        why = describe(e)
+        log.error("cannot start the copy: %s", why)
+        for t in tasks:
+            emit({"kind": "failed", "table": t.table, "segment": t.segment, "error": why})
+        return
     try:
         sem = asyncio.Semaphore(max(1, spec.concurrency))
 
@@ -220,9 +230,10 @@ async def run_segments(spec: ReverseSpec, tasks: list[SegmentTask], emit: Emit) 
                 try:
                     await restore_segment(ctx, t, emit)
                 except Exception as e:
-                    log.exception("%s segment %d failed", t.table, t.segment)
-                    emit({"kind": "failed", "table": t.table, "segment": t.segment,
-                          "error": f"{type(e).__name__}: {e}"})
+                    why = describe(e)
+                    log.error("%s segment %d failed: %s", t.table, t.segment, why,
+                              exc_info=log.isEnabledFor(logging.DEBUG))
+                    emit({"kind": "failed", "table": t.table, "segment": t.segment, "error": why})
 
         await asyncio.gather(*(one(t) for t in tasks))
     finally:

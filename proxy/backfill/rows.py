@@ -19,22 +19,44 @@ What CQL does not expose, and what is done instead:
   timestamp would give it (`(ts, i)` for appends and whole-list writes, `(-ts, i - n)` for a
   leading run of prepends), so the backfill and the mirrored live writes name the same elements.
 - Counters have no timestamps: a counter row is carried as its values (see writer.py).
-- Non-frozen UDTs are one cell (the mirror writes them whole): the newest field timestamp.
+- Non-frozen UDTs are one cell (the mirror writes them whole) at the newest field timestamp.
+  Cassandra 5.0 gives their WRITETIME and TTL one per field, null for a field that is unset (and TTL
+  null for a field written without one). The TTL is the longest of the fields': none when a set field
+  has none, since that field outlives every other. A UDT with no field set is absent.
+
+Rows arrive as each value's bytes (source.py) and are decoded here, with the mapping's types, one row
+at a time (`decode`): a row that cannot be decoded or converted raises `RowDecodeError`, naming the
+table, its key and the column, and the caller counts that one row as failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cql_protocol.types import CqlType, ListType, MapType, NativeType, SetType, TypeCode, UDTType
-from translators.driver_values import from_driver
+from cql_protocol.types import CqlType, ListType, NativeType, SetType, TypeCode, UDTType
 from translators.item_codec import is_collection
 from translators.mapping import TableMapping, quote_identifier
 from translators.row_state import Mutation
 
+from . import decode
+
 KEY_ONLY_MARKER_TS = 1  # the lowest timestamp that is still live (row_state treats ts 0 as deleted)
+
+
+class RowDecodeError(ValueError):
+    """A scanned row that cannot be decoded or converted: it alone fails (the reason is permanent,
+    so it is not read again in the same run)."""
+
+    def __init__(self, table: str, key: tuple[Any, ...], column: str, reason: str,
+                 undecoded: frozenset[str] = frozenset()) -> None:
+        super().__init__(f"{table} {key!r}: column {column}: {reason}")
+        self.table = table
+        self.key = key  # the primary key's values; for those in `undecoded`, their bytes as hex
+        self.column = column
+        self.reason = reason
+        self.undecoded = undecoded
 
 
 @dataclass
@@ -95,6 +117,7 @@ class ScanLayout:
                 select.append(f"ttl({q(c)})")
             self.columns.append(col)
         self.select = select
+        self._decoders = self._make_decoders()
         self.has_static = bool(schema.static)
         self.pk_at = [self.key_at[c] for c in schema.partition_key]
         self.counter_table = schema.is_counter_table()
@@ -122,28 +145,100 @@ class ScanLayout:
             marks = "(" + ", ".join("?" for _ in self.ck_names) + ")"
             self.keys_of_partition += f" AND {tup} >= {marks} AND {tup} <= {marks}"
         self.static_at = [len(schema.primary_key) + 1 + i for i in range(len(schema.static))]
-        self._conv: dict[str, Callable[[Any], Any]] = {c: _converter(t) for c, t in cols.items()}
+        # what the point queries bind (source.execute's `types`)
+        self.partition_types = [cols[c] for c in schema.partition_key]
+        self.row_types = self.partition_types + [cols[c] for c in self.ck_names]
+        self.slice_types = self.row_types + [cols[c] for c in self.ck_names]
+
+    def _make_decoders(self) -> list[decode.Decoder]:
+        decs: list[decode.Decoder] = [decode.decoder(decode.BIGINT)] * len(self.select)  # token(...) first
+        cols = self.tm.schema.columns
+        for c, i in self.key_at.items():
+            decs[i] = decode.decoder(cols[c])
+        for col in self.columns:
+            decs[col.value_at] = decode.decoder(col.type)
+            if col.ts_at >= 0:
+                per_element = col.kind in ("set", "map", "list", "udt")
+                decs[col.ts_at] = decode.timestamps if per_element else decode.decoder(decode.BIGINT)
+                decs[col.ttl_at] = decode.ttls if per_element else decode.decoder(decode.INT)
+        return decs
+
+    def decode(self, raw: Sequence[bytes | None]) -> list[Any]:
+        """A row of the layout's SELECT, as the driver's bytes (None for null), decoded."""
+        try:
+            return [None if b is None else d(b) for d, b in zip(self._decoders, raw, strict=True)]
+        except Exception:  # whatever the reason, it is this row's: named with its key below
+            raise self._decode_error(raw) from None
+
+    def _decode_error(self, raw: Sequence[bytes | None]) -> RowDecodeError:
+        key, undecoded = self.raw_key(raw)
+        if len(raw) != len(self._decoders):
+            return RowDecodeError(self.tm.cql_name, key, "*", f"{len(raw)} values for {len(self._decoders)} "
+                                  "selected (the mapping's schema differs from the table's)", undecoded)
+        for i, (d, b) in enumerate(zip(self._decoders, raw, strict=True)):
+            if b is None:
+                continue
+            try:
+                d(b)
+            except Exception as e:  # the first value that fails is the one to name
+                shown = f"0x{b[:32].hex()}{'...' if len(b) > 32 else ''}"
+                return RowDecodeError(self.tm.cql_name, key, self._describe(i),
+                                      f"cannot decode {len(b)} bytes {shown}: {type(e).__name__}: {e}", undecoded)
+        return RowDecodeError(self.tm.cql_name, key, "?", "cannot be decoded", undecoded)
+
+    def _describe(self, i: int) -> str:
+        expr = self.select[i]
+        for c, at in self.key_at.items():
+            if at == i:
+                return f"{expr} ({self.tm.schema.columns[c].cql()})"
+        for col in self.columns:
+            if i == col.value_at:
+                return f"{expr} ({col.type.cql()})"
+        return expr
+
+    def raw_key(self, raw: Sequence[bytes | None]) -> tuple[tuple[Any, ...], frozenset[str]]:
+        """The row's primary key, decoded where possible, and the key columns that were not (each
+        shown as its bytes' hex instead)."""
+        out: list[Any] = []
+        undecoded: set[str] = set()
+        for c in self.tm.schema.primary_key:
+            i = self.key_at[c]
+            b = raw[i] if i < len(raw) else None
+            try:
+                out.append(None if b is None else self._decoders[i](b))
+            except Exception:  # the key itself is undecodable: its bytes identify it
+                out.append("0x" + bytes(b or b"").hex())
+                undecoded.add(c)
+        return tuple(out), frozenset(undecoded)
+
+    def decode_keys(self, raw: Sequence[bytes | None]) -> list[Any]:
+        """A row of one of the key queries (`keys_between`, ...): the token and primary key decoded,
+        static values left as bytes (only their presence is looked at)."""
+        n = len(self.tm.schema.primary_key) + 1
+        try:
+            return [None if b is None else d(b) for d, b in zip(self._decoders[:n], raw[:n], strict=True)]
+        except Exception:
+            raise self._decode_error(raw) from None
 
     def key_values(self, row: Sequence[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
-        conv = self._conv
-        part = tuple(conv[c](row[self.key_at[c]]) for c in self.tm.schema.partition_key)
+        part = tuple(row[self.key_at[c]] for c in self.tm.schema.partition_key)
         if not self.ck_names:
             return part, ()
-        raw = [row[self.key_at[c]] for c in self.ck_names]
-        if raw[0] is None:
+        clus = tuple(row[self.key_at[c]] for c in self.ck_names)
+        if clus[0] is None:
             return part, None  # a partition with only static values
-        return part, tuple(conv[c](v) for c, v in zip(self.ck_names, raw, strict=True))
+        return part, clus
 
     def values(self, row: Sequence[Any]) -> dict[str, Any]:
         """The row as {column: value} in the codec's conventions (what `compare` takes)."""
-        conv = self._conv
-        out = {c: conv[c](row[i]) for c, i in self.key_at.items()}
+        out = {c: row[i] for c, i in self.key_at.items()}
         for col in self.columns:
-            out[col.name] = conv[col.name](row[col.value_at])
+            out[col.name] = row[col.value_at]
         return out
 
     def convert(self, row: Sequence[Any], now: int, with_static: bool = True) -> list[RowWork]:
-        """The row's works: its regular row and, when `with_static`, its partition's static row."""
+        """The works of a decoded row: its regular row and, when `with_static`, its partition's
+        static row. A row whose values do not fit its columns raises `RowDecodeError`."""
         token = int(row[0])
         part, clus = self.key_values(row)
         if self.counter_table:
@@ -151,39 +246,15 @@ class ScanLayout:
             return [RowWork(token, part, clus or (), counters=counters)] if counters or clus is not None else []
         regular: dict[tuple[int, int], Mutation] = {}
         static: dict[tuple[int, int], Mutation] = {}
-        conv = self._conv
         for col in self.columns:
             v = row[col.value_at]
             if v is None or (col.static and not with_static):
                 continue
-            groups = static if col.static else regular
-            wt, ttl = row[col.ts_at], row[col.ttl_at]
-            if col.kind in ("cell", "udt"):
-                if isinstance(wt, list):  # a non-frozen UDT: one timestamp per field
-                    wt = max(x for x in wt if x is not None)
-                    ttl = max((x for x in ttl or () if x is not None), default=None)
-                _group(groups, int(wt), _expiry(ttl, now)).cells[col.name] = conv[col.name](v)
-            elif col.kind == "set":
-                el = _converter(col.type.element)  # type: ignore[attr-defined]
-                by: dict[tuple[int, int], list[Any]] = {}
-                for e, ts, t in zip(v, wt, ttl or [None] * len(wt), strict=True):
-                    by.setdefault((int(ts), _expiry(t, now)), []).append(el(e))
-                for (ts, exp), elems in by.items():
-                    _group(groups, ts, exp).collection_ops.append((col.name, "set:add", elems))
-            elif col.kind == "map":
-                t_map: MapType = col.type  # type: ignore[assignment]
-                kc, vc = _converter(t_map.key), _converter(t_map.value)
-                pairs: dict[tuple[int, int], list[tuple[Any, Any]]] = {}
-                for (k, x), ts, t in zip(v.items(), wt, ttl or [None] * len(wt), strict=True):
-                    pairs.setdefault((int(ts), _expiry(t, now)), []).append((kc(k), vc(x)))
-                for (ts, exp), ps in pairs.items():
-                    _group(groups, ts, exp).collection_ops.append((col.name, "map:put", ps))
-            else:
-                el = _converter(col.type.element)  # type: ignore[attr-defined]
-                ttls = ttl or [None] * len(wt)
-                for op, ts, exp, elems in list_ops([el(e) for e in v], [int(x) for x in wt],
-                                                   [_expiry(t, now) for t in ttls]):
-                    _group(groups, ts, exp).collection_ops.append((col.name, op, elems))
+            try:
+                _convert_column(static if col.static else regular, col, v, row[col.ts_at], row[col.ttl_at], now)
+            except (TypeError, ValueError, AttributeError) as e:  # values that do not fit: this row's fault
+                key = part + (clus if clus is not None else (None,) * len(self.ck_names))
+                raise RowDecodeError(self.tm.cql_name, key, col.name, f"{type(e).__name__}: {e}") from None
         out: list[RowWork] = []
         if clus is not None:
             _add_marker(regular)
@@ -191,6 +262,42 @@ class ScanLayout:
         if static:
             out.append(RowWork(token, part, (), list(static.values()), static=True))
         return out
+
+
+def _convert_column(groups: dict[tuple[int, int], Mutation], col: Column, v: Any, wt: Any, ttl: Any,
+                    now: int) -> None:
+    if col.kind == "cell":
+        _group(groups, int(wt), _expiry(ttl, now)).cells[col.name] = v
+    elif col.kind == "udt":
+        if not isinstance(wt, list):  # a frozen value after all: one cell
+            _group(groups, int(wt), _expiry(ttl, now)).cells[col.name] = v
+            return
+        ttls = ttl or [None] * len(wt)
+        live = [(ts, t) for ts, t in zip(wt, ttls, strict=True) if ts is not None]
+        if not live or all(x is None for x in v.values()):
+            return  # no field set: the column is absent
+        expiry = 0 if any(t is None for _, t in live) else _expiry(max(t for _, t in live), now)
+        _group(groups, max(ts for ts, _ in live), expiry).cells[col.name] = v
+    elif col.kind == "set":
+        by: dict[tuple[int, int], list[Any]] = {}
+        for e, ts, t in zip(v, wt, ttl or [None] * len(wt), strict=True):
+            by.setdefault((int(ts), _expiry(t, now)), []).append(e)
+        for (ts, exp), elems in by.items():
+            _group(groups, ts, exp).collection_ops.append((col.name, "set:add", elems))
+    elif col.kind == "map":
+        # a dict, or a list of pairs when Python cannot hold the keys apart (see the codec)
+        entries = v.items() if isinstance(v, dict) else v
+        pairs: dict[tuple[int, int], list[tuple[Any, Any]]] = {}
+        for (k, x), ts, t in zip(entries, wt, ttl or [None] * len(wt), strict=True):
+            pairs.setdefault((int(ts), _expiry(t, now)), []).append((k, x))
+        for (ts, exp), ps in pairs.items():
+            _group(groups, ts, exp).collection_ops.append((col.name, "map:put", ps))
+    else:
+        ttls = ttl or [None] * len(wt)
+        if len(v) != len(wt) or len(ttls) != len(wt):
+            raise ValueError(f"{len(v)} elements, {len(wt)} timestamps, {len(ttls)} TTLs")
+        for op, ts, exp, elems in list_ops(list(v), [int(x) for x in wt], [_expiry(t, now) for t in ttls]):
+            _group(groups, ts, exp).collection_ops.append((col.name, op, elems))
 
 
 def list_ops(elems: list[Any], ts: list[int], exp: list[int]) -> list[tuple[str, int, int, list[Any]]]:
@@ -239,14 +346,3 @@ def _add_marker(regular: dict[tuple[int, int], Mutation]) -> None:
     exp = 0 if 0 in exps else max(exps)
     regular[(oldest, exp)].row_marker = True
 
-
-def _converter(t: CqlType) -> Callable[[Any], Any]:
-    if isinstance(t, NativeType) and t.code in (TypeCode.INT, TypeCode.BIGINT, TypeCode.VARCHAR,
-                                                  TypeCode.ASCII, TypeCode.BOOLEAN, TypeCode.BLOB,
-                                                  TypeCode.SMALLINT, TypeCode.TINYINT, TypeCode.COUNTER):
-        return _identity
-    return lambda v: from_driver(t, v)
-
-
-def _identity(v: Any) -> Any:
-    return v

@@ -14,8 +14,9 @@ from translators.mapping import Mapping, TableMapping, load_mapping
 
 from .. import large_items
 from ..dynamodb_client import DynamoDBClient
+from .failures import cassandra_transient, describe
 from .ranges import TokenRange
-from .rows import RowWork, ScanLayout
+from .rows import RowDecodeError, RowWork, ScanLayout
 from .writer import BatchWriter, WriteStats
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,13 @@ class Context:
         """Cassandra's current version of `w`'s row (its static row for a static work)."""
         lay = self.layout(table)
         if w.static:
-            rows = await self.source.execute_all(lay.partition_query + " LIMIT 1", w.partition)
+            rows = await self.source.execute_all(lay.partition_query + " LIMIT 1", w.partition,
+                                                 lay.partition_types)
         else:
-            rows = await self.source.execute_all(lay.row_query, w.partition + w.clustering)
+            rows = await self.source.execute_all(lay.row_query, w.partition + w.clustering, lay.row_types)
         now = int(time.time())
-        return [x for row in rows for x in lay.convert(row, now, with_static=w.static) if x.static == w.static]
+        return [x for row in rows for x in lay.convert(lay.decode(row), now, with_static=w.static)
+                if x.static == w.static]
 
     def layout(self, table: str) -> ScanLayout:
         lay = self.layouts.get(table)
@@ -110,13 +113,14 @@ class Context:
 
 async def fetch_page(ctx: Context, tm: TableMapping, cql: str, params: tuple[Any, ...], host: Any,
                      state: bytes | None) -> tuple[list[Any], bytes | None]:
-    """One page of a range scan, retried with backoff (the replica first, then any node)."""
+    """One page of a range scan, retried with backoff (the replica first, then any node) when the
+    error may pass: a missing table, a refused permission or an undecodable value fails at once."""
     delay = 0.2
     for attempt in range(1, PAGE_ATTEMPTS + 1):
         try:
             return await ctx.source.execute(cql, params, host=host, paging_state=state)
         except Exception as e:  # driver errors have no common base worth naming here
-            if attempt == PAGE_ATTEMPTS:
+            if attempt == PAGE_ATTEMPTS or not cassandra_transient(e):
                 raise
             log.warning("%s: page read failed (attempt %d): %s", tm.cql_name, attempt, e)
             host = None
@@ -138,6 +142,7 @@ async def backfill_range(ctx: Context, task: Task, emit: Emit) -> None:
         rows, nxt = await fetch_page(ctx, tm, lay.range_query, (r.start, r.end), host, state)
         now = int(time.time())
         works = []
+        bad: list[RowDecodeError] = []
         for row in rows:
             # a partition's static values repeat on each of its rows: converted once per partition
             first = False
@@ -145,8 +150,16 @@ async def backfill_range(ctx: Context, task: Task, emit: Emit) -> None:
                 pkey = tuple(row[i] for i in lay.pk_at)
                 first = pkey != last_static
                 last_static = pkey
-            works.extend(lay.convert(row, now, with_static=first))
+            try:
+                works.extend(lay.convert(lay.decode(row), now, with_static=first))
+            except RowDecodeError as e:  # this row alone fails; reading it again would not help
+                log.warning("%s", e)
+                bad.append(e)
+                if first:
+                    last_static = None  # the partition's next row carries its static values
         stats = WriteStats()
+        stats.failed = len(bad)
+        stats.errors = [str(e) for e in bad[:50]]
         source = _source_of(ctx, task.table)
         created = await ctx.writer.write(tm, works, stats, source=source)
         if created:
@@ -206,7 +219,7 @@ async def _present_keys(ctx: Context, lay: ScanLayout, created: list[RowWork]) -
 
     def note(rows: list[Any]) -> None:
         for row in rows:
-            part, clus = lay.key_values(row)
+            part, clus = lay.key_values(lay.decode_keys(row))
             if clus is not None:
                 present.add((part, clus))
             if any(row[i] is not None for i in lay.static_at):
@@ -224,17 +237,24 @@ async def _present_keys(ctx: Context, lay: ScanLayout, created: list[RowWork]) -
         rows_ck = [w.clustering for w in ws if not w.static and w.clustering]
         if lay.ck_names and rows_ck:
             lo, hi = rows_ck[0], rows_ck[-1]  # the page is in clustering order
-            note(await ctx.source.execute_all(lay.keys_of_partition, part + lo + hi))
+            note(await ctx.source.execute_all(lay.keys_of_partition, part + lo + hi, lay.slice_types))
         elif not lay.ck_names:
-            note(await ctx.source.execute_all(lay.keys_of_partition, part))
+            note(await ctx.source.execute_all(lay.keys_of_partition, part, lay.partition_types))
         if any(w.static for w in ws):
-            note(await ctx.source.execute_all(lay.static_of_partition, part))
+            note(await ctx.source.execute_all(lay.static_of_partition, part, lay.partition_types))
     return present
 
 
 async def run_tasks(spec: JobSpec, tasks: list[Task], emit: Emit) -> None:
     """Runs `tasks` `spec.concurrency` at a time; every outcome is reported through `emit`."""
-    ctx = Context(spec)
+    try:
+        ctx = Context(spec)
+    except Exception as e:  # a store gone since the command's check: every task fails with the reason
+        why = describe(e)
+        log.error("cannot start the range tasks: %s", why)
+        for t in tasks:
+            emit({"kind": "failed", "table": t.table, "range": t.range, "error": why})
+        return
     try:
         if spec.command == "validate":
             from .validate import validate_range
@@ -249,8 +269,11 @@ async def run_tasks(spec: JobSpec, tasks: list[Task], emit: Emit) -> None:
                 try:
                     await run(ctx, t, emit)
                 except Exception as e:
-                    log.exception("%s range %s failed", t.table, t.range)
-                    emit({"kind": "failed", "table": t.table, "range": t.range, "error": f"{type(e).__name__}: {e}"})
+                    # one line: the summary lists the failed ranges; the stack only with debug logging
+                    why = describe(e)
+                    log.error("%s range %s failed: %s", t.table, t.range, why,
+                              exc_info=log.isEnabledFor(logging.DEBUG))
+                    emit({"kind": "failed", "table": t.table, "range": t.range, "error": why})
 
         await asyncio.gather(*(one(t) for t in tasks))
     finally:

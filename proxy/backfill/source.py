@@ -1,6 +1,10 @@
-"""Reading Cassandra for the backfill and the validator: the ring's tokens, range scans page by page
-from a replica that owns the range, and point reads, with the driver's async execution bridged into
-asyncio."""
+"""Reading Cassandra for the backfill, the validator and restore: the ring's tokens, range scans page
+by page from a replica that owns the range, and point reads, with the driver's async execution
+bridged into asyncio.
+
+The session's rows hold each value's bytes, undecoded: the caller decodes them (decode.py, row by
+row), so no value Cassandra sends can make the driver drop the connection and fail every request
+in flight on it."""
 
 from __future__ import annotations
 
@@ -15,34 +19,29 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.metadata import Murmur3Token
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement, tuple_factory
+from cassandra.query import BoundStatement, PreparedStatement, tuple_factory
+
+from cql_protocol.types import CqlType, SetType, TypeCode, deserialize, native, serialize
 
 from .ranges import TokenRange
 
 log = logging.getLogger(__name__)
 
-
-class _NullableIntList(cqltypes._SimpleParameterizedType):
-    """list<int> decoded by the generic path, which accepts null elements: TTL(collection) gives one
-    TTL per element and null for elements without one, which the compiled decoder rejects."""
-
-    typename = "list"
-    num_subtypes = 1
-    adapter = list
+_TEXT_SET = SetType(native(TypeCode.VARCHAR))
 
 
-def _null_tolerant(handler: Any) -> Any:
+def raw_values(handler: Any) -> Any:
+    """`handler` with every result column read as a blob: a row is its values' bytes (None for
+    null), which cannot fail to decode. Prepared statements keep their result metadata the same
+    way, since it passes through the same method."""
     base = handler.message_types_by_opcode[0x08]
 
     class Result(base):  # type: ignore[misc, valid-type]
-        @classmethod
-        def read_type(cls, f: Any, user_type_map: Any) -> Any:
-            t: Any = super().read_type(f, user_type_map)
-            subtypes = getattr(t, "subtypes", None)
-            if (isinstance(t, type) and issubclass(t, cqltypes.ListType) and subtypes
-                    and subtypes[0] is cqltypes.Int32Type):
-                return _NullableIntList.apply_parameters(subtypes)
-            return t
+        def recv_results_metadata(self, f: Any, user_type_map: Any) -> None:
+            super().recv_results_metadata(f, user_type_map)
+            columns: Any = getattr(self, "column_metadata", None)
+            if columns:
+                self.column_metadata = [(ks, table, name, cqltypes.BytesType) for ks, table, name, _type in columns]
 
     class Handler(handler):
         message_types_by_opcode = {**handler.message_types_by_opcode, 0x08: Result}
@@ -92,7 +91,7 @@ class CassandraSource:
                                execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=10,
                                control_connection_timeout=10)
         self.session: Session = self.cluster.connect()
-        self.session.client_protocol_handler = _null_tolerant(self.session.client_protocol_handler)
+        self.session.client_protocol_handler = raw_values(self.session.client_protocol_handler)
         self._prepared: dict[str, PreparedStatement] = {}
 
     def close(self) -> None:
@@ -107,10 +106,10 @@ class CassandraSource:
     def ring_tokens(self) -> list[int]:
         """Every node's tokens, from system.local and system.peers."""
         tokens: list[int] = []
-        for row in self.session.execute("SELECT tokens FROM system.local"):
-            tokens.extend(int(t) for t in row[0] or ())
-        for row in self.session.execute("SELECT tokens FROM system.peers"):
-            tokens.extend(int(t) for t in row[0] or ())
+        for table in ("system.local", "system.peers"):
+            for row in self.session.execute(f"SELECT tokens FROM {table}"):
+                if row[0] is not None:
+                    tokens.extend(int(t) for t in deserialize(_TEXT_SET, row[0]))  # type: ignore[attr-defined]
         return tokens
 
     def replica(self, keyspace: str, r: TokenRange) -> Any:
@@ -126,10 +125,21 @@ class CassandraSource:
         return up[0] if up else None
 
     async def execute(self, cql: str, params: Sequence[Any], *, host: Any = None,
-                      paging_state: bytes | None = None, page_size: int | None = None
-                      ) -> tuple[list[Any], bytes | None]:
-        """One page: (rows, paging state of the next page or None)."""
-        stmt = self.prepare(cql).bind(params)
+                      paging_state: bytes | None = None, page_size: int | None = None,
+                      types: Sequence[CqlType] | None = None) -> tuple[list[Any], bytes | None]:
+        """One page: (rows of undecoded values, paging state of the next page or None).
+
+        With `types`, the parameters are values as the project's codec reads them (a row's key
+        read back from Cassandra or DynamoDB) and are encoded by it, not by the driver, whose
+        conventions differ for some types (dates, times, durations, ...)."""
+        ps = self.prepare(cql)
+        if types is None:
+            stmt = ps.bind(params)
+        else:
+            stmt = BoundStatement(ps)
+            stmt.raw_values = list(params)
+            stmt.values = [None if v is None else serialize(t, v, self.opts.protocol_version)
+                           for t, v in zip(types, params, strict=True)]
         stmt.fetch_size = page_size or self.opts.page_size
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[list[Any], bytes | None]] = loop.create_future()
@@ -145,11 +155,12 @@ class CassandraSource:
         rf.add_callbacks(ok, err)
         return await fut
 
-    async def execute_all(self, cql: str, params: Sequence[Any]) -> list[Any]:
+    async def execute_all(self, cql: str, params: Sequence[Any], types: Sequence[CqlType] | None = None
+                          ) -> list[Any]:
         rows: list[Any] = []
         state = None
         while True:
-            page, state = await self.execute(cql, params, paging_state=state)
+            page, state = await self.execute(cql, params, paging_state=state, types=types)
             rows.extend(page)
             if not state:
                 return rows

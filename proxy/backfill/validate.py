@@ -30,7 +30,7 @@ from translators.token import partition_token
 
 from .. import large_items
 from .ranges import RangeIndex, TokenRange
-from .rows import RowWork, ScanLayout
+from .rows import RowDecodeError, RowWork, ScanLayout
 from .runner import Context, Emit, Task, fetch_page
 from .writer import WriteStats
 
@@ -98,13 +98,35 @@ def _b(v: Any) -> bytes:
 
 
 class Partition:
-    __slots__ = ("key", "rows", "token", "works")
+    __slots__ = ("blind", "key", "rows", "static_seen", "token", "unreadable", "works")
 
     def __init__(self, token: int, key: tuple[Any, ...]) -> None:
         self.token = token
         self.key = key
         self.rows: list[dict[str, Any]] = []
         self.works: dict[tuple[Any, ...], RowWork] = {}
+        self.static_seen = False  # its static values were taken (from its first readable row)
+        # rows Cassandra has but that could not be decoded: not compared (DynamoDB's would look EXTRA)
+        self.unreadable: set[tuple[Any, ...]] = set()
+        self.blind = False  # a row whose clustering key could not be decoded: nothing here is compared
+
+
+def _unreadable(tm: TableMapping, open_parts: dict[tuple[Any, ...], Partition], tokens: list[int], token: int,
+                e: RowDecodeError) -> None:
+    """Keeps a row that could not be decoded out of its partition's comparison."""
+    schema = tm.schema
+    npk = len(schema.partition_key)
+    if any(c in e.undecoded for c in schema.partition_key):
+        return  # its partition cannot be named: none of its rows can be decoded either
+    part = e.key[:npk]
+    p = open_parts.get(part)
+    if p is None:
+        p = open_parts[part] = Partition(token, part)
+        tokens.append(token)
+    if e.undecoded:
+        p.blind = True
+    else:
+        p.unreadable.add(row_key(tm, dict(zip(schema.primary_key, e.key, strict=True))))
 
 
 _SETTLE_ATTEMPTS = 6  # about 1.6 s of waiting in all
@@ -120,21 +142,31 @@ async def validate_range(ctx: Context, task: Task, emit: Emit) -> None:
     open_parts: dict[tuple[Any, ...], Partition] = {}
     tokens: list[int] = []
     totals = {"rows": 0, "differences": 0, "repaired": 0}
+    bad: list[RowDecodeError] = []
     sem = asyncio.Semaphore(QUERY_CONCURRENCY)
     while True:
         rows, state = await fetch_page(ctx, tm, lay.range_query, (r.start, r.end), host, state)
         now = int(time.time())
-        for row in rows:
-            part, _ = lay.key_values(row)
-            p = open_parts.get(part)
-            first = p is None
+        for raw in rows:
+            try:
+                row = lay.decode(raw)
+                part, _ = lay.key_values(row)
+                p = open_parts.get(part)
+                first = p is None or not p.static_seen
+                works = lay.convert(row, now, with_static=first)
+            except RowDecodeError as e:  # reported, and kept out of the comparison
+                log.warning("%s", e)
+                bad.append(e)
+                _unreadable(tm, open_parts, tokens, int.from_bytes(raw[0] or b"", "big", signed=True), e)
+                continue
             if p is None:
                 p = open_parts[part] = Partition(int(row[0]), part)
                 tokens.append(p.token)
+            p.static_seen = True
             crow = lay.values(row)
             for cr in split_static(lay, crow, first):
                 p.rows.append(cr)
-            for w in lay.convert(row, now, with_static=first):
+            for w in works:
                 p.works[row_key(tm, _work_row(tm, w))] = w
         totals["rows"] += len(rows)
         # the last partition may go on in the next page: compared once it is complete
@@ -146,7 +178,14 @@ async def validate_range(ctx: Context, task: Task, emit: Emit) -> None:
             break
     emit({"kind": "tokens", "table": task.table, "range": task.range, "tokens": tokens})
     emit({"kind": "page", "table": task.table, "range": task.range, "state": None, "rows": totals["rows"],
-          "stats": {"rows": totals["rows"]}})
+          "stats": {"rows": totals["rows"], "failed": len(bad), "errors": [str(e) for e in bad[:50]]}})
+    if bad:  # the rest of the range was compared, but not all of it: the range is not done
+        for err in bad:
+            emit({"kind": "unreadable", "table": task.table, "range": task.range, "key": json_key(err.key),
+                  "column": err.column, "error": err.reason})
+        emit({"kind": "failed", "table": task.table, "range": task.range,
+              "error": f"{len(bad)} rows could not be decoded, e.g. {bad[0]}"})
+        return
     emit({"kind": "done", "table": task.table, "range": task.range, "rows": totals["rows"],
           "differences": totals["differences"], "repaired": totals["repaired"]})
 
@@ -198,10 +237,15 @@ async def _check_partition(ctx: Context, tm: TableMapping, lay: ScanLayout, task
                            totals: dict[str, int], sem: asyncio.Semaphore) -> None:
     from translators.compare import item_row
 
+    if p.blind:
+        return
+    if p.unreadable and not p.static_seen and tm.schema.static:
+        p.unreadable.add(row_key(tm, dict(zip(tm.schema.partition_key, p.key, strict=True))))
     async with sem:
         items = await _resolve(ctx, await _items_of_partition(ctx, tm, p))
         now = int(time.time())
-        diffs = with_metadata(tm, compare(tm, p.rows, items, now), p.works, items, now)
+        diffs = with_metadata(tm, [d for d in compare(tm, p.rows, items, now) if d.key not in p.unreadable],
+                              p.works, items, now)
         if not diffs:
             return
         # the rows by compare's key, to get back their values (compare's keys are only hashable)
@@ -262,13 +306,14 @@ async def confirm_and_report(ctx: Context, tm: TableMapping, lay: ScanLayout, ta
         raw = got.get("Item")
         item = await large_items.load(raw, ctx.large)
         if static:
-            rows = await ctx.source.execute_all(lay.partition_query + " LIMIT 1", part)
+            rows = await ctx.source.execute_all(lay.partition_query + " LIMIT 1", part, lay.partition_types)
         else:
-            rows = await ctx.source.execute_all(lay.row_query, part + clus)
+            rows = await ctx.source.execute_all(lay.row_query, part + clus, lay.row_types)
         now = int(time.time())
         crows: list[dict[str, Any]] = []
         works: list[RowWork] = []
-        for row in rows:
+        for scanned in rows:
+            row = lay.decode(scanned)
             for cr in split_static(lay, lay.values(row), static):
                 if (bool(schema.clustering_columns)
                         and all(cr.get(c) is None for c in schema.clustering_columns)) == static:
@@ -353,7 +398,13 @@ async def extra_scan(ctx: Context, table: str, ranges: list[TokenRange], found: 
                 row = item_row(tm, it, int(time.time())) if it else None
                 if row is None:
                     continue  # a tombstone or expired: absent for readers too
-                await confirm_and_report(ctx, tm, lay, Task(table, r.id), row, token, emit, totals)
+                try:
+                    await confirm_and_report(ctx, tm, lay, Task(table, r.id), row, token, emit, totals)
+                except RowDecodeError as e:  # Cassandra's row, written since its range was read
+                    emit({"kind": "unreadable", "table": table, "range": r.id, "key": json_key(e.key),
+                          "column": e.column, "error": e.reason})
+                    emit({"kind": "page", "table": table, "range": r.id, "state": None,
+                          "stats": {"failed": 1, "errors": [str(e)]}})
             start = page.get("LastEvaluatedKey")
             if not start:
                 return

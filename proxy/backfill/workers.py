@@ -7,13 +7,16 @@ import multiprocessing as mp
 import queue
 from typing import Any
 
+from .failures import describe
 from .runner import Emit, JobSpec, Task, run_in_process
 
 
 def _worker(spec_d: dict[str, Any], tasks: list[Task], q: Any) -> None:
     try:
         run_in_process(JobSpec(**spec_d), tasks, q.put)
-    finally:
+    except Exception as e:  # said once by the parent, not as a child's traceback
+        q.put({"kind": "exit", "error": describe(e)})
+    else:
         q.put({"kind": "exit"})
 
 
@@ -32,6 +35,7 @@ def run_job(spec: JobSpec, tasks: list[Task], emit: Emit, workers: int = 1) -> N
         p.start()
     finished: set[tuple[str, str]] = set()
     exited = 0
+    died = "its worker process died"
     try:
         while exited < n:
             try:
@@ -50,6 +54,7 @@ def run_job(spec: JobSpec, tasks: list[Task], emit: Emit, workers: int = 1) -> N
                 continue
             if ev.get("kind") == "exit":
                 exited += 1
+                died = ev.get("error") or died
                 continue
             _track(ev, finished)
             emit(ev)
@@ -60,7 +65,7 @@ def run_job(spec: JobSpec, tasks: list[Task], emit: Emit, workers: int = 1) -> N
                 p.terminate()
     for t in tasks:
         if (t.table, t.range) not in finished:
-            emit({"kind": "failed", "table": t.table, "range": t.range, "error": "its worker process died"})
+            emit({"kind": "failed", "table": t.table, "range": t.range, "error": died})
 
 
 def _track(ev: dict[str, Any], finished: set[tuple[str, str]]) -> None:

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from translators import values
-from translators.convergence import metadata_differences, repair_target, same_state, source_state
+from translators.convergence import metadata_differences, repair_target, same_state, same_value, source_state
 from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
 from translators.row_state import RowState, merge, visible
@@ -170,7 +170,7 @@ class BatchWriter:
         target = repair_target(old, source_state(w.mutations, t_now), t_now, static_row=w.static)
         if merged is None or target is None:
             return merged is not target
-        if visible(merged, t_now) != visible(target, t_now):
+        if not same_value(visible(merged, t_now), visible(target, t_now)):
             return True
         return bool(metadata_differences(target, merged, t_now))
 
@@ -314,6 +314,8 @@ class BatchWriter:
                 vals[f":k{i}"] = attr
                 sets.append(f"#k{i} = :k{i}")
         for i, c in enumerate(names_all):
+            if c not in counters and c not in current and raw is None:
+                continue  # DynamoDB refuses names an expression does not use
             names[f"#c{i}"] = tm.attribute_name(c)
             if c in counters:
                 vals[f":c{i}"] = {"N": str(counters[c])}

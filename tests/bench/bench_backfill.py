@@ -4,7 +4,7 @@
 Cassandra's own CPU reported separately (on one machine, DynamoDB Local is the ceiling).
 
     .venv/bin/python tests/bench/bench_backfill.py [--rows 50000] [--workers 1] [--value-size 200]
-        [--splits 64] [--json out.json]
+        [--splits 64] [--rich] [--keyspace bf_bench] [--json out.json]
 
 Runs, in order, on a table preloaded straight into Cassandra (not through a sidecar):
   backfill        into empty DynamoDB tables: BatchGetItem finds nothing, every row is a conditional put
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
+import decimal
 import json
 import os
 import resource
@@ -45,7 +47,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return r
 
 
-def preload(cassandra: str, rows: int, value_size: int) -> None:
+def preload(cassandra: str, rows: int, value_size: int, rich: bool = False) -> None:
     from cassandra.cluster import Cluster
     from cassandra.concurrent import execute_concurrent_with_args
 
@@ -56,11 +58,24 @@ def preload(cassandra: str, rows: int, value_size: int) -> None:
         s.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
         s.execute(f"CREATE KEYSPACE {KEYSPACE} WITH replication = "
                   "{'class': 'SimpleStrategy', 'replication_factor': 1}")
-        s.execute(f"CREATE TABLE {KEYSPACE}.kv (k int PRIMARY KEY, v blob, n bigint, t text, tags set<text>)")
-        ins = s.prepare(f"INSERT INTO {KEYSPACE}.kv (k, v, n, t, tags) VALUES (?, ?, ?, ?, ?)")
         blob = os.urandom(value_size)
-        execute_concurrent_with_args(s, ins, [(k, blob, k * 7, f"text-{k}", {"a", f"t{k % 10}"})
-                                              for k in range(rows)], concurrency=128, raise_on_first_error=True)
+        if not rich:
+            s.execute(f"CREATE TABLE {KEYSPACE}.kv (k int PRIMARY KEY, v blob, n bigint, t text, tags set<text>)")
+            ins = s.prepare(f"INSERT INTO {KEYSPACE}.kv (k, v, n, t, tags) VALUES (?, ?, ?, ?, ?)")
+            execute_concurrent_with_args(s, ins, [(k, blob, k * 7, f"text-{k}", {"a", f"t{k % 10}"})
+                                                  for k in range(rows)], concurrency=128, raise_on_first_error=True)
+            return
+        # the same plus a timestamp, a uuid, a decimal, a map and a frozen user type
+        s.execute(f"CREATE TYPE {KEYSPACE}.addr (street text, zip int)")
+        s.execute(f"CREATE TABLE {KEYSPACE}.kv (k int PRIMARY KEY, v blob, n bigint, t text, tags set<text>, "
+                  "at timestamp, id uuid, price decimal, attrs map<text, int>, home frozen<addr>)")
+        ins = s.prepare(f"INSERT INTO {KEYSPACE}.kv (k, v, n, t, tags, at, id, price, attrs, home) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        at = datetime.datetime(2024, 5, 1, 12, 0, 0)
+        execute_concurrent_with_args(
+            s, ins, [(k, blob, k * 7, f"text-{k}", {"a", f"t{k % 10}"}, at, uuid.uuid4(), decimal.Decimal(k) / 8,
+                      {"a": k, "b": -k}, (f"street {k}", k)) for k in range(rows)],
+            concurrency=128, raise_on_first_error=True)
     finally:
         cluster.shutdown()
 
@@ -88,6 +103,7 @@ def measured(name: str, args: list[str], rows: int, ddb_pid: int | None, cas_pid
 
 
 def main() -> int:
+    global KEYSPACE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cassandra", default="127.0.0.1:9042")
     ap.add_argument("--dynamodb", default="http://127.0.0.1:8000")
@@ -95,14 +111,19 @@ def main() -> int:
     ap.add_argument("--value-size", type=int, default=200)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--splits", type=int, default=64)
+    ap.add_argument("--rich", action="store_true", help="more column types per row: timestamp, uuid, decimal, "
+                    "map, frozen user type")
+    ap.add_argument("--keyspace", default=KEYSPACE, help="dropped and created afresh (on a shared Cassandra, "
+                    "pick one nobody else uses)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    KEYSPACE = a.keyspace
 
     work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     mapping = work / "mapping.yaml"
     print(describe_machine(), file=sys.stderr)
     print(f"preloading {a.rows} rows ...", file=sys.stderr, flush=True)
-    preload(a.cassandra, a.rows, a.value_size)
+    preload(a.cassandra, a.rows, a.value_size, a.rich)
     r = cli("mapping", "init", "--cassandra", a.cassandra, "--keyspace", KEYSPACE, "--table-prefix",
             f"bench{uuid.uuid4().hex[:6]}_", "-o", str(mapping))
     if r.returncode:
@@ -142,7 +163,7 @@ def main() -> int:
             c.connect().execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
             c.shutdown()
     cores = os.cpu_count() or 1
-    print(f"\n{a.rows} rows, {a.workers} worker process(es), {a.splits} splits, {cores} cores\n")
+    print(f"\n{a.rows} rows{' (rich)' if a.rich else ''}, {a.workers} worker process(es), {a.splits} splits, {cores} cores\n")
     print(f"{'run':<16}{'wall s':>8}{'rows/s':>9}{'our CPU s':>11}{'rows/CPU-s':>12}{'DDB Local CPU s':>17}"
           f"{'DDB rows/CPU-s':>16}{'Cassandra CPU s':>17}")
     for x in results:

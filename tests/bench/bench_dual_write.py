@@ -25,7 +25,8 @@ charged to it. The time that takes, and the queue's state when the load stopped,
 sidecar's and DynamoDB Local's CPU during the drain count towards the queued writes.
 
 Needs the local Cassandra and DynamoDB Local (`deploy/local/backends up cassandra dynamodb`). The
-keyspace and the DynamoDB tables the run creates are dropped at the end.
+keyspace (`dual_write_bench`, or `CDP_BENCH_KEYSPACE`) and the DynamoDB tables the run creates are
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ from bench_passthrough import (
     summarize,
 )
 
-KEYSPACE = "dual_write_bench"
+# CDP_BENCH_KEYSPACE: a keyspace of one's own on a Cassandra others use too (the run drops it);
+# an environment variable, so the spawned load generators see the same one
+KEYSPACE = os.environ.get("CDP_BENCH_KEYSPACE", "dual_write_bench")
 TABLE = "kv"
 TARGETS = ("phase-cassandra", "sync", "queued", "direct")
 BASE = "phase-cassandra"

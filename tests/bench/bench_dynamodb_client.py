@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Client CPU per conditional PutItem: the sidecar's DynamoDB client against plain boto3, same run.
 
-    .venv/bin/python tests/bench/bench_dynamodb_client.py [--requests 3000] [--endpoint URL]
+    .venv/bin/python tests/bench/bench_dynamodb_client.py [--requests 3000] [--endpoint URL] [--deadline 2]
 
 Both write the same items (1 KiB binary value, last-write-wins condition) to the same table in
 DynamoDB Local. CPU is this process's own (time.process_time), so DynamoDB Local's work is not
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import boto3
 
+from proxy.deadline import within
 from proxy.dynamodb_client import DynamoDBClient
 from proxy.sigv4 import FrozenCredentials
 
@@ -51,7 +52,10 @@ def bench_boto3(endpoint: str, table: str, n: int) -> tuple[float, float, list[f
     return time.process_time() - cpu0, time.perf_counter() - wall0, lat
 
 
-async def bench_ours(endpoint: str, table: str, n: int, concurrency: int) -> tuple[float, float, list[float]]:
+async def bench_ours(endpoint: str, table: str, n: int, concurrency: int,
+                     deadline: float | None = None) -> tuple[float, float, list[float]]:
+    """`deadline`: each request inside a request-deadline scope of that many seconds, as the
+    sidecar runs its client-facing DynamoDB calls."""
     creds = FrozenCredentials("test", "test")
     async with DynamoDBClient(region="us-east-1", endpoint=endpoint, credentials=lambda: creds,
                               max_connections=max(concurrency, 1)) as c:
@@ -60,13 +64,22 @@ async def bench_ours(endpoint: str, table: str, n: int, concurrency: int) -> tup
         lat: list[float] = []
         it = iter(range(n))
 
+        tag = "" if deadline is None else "d"  # items of their own: the condition admits one write of each
+
+        async def put(i: int) -> None:
+            await c.put_item(TableName=table,
+                             Item={"pk": {"S": f"o{concurrency}{tag}-{i}"}, "_ts": {"N": str(i)}, "v": {"B": VALUE}},
+                             ConditionExpression=COND, ExpressionAttributeNames={"#ts": "_ts"},
+                             ExpressionAttributeValues={":ts": {"N": str(i)}})
+
         async def worker() -> None:
             for i in it:
                 t = time.perf_counter()
-                await c.put_item(TableName=table,
-                                 Item={"pk": {"S": f"o{concurrency}-{i}"}, "_ts": {"N": str(i)}, "v": {"B": VALUE}},
-                                 ConditionExpression=COND, ExpressionAttributeNames={"#ts": "_ts"},
-                                 ExpressionAttributeValues={":ts": {"N": str(i)}})
+                if deadline is None:
+                    await put(i)
+                else:
+                    async with within(deadline, "bench"):
+                        await put(i)
                 lat.append(time.perf_counter() - t)
 
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -79,6 +92,8 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--endpoint", default=f"http://127.0.0.1:{os.environ.get('CDP_DYNAMODB_PORT', '8000')}")
     p.add_argument("--concurrency", default="1,16")
+    p.add_argument("--deadline", type=float, default=0.0,
+                   help="also run each level with every request in a request-deadline scope of this many seconds")
     args = p.parse_args()
     try:
         import uvloop
@@ -101,6 +116,9 @@ def main() -> int:
         for conc in [int(x) for x in args.concurrency.split(",")]:
             cpu, wall, lat = asyncio.run(bench_ours(args.endpoint, table, n, conc))
             rows.append((f"sidecar client, {conc} in flight", cpu / n, n / wall, lat))
+            if args.deadline:
+                cpu, wall, lat = asyncio.run(bench_ours(args.endpoint, table, n, conc, args.deadline))
+                rows.append((f"  same, in a {args.deadline:g} s deadline", cpu / n, n / wall, lat))
         print(f"conditional PutItem, 1 KiB binary value, {n} requests each, DynamoDB Local at {args.endpoint}")
         print(f"{'client':<32}{'CPU/req':>10}{'vs boto3':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         for name, per, rate, lat in rows:

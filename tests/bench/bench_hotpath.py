@@ -77,7 +77,7 @@ class CountingTransport:
 
 def make_session() -> tuple[Any, Any]:
     cfg = Config()
-    server = SimpleNamespace(cfg=cfg, sessions=set(), in_flight=0, draining=False)
+    server = SimpleNamespace(cfg=cfg, sessions=set(), in_flight=0, draining=False, dual=None, reads=None)
     s = cs.ClientSession(server)  # type: ignore[arg-type]
     s.transport = CountingTransport()  # type: ignore[assignment]
     u = up.UpstreamConnection(s, cfg.max_frame_bytes)
@@ -115,12 +115,18 @@ def micro() -> list[tuple[str, float]]:
     """Nanoseconds per call of single operations on the path."""
     from cql_protocol.frame import Frame
     from proxy.metrics import STATS
+    from proxy.stream_ids import StreamIdPool
 
+    ids = StreamIdPool()
+    held = [ids.acquire() for _ in range(32)]  # a connection that had 32 in flight once
+    for sid in held:
+        ids.release(sid)
     buf = bytearray(b"\0" * 9 + VALUE + b"\0" * 64)
     f = Frame(4, 0, 5, Opcode.EXECUTE, bytes(1100), False)
     hist = STATS.latency[Opcode.EXECUTE]
     n = 200_000
-    env = {"buf": buf, "mv": memoryview, "f": f, "hist": hist, "HEADER": HEADER, "pc": time.perf_counter}
+    env = {"buf": buf, "mv": memoryview, "f": f, "hist": hist, "HEADER": HEADER, "pc": time.perf_counter,
+           "acq": ids.acquire, "rel": ids.release}
     cases = [
         ("bytes(buf[a:b]) 1 KiB body (as in FrameReader._parse)", "bytes(buf[9:1033])"),
         ("bytes(memoryview(buf)[a:b]) 1 KiB body (one copy)", "bytes(mv(buf)[9:1033])"),
@@ -128,6 +134,7 @@ def micro() -> list[tuple[str, float]]:
         ("HEADER.unpack_from(buf, 0)", "HEADER.unpack_from(buf, 0)"),
         ("latency histogram observe (lock-free)", "hist.observe(0.0012)"),
         ("time.perf_counter()", "pc()"),
+        ("upstream stream id acquire + release", "rel(acq())"),
     ]
     out = []
     for label, stmt in cases:

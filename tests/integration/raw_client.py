@@ -10,6 +10,7 @@ from types import TracebackType
 from cql_protocol.errors import ProtocolError
 from cql_protocol.frame import Frame, FrameReader, FrameWriter
 from cql_protocol.messages import (
+    Authenticate,
     AuthResponse,
     Batch,
     BatchStatement,
@@ -92,6 +93,70 @@ class RawClient:
         self.close()
 
 
+class RawConnection:
+    """One connection driven frame by frame: the test chooses every byte (compression, segments,
+    lengths that lie), and sees exactly what comes back, including a closed connection."""
+
+    def __init__(self, host: str, port: int, version: int = 4, timeout: float = 10.0) -> None:
+        self.version = version
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.compression: str | None = None
+        self.reader = FrameReader(responses=True, compression=None)
+        self.writer = FrameWriter()
+
+    def startup(self, compression: str | None = None, stream: int = 1) -> Message:
+        """STARTUP; on READY or AUTHENTICATE both directions switch as negotiated."""
+        self.reader.compression = compression  # Cassandra already compresses its READY
+        opts = {"CQL_VERSION": "3.0.0", **({"COMPRESSION": compression} if compression else {})}
+        reply = self.request(Startup(opts), stream)
+        if isinstance(reply, (Ready, Authenticate)):
+            self.compression = compression
+            if self.version >= 5:
+                self.reader.use_segments(compression == "lz4")
+                self.writer.use_segments(compression == "lz4")
+        return reply
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, msg: Message, stream: int) -> None:
+        frame = encode_message(msg, self.version, stream, response=False, compress=self.compression)
+        self.sock.sendall(self.writer.encode([(frame, None)]))
+
+    def recv(self, timeout: float | None = None) -> Frame | None:
+        """The next frame; None once the peer closed the connection. TimeoutError if silent."""
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        while True:
+            f = self.reader.next_frame()
+            if f is not None:
+                return f
+            try:
+                data = self.sock.recv(1 << 16)
+            except ConnectionResetError:
+                return None
+            if not data:
+                return None
+            self.reader.feed(data)
+
+    def request(self, msg: Message, stream: int) -> Message:
+        self.send(msg, stream)
+        f = self.recv()
+        if f is None:
+            raise ConnectionError("connection closed")
+        assert f.stream == stream, (f.stream, stream)
+        return decode_frame(f).message
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
 # -- raw frames in any order, for handshake and protocol-error tests ---------------------------------
 
 
@@ -122,7 +187,7 @@ CLOSED = "closed"
 SILENT = "silent"
 
 
-class RawConnection:
+class FrameProbe:
     """Sends frames of any opcode, stream and body in any order and reports exactly what comes
     back: a Reply, CLOSED (the server closed the connection) or SILENT (nothing within `wait`)."""
 
@@ -209,7 +274,7 @@ class RawConnection:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> RawConnection:
+    def __enter__(self) -> FrameProbe:
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

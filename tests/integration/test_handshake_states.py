@@ -25,7 +25,7 @@ from tests.conftest import CASSANDRA_AUTH_PORT, Sidecar, free_port, start_sideca
 from .drivers import metric, session_for
 from .raw_client import (
     CLOSED,
-    RawConnection,
+    FrameProbe,
     Reply,
     auth_body,
     batch_body,
@@ -120,8 +120,8 @@ def targets(cassandra, cassandra_auth, dynamodb, backend_sessions, tmp_path_fact
 STATES = ("UNINITIALIZED", "AUTHENTICATING", "AUTH_FAILED", "READY")
 
 
-def connect(t: Target, version: int, state: str) -> RawConnection:
-    c = RawConnection(t.host, t.port, version)
+def connect(t: Target, version: int, state: str) -> FrameProbe:
+    c = FrameProbe(t.host, t.port, version)
     if state == "UNINITIALIZED":
         return c
     r = c.request(Opcode.STARTUP, startup_body(version), stream=1)
@@ -243,7 +243,7 @@ def _fill_auth(t: Target, r: Request, version: int) -> Request:
     return Request(r.name, r.opcode, auth_body(user, "wrong" if r.name.endswith("BAD") else pw, version))
 
 
-def _still_open(c: RawConnection, state: str, version: int) -> None:
+def _still_open(c: FrameProbe, state: str, version: int) -> None:
     """The connection answers the next request as it must in `state`."""
     c.send(Opcode.OPTIONS, b"", stream=77)
     r = c.recv()
@@ -359,7 +359,7 @@ def test_startup_pipelined_with_a_query(targets, backend_sessions) -> None:
     """Frames sent behind STARTUP before its answer are read in the state the answer leads to."""
     t = targets["own_check"]
     n = next(_ids)
-    c = RawConnection(t.host, t.port, 4)
+    c = FrameProbe(t.host, t.port, 4)
     try:
         ddl = query_body(f"CREATE KEYSPACE au_hs_{n} WITH replication = "
                          "{'class': 'SimpleStrategy', 'replication_factor': 1}", 4)
@@ -372,7 +372,7 @@ def test_startup_pipelined_with_a_query(targets, backend_sessions) -> None:
         c.close()
     _nothing_ran(t, Request("", 0, b"", ("keyspace", f"au_hs_{n}")), backend_sessions)
     t = targets["upstream"]  # Cassandra without authentication: the query runs once READY
-    c = RawConnection(t.host, t.port, 4)
+    c = FrameProbe(t.host, t.port, 4)
     try:
         c.send_raw(_frame(4, 1, Opcode.STARTUP, startup_body(4))
                    + _frame(4, 2, Opcode.QUERY, query_body("SELECT release_version FROM system.local", 4)))

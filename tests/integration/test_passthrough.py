@@ -1,16 +1,18 @@
-"""A real driver through the sidecar on every protocol version, with and without lz4."""
+"""A real driver through the sidecar on every protocol version, with and without lz4 and snappy
+(v3/v4 only: v5 compresses segments, with lz4 alone)."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from cassandra.connection import locally_supported_compressions
 
 from .drivers import KEYSPACE, ensure_keyspace, session_for
 
 pytestmark = pytest.mark.integration
 
-VERSIONS = [(3, False), (3, "lz4"), (4, False), (4, "lz4"), (5, False), (5, "lz4")]
+VERSIONS = [(3, False), (3, "lz4"), (3, "snappy"), (4, False), (4, "lz4"), (4, "snappy"), (5, False), (5, "lz4")]
 
 
 @pytest.mark.parametrize(("version", "compression"), VERSIONS, ids=[f"v{v}-{c or 'plain'}" for v, c in VERSIONS])
@@ -20,6 +22,8 @@ def test_workload_on_each_protocol(sidecar, version, compression):
         assert cluster.protocol_version == version
         conn = next(iter(cluster.get_connection_holders())).get_connections()[0]
         assert (conn.compressor is not None) == bool(compression)
+        if compression:
+            assert conn.compressor is locally_supported_compressions[compression][0]
         ensure_keyspace(session)
         session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.kv (k uuid PRIMARY KEY, v text, n int)")
         ins = session.prepare(f"INSERT INTO {KEYSPACE}.kv (k, v, n) VALUES (?, ?, ?)")

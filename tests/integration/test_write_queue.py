@@ -119,8 +119,8 @@ async def test_unreachable_dynamodb_backpressure_then_dead_letters_then_repair(d
     await down.close()
     # DynamoDB is back: the repair replays the dead letters
     async with client(dynamodb) as up:
-        ok, failing = await replay_dead_letters(dead, up)
-    assert (ok, failing) == (20, 0) and dead.read() == []
+        ok, failing, unresolved = await replay_dead_letters(dead, up)
+    assert (ok, failing, unresolved) == (20, 0, 0) and dead.read() == []
     assert await _count(dynamodb, table) == 20
 
 

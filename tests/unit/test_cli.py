@@ -26,6 +26,11 @@ def test_bad_configuration_exits_2_with_the_reason(capsys, tmp_path):
     assert "configuration error" in err and str(bad) in err and "line 1" in err
 
 
+def test_bad_frame_limit_exits_2(capsys):
+    assert main(["serve", "--max-frame-bytes", "1000"]) == 2
+    assert "max_frame_bytes must be between 65536 and 2147483647" in capsys.readouterr().err
+
+
 def test_unknown_option_in_file_exits_2(capsys, tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("lisen: 127.0.0.1:9042\n")

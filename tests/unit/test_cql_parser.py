@@ -66,6 +66,7 @@ from cql_protocol.cql import (
 from cql_protocol.cql.duration import parse_duration
 from cql_protocol.cql.parser import MAX_DEPTH
 from cql_protocol.errors import CQLError, ErrorCode, InvalidRequest, SyntaxError_
+from cql_protocol.typeparse import parse_cql_type
 from cql_protocol.types import (
     INT,
     TEXT,
@@ -727,6 +728,12 @@ TERM_CASES = [
     ("1 + 2 * 3", BinaryOp("+", i(1), BinaryOp("*", i(2), i(3)))),
     ("10 - 2 - 3", BinaryOp("-", BinaryOp("-", i(10), i(2)), i(3))),
     ("? % 7", BinaryOp("%", q(0), i(7))),
+    # ('x') before ': ks.g()' is a one-element tuple key, not a cast of the marker :ks
+    ("{(''): ks.g()}", MapLiteral(((TupleLiteral((s(""),)), FunctionCall("g", (), "ks")),))),
+    ("{('x'): now()}", MapLiteral(((TupleLiteral((s("x"),)), FunctionCall("now", ())),))),
+    ("{('x') :ks}", SetLiteral((Cast(parse_cql_type("'x'"), q(0, "ks")),))),
+    ("writetime.f(1)", FunctionCall("f", (i(1),), "writetime")),
+    ("(int) ttl.f()", Cast(INT, FunctionCall("f", (), "ttl"))),
 ]
 
 
@@ -849,6 +856,20 @@ SYNTAX_ERRORS = [
     ("UPDATE t SET a = 1, a = 2 WHERE k = 1", "Multiple incompatible setting of column a"),
     ("UPDATE t SET a[1] = 1, a = [2] WHERE k = 1", "Multiple incompatible setting of column a"),
     ("UPDATE t SET u.f = 1, u.f = 2 WHERE k = 1", "Multiple incompatible setting of column u"),
+    # words Cassandra's comparatorType refuses: no type hint, so a tuple of a non-term
+    ("INSERT INTO t (a) VALUES ((frozen<map<batch, text>>) 1)",
+     "line 1:27 no viable alternative at input 'frozen' (...t (a) VALUES (([frozen]<map...)"),
+    ("INSERT INTO t (a) VALUES ((ttl) 1)",
+     "line 1:27 no viable alternative at input 'ttl' (...t (a) VALUES (([ttl]) ...)"),
+    ("INSERT INTO t (a) VALUES ((byte) 1)",
+     "line 1:27 no viable alternative at input 'byte' (...t (a) VALUES (([byte]) ...)"),
+    ("INSERT INTO t (a) VALUES ((set) 1)",
+     "line 1:27 no viable alternative at input 'set' (...t (a) VALUES (([set]) ...)"),
+    # selectors decide `(type) :name` by a syntactic predicate: a cast of :now, then a stray '('
+    ("SELECT {(a): now()} FROM t", "line 1:16 mismatched input '(' expecting '}' (SELECT {(a): now[(])}...)"),
+    # a syntax error further on wins over a check Cassandra makes only when preparing
+    ("INSERT INTO t (a) VALUES (1, 2) )", "line 1:32 mismatched input ')' expecting EOF"),
+    ("INSERT INTO t (a) VALUES (0xabc", "line 1:31 mismatched input '<EOF>' expecting ')'"),
 ]
 
 
@@ -901,6 +922,13 @@ INVALID_REQUESTS = [
         "INSERT INTO t (a) VALUES (99999999999y)",
         "Invalid duration. The total number of months must be less or equal to 2147483647",
     ),
+    # the overridden marker would have nothing to bind (Cassandra fails to prepare it)
+    (
+        "INSERT INTO t (a) VALUES (1) USING TIMESTAMP ? AND TIMESTAMP ?",
+        "TIMESTAMP is given twice in USING and its first value is a bind marker",
+    ),
+    ("UPDATE t USING TTL :x AND TTL 5 SET a = 1 WHERE k = 1",
+     "TTL is given twice in USING and its first value is a bind marker"),
 ]
 
 
@@ -1102,6 +1130,14 @@ ALL_VALID = (
         'UPDATE t SET a = ("MyType") {f: 1} WHERE k = 1',
         'USE "Ks"',
         'DELETE "A"[1], "B"."C" FROM t WHERE k = 1 IF "A"[1] IN (1, 2) AND "B"."C" IN ?',
+        "SELECT * FROM t WHERE token(a, b) > {(''): ks.g()}",
+        "INSERT INTO t (a) VALUES ({('x'): ks.\"G\"(1), ('y'): :m})",
+        "UPDATE t SET a = a + writetime.g(1) WHERE k = 1",
+        "UPDATE t USING TTL 1 AND TTL ? SET a = 1 WHERE k = 1",
+        # a selector's map keeps the parentheses that keep a column key from reading as a UDT field
+        "SELECT {(a): 1}, {(a): (b), (c): (f(1))}, {a: 1} FROM t",
+        # a number's field keeps parentheses: `1.j` lexes as the float `1.` and a name
+        "SELECT 1 . j, 2. . k, - 1 . l, -1 . m, ((int) 2.).n, (int) a.o FROM t",
     ]
 )
 

@@ -14,7 +14,7 @@ from cassandra.connection import locally_supported_compressions, segment_codec_l
 from cassandra.protocol_features import ProtocolFeatures
 from cassandra.segment import SegmentCodec as DrvSegmentCodec
 
-from cql_protocol.errors import FrameError, ProtocolError, UnsupportedVersion
+from cql_protocol.errors import FrameRefused, ProtocolError, UnsupportedVersion
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error, make_frame
 from cql_protocol.messages import (
     Query,
@@ -417,8 +417,9 @@ def test_version_change_inside_segments() -> None:
         reader.next_frame()
 
 
-# Refused frames are consumed whole so the connection can go on, and the error carries the frame's
-# stream: Cassandra answers these on the request's stream and keeps the connection.
+# Frames of another version or direction, or with an unknown opcode, are skipped so the connection
+# can go on, and the refusal carries the frame's stream: Cassandra answers these on the request's
+# stream and keeps the connection.
 OPTIONS_1 = h("04 00 0001 05 00000000")
 OPTIONS_2 = h("04 00 0002 05 00000000")
 
@@ -440,13 +441,13 @@ def test_refused_frame_is_skipped(bad: bytes, kind: str, message: str) -> None:
     reader = FrameReader(responses=False)
     data = OPTIONS_1 + bad + OPTIONS_2
     frames: list[Frame] = []
-    errors: list[FrameError] = []
+    errors: list[FrameRefused] = []
     for i in range(len(data)):  # byte by byte: the error comes once the whole frame is there
         reader.feed(data[i : i + 1])
         while True:
             try:
                 f = reader.next_frame()
-            except FrameError as e:
+            except FrameRefused as e:
                 errors.append(e)
                 continue
             if f is None:
@@ -454,7 +455,8 @@ def test_refused_frame_is_skipped(bad: bytes, kind: str, message: str) -> None:
             frames.append(f)
     assert [f.stream for f in frames] == [1, 2]
     (e,) = errors
-    assert (e.kind, e.stream, e.message, e.skipped) == (kind, 7, message, True)
+    assert (e.kind, e.stream, e.message, e.fatal) == (kind, 7, message, False)
+    assert e.error.code == 0x000A
     assert e.opcode == bad[4]
     assert reader.buffered() == 0
 
@@ -471,7 +473,7 @@ def test_refused_frame_inside_segments_is_skipped() -> None:
     while True:
         try:
             f = reader.next_frame()
-        except FrameError as e:
+        except FrameRefused as e:
             out.append((e.kind, e.stream))
             continue
         if f is None:
@@ -480,21 +482,15 @@ def test_refused_frame_inside_segments_is_skipped() -> None:
     assert out == [1, ("opcode", 7), ("version_mismatch", 8), 2]
 
 
-def test_frame_too_long_is_not_skipped() -> None:
-    reader = FrameReader(responses=False, max_frame_size=100)
-    reader.feed(h("04 00 0009 07 00000065"))
-    with pytest.raises(FrameError) as info:
-        reader.next_frame()
-    assert (info.value.kind, info.value.stream, info.value.skipped) == ("length", 9, False)
-
-
 def test_frame_length_limits() -> None:
+    # a request over the limit is skipped, then refused (more in test_frame_limits.py)
     reader = FrameReader(responses=False, max_frame_size=1024)
-    reader.feed(h("04 00 0000 07 00000401"))
-    with pytest.raises(ProtocolError, match="length"):
+    reader.feed(h("04 00 0000 07 000003f8") + bytes(0x3F8))
+    with pytest.raises(FrameRefused, match="Request is too big: length 1025"):
         reader.next_frame()
-    reader = FrameReader(responses=False)
-    reader.feed(h("04 00 0000 07 ffffffff"))
+    # a response over it breaks the connection
+    reader = FrameReader(responses=True, max_frame_size=1024)
+    reader.feed(h("84 00 0000 08 ffffffff"))
     with pytest.raises(ProtocolError, match="length"):
         reader.next_frame()
 

@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from cql_protocol.errors import BadCredentials, ErrorCode, FrameError, ProtocolError, ServerError
+from cql_protocol.errors import (
+    BadCredentials,
+    ErrorCode,
+    FrameRefused,
+    InvalidRequest,
+    ProtocolError,
+    ServerError,
+)
 from cql_protocol.frame import Frame
 from cql_protocol.messages import AuthResponse, Ready, Startup, encode_message
 from cql_protocol.opcodes import Opcode
@@ -239,29 +246,37 @@ def test_refusals() -> None:
     ],
 )
 def test_startup_problem(options: dict[str, str], problem: str | None) -> None:
-    assert hs.startup_problem(options) == problem
+    assert hs.startup_problem(options, 4) == problem
 
 
-def _frame_error(kind: str, opcode: int, skipped: bool = True) -> FrameError:
-    return FrameError("why", kind=kind, stream=7, opcode=opcode, version=4, skip_to=9 if skipped else None)
+def test_startup_problem_v5_snappy() -> None:
+    assert hs.startup_problem({"CQL_VERSION": "3.0.0", "COMPRESSION": "snappy"}, 4) is None
+    assert hs.startup_problem({"CQL_VERSION": "3.0.0", "COMPRESSION": "snappy"}, 5) == \
+        "Snappy compression is not supported in protocol V5"
+
+
+def _refused(kind: str, opcode: int | None, fatal: bool = False) -> FrameRefused:
+    error = InvalidRequest("too big") if kind == "size" else ProtocolError("why")
+    return FrameRefused(error, 7, 4, fatal=fatal, kind=kind, opcode=opcode)
 
 
 @pytest.mark.parametrize(
     ("state", "err", "message", "close"),
     [
-        (State.READY, _frame_error("opcode", 0x11), "why", False),
-        (State.UNINITIALIZED, _frame_error("opcode", 0x11), "why", False),
-        (State.AUTHENTICATING, _frame_error("direction", 0x02), "why", False),
-        (State.READY, _frame_error("version_mismatch", 0x05), "why", False),
-        (State.UNINITIALIZED, _frame_error("opcode", 0x04),
+        (State.READY, _refused("opcode", 0x11), "why", False),
+        (State.UNINITIALIZED, _refused("opcode", 0x11), "why", False),
+        (State.AUTHENTICATING, _refused("direction", 0x02), "why", False),
+        (State.READY, _refused("version_mismatch", 0x05), "why", False),
+        (State.UNINITIALIZED, _refused("opcode", 0x04),
          "Unexpected message CREDENTIALS, expecting STARTUP or OPTIONS", True),
-        (State.AUTHENTICATING, _frame_error("opcode", 0x04), "Unsupported message", False),
-        (State.READY, _frame_error("opcode", 0x04), "Unsupported message", False),
-        (State.READY, _frame_error("opcode", 0x80), None, True),  # Cassandra drops the connection
-        (State.READY, _frame_error("length", 0x07, skipped=False), "why", True),
+        (State.AUTHENTICATING, _refused("opcode", 0x04), "Unsupported message", False),
+        (State.READY, _refused("opcode", 0x04), "Unsupported message", False),
+        (State.READY, _refused("opcode", 0x80), None, True),  # Cassandra drops the connection
+        (State.READY, _refused("size", 0x07), "too big", False),
+        (State.AUTHENTICATING, _refused("multi_segment", 0x07, fatal=True), "why", True),
     ],
 )
-def test_frame_error_answer(state: State, err: FrameError, message: str | None, close: bool) -> None:
+def test_frame_error_answer(state: State, err: FrameRefused, message: str | None, close: bool) -> None:
     answer = hs.frame_error_answer(state, err)
     assert answer.stream == 7 and answer.close is close
     assert (answer.error.message if answer.error is not None else None) == message
@@ -348,7 +363,7 @@ class FakeSession:
     def reply_error(self, stream: int, e: Any) -> None:
         self.sent.append((stream, f"ERROR {int(e.code):#06x} {e.message}"))
 
-    def close(self) -> None:
+    def close(self, reason: str = "error") -> None:
         self.closed = True
 
     held: bool = False

@@ -154,3 +154,17 @@ def test_equal_timestamps_resolve_the_same_in_any_order():
     d = Mutation(ts=5, cells={"v": None})
     assert visible(apply(a, b), NOW) == visible(apply(b, a), NOW) == {"v": "banana"}
     assert visible(apply(a, d), NOW) == visible(apply(d, a), NOW) is None  # the tombstone wins
+
+
+def test_elements_python_or_json_cannot_tell_apart_stay_apart():
+    # NaN and infinities (JSON has neither), 0.0 and -0.0 (equal in Python): distinct in Cassandra
+    nan, inf = float("nan"), float("inf")
+    s = apply(Mutation(ts=5, row_marker=True, collection_ops=[
+        ("s", "set:add", [nan, -inf, inf, -0.0, 0.0, [nan], [None]]),
+        ("m", "map:put", [(-0.0, 1), (0.0, 2), (nan, 3)])]))
+    got = visible(s, NOW)
+    assert got is not None and len(got["s"]) == 7
+    assert [repr(k) for k, _ in got["m"]] == ["-0.0", "0.0", "nan"]  # pairs: a dict would merge the zeros
+    # the same elements written again are the same elements, not new ones
+    again = merge(s, Mutation(ts=6, collection_ops=[("s", "set:add", [float("nan"), -inf, [float("nan")]])]), NOW)
+    assert len(visible(again, NOW)["s"]) == 7  # type: ignore[index]
