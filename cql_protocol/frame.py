@@ -204,7 +204,10 @@ class FrameReader:
     def _report_refusal(self) -> None:
         if self._refused is not None and not self._skip:
             refused, self._refused = self._refused, None
-            raise refused
+            try:
+                raise refused
+            finally:
+                del refused  # else this frame and the exception's traceback hold each other
 
     def _refuse(self, error: CQLError, stream: int, skip: int, *, fatal: bool = False, kind: str = "size",
                 opcode: int | None = None) -> None:

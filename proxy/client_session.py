@@ -294,7 +294,7 @@ class ClientSession(asyncio.Protocol):
         if complete:
             self._last_frame = now
             self._partial_since = now if reader.buffered() else 0.0
-        elif not self._partial_since:
+        elif not self._partial_since and (data or reader.buffered()):  # (b"": read_buffered)
             self._partial_since = now
 
     def _refuse_frame(self, e: FrameRefused) -> bool:
