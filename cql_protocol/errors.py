@@ -66,17 +66,21 @@ class UnsupportedVersion(ProtocolError):
 
 
 class FrameRefused(ProtocolError):
-    """A reader dropped one frame it must not take (too large, or a compressed body announcing too
-    much) and stayed in step with the stream: `error` is the answer for `stream`, after which the
-    connection goes on unless `fatal`. A peer that may not be refused (Cassandra) treats it as any
-    ProtocolError."""
+    """A reader dropped one frame it must not take (too large, a compressed body announcing too
+    much, another version, the wrong direction, an unknown opcode) and stayed in step with the
+    stream: `error` is the answer for `stream`, after which the connection goes on unless `fatal`.
+    `kind` names the reason for counting; `opcode` is the frame's when its header was read. A peer
+    that may not be refused (Cassandra) treats it as any ProtocolError."""
 
-    def __init__(self, error: CQLError, stream: int, version: int, *, fatal: bool = False) -> None:
+    def __init__(self, error: CQLError, stream: int, version: int, *, fatal: bool = False, kind: str = "size",
+                 opcode: int | None = None) -> None:
         super().__init__(error.message)
         self.error = error
         self.stream = stream
         self.version = version
         self.fatal = fatal
+        self.kind = kind
+        self.opcode = opcode
 
 
 class BadCredentials(CQLError):

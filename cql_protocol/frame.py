@@ -112,6 +112,16 @@ def encode_version_error(err: UnsupportedVersion) -> bytes:
     return HEADER.pack(v | RESPONSE_BIT, 0, err.stream, 0, len(body)) + body
 
 
+def _wrong_direction(opcode: int, *, expected_response: bool) -> str:
+    """Cassandra's words for a frame whose direction does not fit its opcode or its side."""
+    expected, got = ("RESPONSE", "REQUEST") if expected_response else ("REQUEST", "RESPONSE")
+    try:
+        name = Opcode(opcode).name
+    except ValueError:
+        name = f"0x{opcode:02x}"
+    return f"Wrong protocol direction (expected {expected}, got {got}) for opcode {opcode} ({name})"
+
+
 class FrameReader:
     """Incremental decoder for one direction of one connection.
 
@@ -194,11 +204,15 @@ class FrameReader:
     def _report_refusal(self) -> None:
         if self._refused is not None and not self._skip:
             refused, self._refused = self._refused, None
-            raise refused
+            try:
+                raise refused
+            finally:
+                del refused  # else this frame and the exception's traceback hold each other
 
-    def _refuse(self, error: CQLError, stream: int, skip: int, *, fatal: bool = False) -> None:
+    def _refuse(self, error: CQLError, stream: int, skip: int, *, fatal: bool = False, kind: str = "size",
+                opcode: int | None = None) -> None:
         assert self.version is not None
-        self._refused = FrameRefused(error, stream, self.version, fatal=fatal)
+        self._refused = FrameRefused(error, stream, self.version, fatal=fatal, kind=kind, opcode=opcode)
         self._skip = skip
 
     def _compact(self) -> None:
@@ -244,8 +258,10 @@ class FrameReader:
         if len(payload) < HEADER_LEN:
             raise ProtocolError("the first segment of a multi-segment envelope is shorter than its header")
         vbyte, _flags, stream, opcode, length = HEADER.unpack_from(payload, 0)
-        if self.version is None or vbyte & 0x7F != self.version:
-            self._check_version(bytearray(payload), 0, vbyte & 0x7F)
+        version = vbyte & 0x7F
+        if (self.version is None or version != self.version) and self._check_version(bytearray(payload), 0, version):
+            raise ProtocolError(f"Invalid message version. Got {version}/v{version} but previous messages on this "
+                                f"connection had version {self.version}/v{self.version}")
         if length < 0:
             raise ProtocolError(f"Invalid value for envelope header body length field: {length}")
         if not self.multi_segment_ok:
@@ -256,7 +272,7 @@ class FrameReader:
                     "The connection is not yet in a valid state to process multi frame CQL Messages, "
                     f"usually thismeans that authentication is still pending. type = {name}, size = {length}"
                 ),
-                stream, 0, fatal=True,
+                stream, 0, fatal=True, kind="multi_segment", opcode=opcode,
             )
             return False
         if length > self.max_frame_size:
@@ -298,16 +314,14 @@ class FrameReader:
             return None, pos
         vbyte = buf[pos]
         version = vbyte & 0x7F
-        if self.version is None or version != self.version:
-            self._check_version(buf, pos, version)
+        if (self.version is None or version != self.version) and self._check_version(buf, pos, version):
+            return self._misfit(buf, pos)
         if avail < HEADER_LEN:
             return None, pos
         vbyte, flags, stream, opcode, length = _HEADER_UNSIGNED.unpack_from(buf, pos)
-        if bool(vbyte & RESPONSE_BIT) != self.responses:
-            raise ProtocolError("frame direction bit is wrong for this side of the connection")
         allowed = RESPONSE_OPCODES if self.responses else REQUEST_OPCODES
-        if opcode not in allowed:
-            raise ProtocolError(f"unknown or misdirected opcode 0x{opcode:02x}")
+        if bool(vbyte & RESPONSE_BIT) != self.responses or opcode not in allowed:
+            return self._misfit(buf, pos)
         segmented = self._segments is not None
         if segmented and length > 0x7FFFFFFF:
             raise ProtocolError(f"Invalid value for envelope header body length field: {length - 2**32}")
@@ -341,7 +355,7 @@ class FrameReader:
                     return None, pos
                 err = self._check_declared(algo, buf[pos + HEADER_LEN : pos + HEADER_LEN + need])
             if err is not None:
-                self._refuse(err, stream, 0)
+                self._refuse(err, stream, 0, kind="compression")
                 return None, self._skip_frame(buf, pos, total)
         if avail < total:
             return None, pos
@@ -362,14 +376,48 @@ class FrameReader:
             return too_large(n, self.max_frame_size)
         return None
 
+    def _misfit(self, buf: bytearray, pos: int) -> tuple[Frame | None, int]:
+        """A frame of another version, the wrong direction or an unknown opcode. A client's is
+        skipped and refused with Cassandra's words, on its stream, and the connection goes on as
+        Cassandra's does; Cassandra's ends the connection."""
+        avail = len(buf) - pos
+        if avail < HEADER_LEN:
+            return None, pos
+        vbyte, _flags, stream, opcode, length = _HEADER_UNSIGNED.unpack_from(buf, pos)
+        version = vbyte & 0x7F
+        if version != self.version:
+            kind = "version_mismatch"
+            problem = (f"Invalid message version. Got {version}/v{version} but previous messages on this "
+                       f"connection had version {self.version}/v{self.version}")
+        elif bool(vbyte & RESPONSE_BIT) != self.responses:
+            kind, problem = "direction", _wrong_direction(opcode, expected_response=self.responses)
+        elif opcode in (REQUEST_OPCODES if self.responses else RESPONSE_OPCODES):
+            kind, problem = "direction", _wrong_direction(opcode, expected_response=not self.responses)
+        else:
+            kind, problem = "opcode", f"Unknown opcode {opcode}"
+        if self.responses:
+            raise ProtocolError(problem)
+        total = HEADER_LEN + length
+        if self._segments is not None:
+            if length > 0x7FFFFFFF or avail < total:
+                raise ProtocolError(problem)  # no envelope boundary to resume from
+            self._refuse(ProtocolError(problem), stream, 0, kind=kind, opcode=opcode)
+            return None, pos + total
+        self._refuse(ProtocolError(problem), stream, 0, kind=kind, opcode=opcode)
+        return None, self._skip_frame(buf, pos, total)
+
     def _skip_frame(self, buf: bytearray, pos: int, total: int) -> int:
         """Drops what is buffered of a refused frame; the rest is dropped by feed() as it comes."""
         have = min(len(buf) - pos, total)
         self._skip = total - have
         return pos + have
 
-    def _check_version(self, buf: bytearray, pos: int, version: int) -> None:
+    def _check_version(self, buf: bytearray, pos: int, version: int) -> bool:
+        """Fixes the connection's version on its first frame. True: a frame of another version
+        this codec can read (refused on its own); a version it cannot read ends the connection."""
         if self.version is not None:
+            if version in SUPPORTED_VERSIONS:
+                return True
             raise ProtocolError(
                 f"Invalid message version. Got {version} but previous messages on this connection "
                 f"had version {self.version}"
@@ -381,6 +429,7 @@ class FrameReader:
                 stream = struct.unpack_from(">h", buf, pos + 2)[0] if len(buf) - pos >= 4 else 0
             raise UnsupportedVersion(version, stream, reply_version_for(version))
         self.version = version
+        return False
 
 
 class FrameWriter:

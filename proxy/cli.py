@@ -19,7 +19,7 @@ from translators import run_subcommand as run_translator_subcommand
 from . import __version__, cli_args
 from .backfill import command as backfill_command
 from .backfill import restore_command
-from .config import Config, ConfigError, load_config
+from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_warnings
 from .phase_cli import add_phase_subcommand, run_phase_command
 
 if TYPE_CHECKING:
@@ -31,12 +31,17 @@ _HELP = {
     "listen": "HOST:PORT the sidecar accepts CQL clients on",
     "cassandra": "Cassandra contact points, HOST:PORT[,HOST:PORT...]",
     "admin": "HOST:PORT of the admin HTTP API (loopback by default)",
-    "admin_token": "bearer token required by /metrics and /status",
+    "admin_token": "bearer token required by /metrics and /status (prefer --admin-token-file or CDP_ADMIN_TOKEN)",
+    "admin_token_file": "file holding the admin token (content without the trailing newline)",
     "advertise": "HOST[:PORT] drivers see in system.local (default: the address they dialled)",
     "peers": "other sidecars to list in system.peers, HOST:PORT[,...]",
     "cassandra_username": "user the sidecar logs in to Cassandra with (default: the client's own)",
-    "cassandra_password": "password for --cassandra-username (prefer CDP_CASSANDRA_PASSWORD)",
-    "client_users": "user:password[,...] the sidecar accepts when it logs in with its own user",
+    "cassandra_password": "password for --cassandra-username (prefer --cassandra-password-file or "
+                          "CDP_CASSANDRA_PASSWORD)",
+    "cassandra_password_file": "file holding the password for --cassandra-username",
+    "client_users": "user:password[,...] the sidecar accepts when it logs in with its own user (prefer "
+                    "--client-users-file or CDP_CLIENT_USERS)",
+    "client_users_file": "file of user:password entries, one a line, for --client-users",
     "tls_cert": "PEM certificate chain for TLS towards clients",
     "tls_key": "PEM private key for --tls-cert",
     "tls_client_ca": "CA bundle; when set, clients must present a certificate it signed",
@@ -242,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "serve":
+        for warning in startup_warnings(cfg, [k for k in SECRET_FIELDS if getattr(args, k, None) is not None]):
+            log.warning("%s", warning)
         runner: Any = asyncio.run
         if cfg.uvloop:
             try:

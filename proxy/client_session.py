@@ -22,8 +22,9 @@ from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_e
 from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message, peek_query_string
 from cql_protocol.opcodes import Opcode
 
-from . import handshake, intercept, standalone
+from . import handshake, handshake_exec, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
+from .log_limit import LimitedLog
 from .metrics import (
     CLOSED_BY_REASON,
     CONNECTIONS,
@@ -44,16 +45,11 @@ if TYPE_CHECKING:
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
+limited = LimitedLog(log)  # what a peer's garbage makes us log
 _monotonic = time.monotonic
 
+_READY = handshake.State.READY
 _MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
-_HANDSHAKE_OPS = frozenset({Opcode.STARTUP, Opcode.OPTIONS, Opcode.AUTH_RESPONSE})
-# Cassandra's words for a request that comes before authentication is complete
-_EXPECTING = {
-    handshake.State.AUTH_PASSTHROUGH: "SASL_RESPONSE",
-    handshake.State.AUTH_CLIENT: "SASL_RESPONSE",
-    handshake.State.AUTH_SIDECAR: "SASL_RESPONSE",
-}
 
 # A handler sees Cassandra's response to one request and decides what the client gets.
 ResponseHandler = Callable[["ClientSession", Frame, "Pending"], None]
@@ -77,14 +73,16 @@ class ClientSession(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamConnection | None = None
         self._compression: str | None = None
-        self._state = handshake.State.STARTUP
+        self._state = handshake.State.UNINITIALIZED
         self.pending: dict[int, Pending] = {}
         self.backlog: list[Frame] = []
         self.out: list[tuple[Frame, int | None]] = []
         self.up_out: list[tuple[Frame, int | None]] = []
         self.version = 4
         self.compression = None
-        self.state = handshake.State.STARTUP
+        self.state = handshake.State.UNINITIALIZED
+        self.handshake_stream = 0  # the client stream awaiting the handshake's answer
+        self.held = False  # client frames stay unread while the handshake awaits an answer
         self.keyspace: str | None = None
         self.system_prepared: dict[bytes, intercept.SystemStatement] = {}
         self.me = Node("127.0.0.1", 9042)
@@ -174,13 +172,11 @@ class ClientSession(asyncio.Protocol):
         self.upstream = up
         up.reader.compression = self._compression
         backlog, self.backlog = self.backlog, []
-        try:
-            for f in backlog:
-                self.on_client_frame(f)
-        except ProtocolError as e:
-            self._client_protocol_error(e)
-            return
-        self.flush()
+        for f in backlog:  # (frames behind a STARTUP were left unread: see _to_backlog)
+            self._dispatch(f)
+        self.sync_hold()
+        self.read_buffered()
+        self.flush()  # the replayed requests, when the handshake holds the rest
 
     def _refuse_backlog(self) -> None:
         """Without Cassandra: OPTIONS still gets its answer (drivers expect nothing else), and the
@@ -258,30 +254,32 @@ class ClientSession(asyncio.Protocol):
         STATS.bytes_client_in += len(data)
         reader = self.reader
         reader.feed(data)
+        if self.held:  # the handshake awaits an answer: what came stays buffered until then
+            return
         complete = False
         while True:
             try:
                 while (frame := reader.next_frame()) is not None:
                     complete = True
-                    if self.standalone:
-                        standalone.on_frame(self, frame)
-                    elif self.upstream is None:
-                        self._hold(frame)
-                        if self.upstream_error is not None:
-                            self._refuse_backlog()
-                            if self.closed or (self.transport is not None and self.transport.is_closing()):
-                                return
-                    else:
-                        self.on_client_frame(frame)
+                    try:
+                        # The gate: only a READY session reaches the request path (its checks are
+                        # inlined here, the hot path); every other frame goes to the handshake.
+                        if self._state is _READY and not self.standalone:
+                            self.on_client_frame(frame)
+                        elif self._not_ready(frame):
+                            break
+                    except ProtocolError as e:
+                        self._malformed(frame, e)
+                break
             except FrameRefused as e:
                 complete = True
                 if not self._refuse_frame(e):
                     return
-                continue  # the reader skipped that frame and reads on
+                # the reader skipped that frame and reads on
             except UnsupportedVersion as e:
-                PROTOCOL_ERRORS.labels("client").inc()
                 count_error(e.code)
-                log.info("client %s asked for protocol version %d", self.peer_name, e.version)
+                self._protocol_error_seen("unsupported_version", "client %s asked for protocol version %d",
+                                          self.peer_name, e.version)
                 if self.transport is not None:
                     self.close_reason = "protocol_error"
                     self.transport.write(encode_version_error(e))
@@ -290,53 +288,106 @@ class ClientSession(asyncio.Protocol):
             except ProtocolError as e:
                 self._client_protocol_error(e)
                 return
-            break
         self.flush()
         # deadlines: when the last frame completed, and since when a frame is under way
         now = _monotonic()
         if complete:
             self._last_frame = now
             self._partial_since = now if reader.buffered() else 0.0
-        elif not self._partial_since:
+        elif not self._partial_since and (data or reader.buffered()):  # (b"": read_buffered)
             self._partial_since = now
 
     def _refuse_frame(self, e: FrameRefused) -> bool:
-        """Answers a frame the reader refused for its size, as Cassandra answers it; it never
-        reaches Cassandra. False when the connection closes."""
+        """Answers a frame the reader refused and skipped (its size, version, direction or opcode)
+        as Cassandra answers it; it never reaches Cassandra. False when the connection closes."""
         FRAMES_REFUSED.inc()
-        count_error(e.error.code)
-        log.info("refused a frame from client %s: %s", self.peer_name, e.message)
-        # in the refused frame's own version: before STARTUP the session has none yet
-        msg = ErrorMessage.from_exception(e.error)
-        self.out.append((encode_message(msg, e.version, e.stream, response=True, compress=self.frame_compression), None))
-        if e.fatal:
-            PROTOCOL_ERRORS.labels("client").inc()
-            self.close()
+        self._protocol_error_seen(e.kind, "refused a frame from client %s: %s", self.peer_name, e.message)
+        answer = handshake.frame_error_answer(self.state, e)
+        if answer.error is not None:
+            count_error(answer.error.code)
+            # in the refused frame's own version: before STARTUP the session has none yet
+            msg = ErrorMessage.from_exception(answer.error)
+            self.out.append((encode_message(msg, e.version, answer.stream, response=True,
+                                            compress=self.frame_compression), None))
+        if answer.close:
+            self.close("protocol_error")
             return False
         return True
 
+    def read_buffered(self) -> None:
+        """Reads the frames that waited while the handshake held the session."""
+        self.data_received(b"")
+
+    def _not_ready(self, f: Frame) -> bool:
+        """A frame outside the READY fast path; True when reading must stop (the handshake awaits
+        an answer, or the connection closes)."""
+        if self.standalone:
+            standalone.on_frame(self, f)
+        elif self.upstream is None:
+            return self._to_backlog(f) or self.held
+        else:
+            handshake_exec.on_frame(self, f)
+        return self.held
+
+    def _to_backlog(self, f: Frame) -> bool:
+        """Keeps a frame until the Cassandra connection is there; True when the session closed."""
+        self._hold(f)
+        if f.opcode == Opcode.STARTUP:  # its answer decides how what follows is read
+            self.held = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+        if self.upstream_error is not None:
+            self._refuse_backlog()
+            return self.closed or (self.transport is not None and self.transport.is_closing())
+        return False
+
+    def _dispatch(self, f: Frame) -> None:
+        try:
+            if self._state is _READY and not self.standalone:
+                self.on_client_frame(f)
+            else:
+                self._not_ready(f)
+        except ProtocolError as e:
+            self._malformed(f, e)
+
+    def _malformed(self, f: Frame, e: ProtocolError) -> None:
+        """A request whose body does not decode: Cassandra answers on its stream and reads on."""
+        self._protocol_error_seen("body", "client %s sent a malformed request: %s", self.peer_name, e.message)
+        self.reply_error(f.stream, e)
+
+    def sync_hold(self) -> None:
+        """Stops reading the client while the handshake awaits an answer, and starts again after;
+        whoever released the hold then calls read_buffered (never from inside the reading loop)."""
+        held = self.state.holds
+        if held == self.held:
+            return
+        self.held = held
+        t = self.transport
+        if t is not None and not t.is_closing():
+            if held:
+                t.pause_reading()
+            else:
+                t.resume_reading()
+
     def _client_protocol_error(self, e: ProtocolError) -> None:
-        PROTOCOL_ERRORS.labels("client").inc()
-        log.info("protocol error from client %s, closing it: %s", self.peer_name, e.message)
+        """Framing the reader cannot recover from: stream 0 and the connection closes, as Cassandra
+        does for a v5 segment that fails its checksum."""
+        self._protocol_error_seen("frame", "protocol error from client %s, closing it: %s", self.peer_name, e.message)
         self.reply_error(0, e)
         self.close("protocol_error")
 
+    def _protocol_error_seen(self, kind: str, msg: str, *args: object) -> None:
+        PROTOCOL_ERRORS.labels("client", kind).inc()
+        limited.log(logging.INFO, kind, msg, *args)
+
     def on_client_frame(self, f: Frame) -> None:
-        op = f.opcode
-        if self.state is not handshake.State.READY and op not in _HANDSHAKE_OPS:
-            # nothing but the handshake before the client is authenticated: the Cassandra
-            # connection may already be logged in with the sidecar's own credentials
-            if self.state is handshake.State.STARTUP:
-                self.version = f.version  # answered in the client's version, as STARTUP would set it
-            name = Opcode(op).name if op in Opcode._value2member_map_ else f"0x{op:02x}"
-            self.reply_error(f.stream, ProtocolError(f"Unexpected message {name}, expecting "
-                                                     + _EXPECTING.get(self.state, "STARTUP or OPTIONS")))
-            return
+        """A request of a READY session (the reading loop is the gate: nothing else gets here)."""
         if self.server.draining:
             self.reply_error(f.stream, Overloaded("the sidecar is shutting down; retry on another node"))
             return
+        op = f.opcode
         dual = self.server.dual
-        if dual is not None and op in _MIRROR_OPS and self.state is handshake.State.READY:
+        if dual is not None and op in _MIRROR_OPS:
             try:
                 mirrored = self._dual_intercept(dual, f)
             except CQLError as e:
@@ -363,8 +414,8 @@ class ClientSession(asyncio.Protocol):
             self.forward(f, None)
         elif op == Opcode.OPTIONS:
             self.forward(f, intercept.on_supported)
-        else:
-            handshake.on_client_frame(self, f)
+        else:  # STARTUP, AUTH_RESPONSE
+            handshake_exec.on_frame(self, f)
 
     def _dual_intercept(self, dual: DualWrite, f: Frame) -> Intercepted:
         op = f.opcode
@@ -432,15 +483,16 @@ class ClientSession(asyncio.Protocol):
             p.handler(self, f, p)
 
     def on_upstream_protocol_error(self, err: ProtocolError) -> None:
-        PROTOCOL_ERRORS.labels("cassandra").inc()
-        log.error("protocol error from Cassandra, closing client %s: %s", self.peer_name, err.message)
+        PROTOCOL_ERRORS.labels("cassandra", getattr(err, "kind", "frame")).inc()
+        limited.log(logging.ERROR, "cassandra", "protocol error from Cassandra, closing client %s: %s",
+                    self.peer_name, err.message)
         for p in list(self.pending.values()):
             if p.client_stream >= 0:
                 self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
         self.close("cassandra_lost")
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
-        if not self.closed and self.server.standalone_ok() and self.state is handshake.State.READY:
+        if not self.closed and self.server.standalone_ok() and self.state is _READY:
             # every mapped table is served by DynamoDB alone: carry on without Cassandra
             log.info("Cassandra connection lost (%s); client %s continues on DynamoDB alone",
                      exc or "closed", self.peer_name)

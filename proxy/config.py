@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import yaml
@@ -40,17 +42,22 @@ class Config:
     listen: str = "127.0.0.1:9042"
     cassandra: str = "127.0.0.1:9042"
     admin: str = "127.0.0.1:9191"
-    admin_token: str = ""
+    admin_token: str = field(default="", repr=False)
     # Addresses clients should see. Empty: the address each client connected to.
     advertise: str = ""
     # Other sidecars that drivers may balance across, host:port comma-separated.
     peers: str = ""
     # Credentials the sidecar itself presents to Cassandra (otherwise the client's pass through).
     cassandra_username: str = ""
-    cassandra_password: str = ""
+    cassandra_password: str = field(default="", repr=False)
     # Users the sidecar accepts from clients when it holds its own Cassandra credentials
     # ("user:password" comma-separated). Empty with sidecar credentials: clients need none.
-    client_users: str = ""
+    client_users: str = field(default="", repr=False)
+    # Each secret may come from a file instead (whole content, trailing newline dropped; for
+    # client_users one user:password per line or comma-separated), so it never shows in `ps`.
+    admin_token_file: str = ""
+    cassandra_password_file: str = ""
+    client_users_file: str = ""
     # TLS towards clients.
     tls_cert: str = ""
     tls_key: str = ""
@@ -134,7 +141,7 @@ class Config:
     @property
     def client_user_table(self) -> dict[str, str]:
         out = {}
-        for item in self.client_users.split(","):
+        for item in self.client_users.replace("\n", ",").split(","):
             if item.strip():
                 user, sep, pw = item.strip().partition(":")
                 if not sep:
@@ -192,6 +199,64 @@ SECRET_FIELDS = frozenset({"admin_token", "cassandra_password", "client_users"})
 ENV_PREFIX = "CDP_"
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def read_secret_file(path: str, what: str) -> str:
+    """A secret kept in a file: its content without the trailing newline."""
+    try:
+        with open(path) as fh:
+            return fh.read().rstrip("\r\n")
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def env_secret(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """A secret from the environment for the commands without a Config: CDP_<NAME>, or the
+    content of the file named by CDP_<NAME>_FILE."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_PREFIX + name.upper())
+    path = env.get(ENV_PREFIX + name.upper() + "_FILE")
+    if value is not None or not path:
+        return value
+    return read_secret_file(path, ENV_PREFIX + name.upper() + "_FILE")
+
+
+def _load_secret_files(cfg: Config) -> None:
+    for name in sorted(SECRET_FIELDS):
+        path = getattr(cfg, name + "_file")
+        if not path:
+            continue
+        if getattr(cfg, name):
+            raise ConfigError(f"{name} is set twice: give {_flag(name)} (or CDP_{name.upper()}) or "
+                              f"{_flag(name + '_file')}, not both")
+        setattr(cfg, name, read_secret_file(path, _flag(name + "_file")))
+
+
+def startup_warnings(cfg: Config, secrets_on_command_line: Iterable[str] = ()) -> list[str]:
+    """What an operator should hear about at start: secrets others can read, and clients that
+    reach Cassandra with the sidecar's own credentials without any login."""
+    out = []
+    for name in sorted(secrets_on_command_line):
+        out.append(f"{_flag(name)} was given on the command line, where any local user can read it (ps, "
+                   f"/proc); use {_flag(name + '_file')} or CDP_{name.upper()} instead")
+    for name in sorted(SECRET_FIELDS):
+        path = getattr(cfg, name + "_file")
+        try:
+            mode = os.stat(path).st_mode if path else 0
+        except OSError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            out.append(f"{_flag(name + '_file')} {path} can be read by other users (mode {stat.filemode(mode)}); "
+                       "make it readable by the sidecar's user only")
+    if cfg.cassandra_username and not cfg.client_users:
+        out.append(f"clients are admitted without credentials and act as Cassandra user {cfg.cassandra_username!r}: "
+                   "anyone who can reach the listen address can read and write what that user can; set "
+                   "--client-users-file (or CDP_CLIENT_USERS) to require a login")
+    return out
+
+
 def _coerce(name: str, raw: Any, current: Any) -> Any:
     if isinstance(current, bool):
         if isinstance(raw, bool):
@@ -247,5 +312,6 @@ def load_config(
     for k, v in (overrides or {}).items():
         if v is not None and k in known:
             setattr(cfg, k, _coerce(f"--{k.replace('_', '-')}", v, getattr(cfg, k)))
+    _load_secret_files(cfg)
     cfg.validate()
     return cfg

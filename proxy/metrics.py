@@ -106,7 +106,13 @@ UPSTREAM_CONNECT_FAILURES = Counter(
     "cdp_upstream_connect_failures", "Failed connection attempts to Cassandra", ["endpoint"], registry=REGISTRY
 )
 PROTOCOL_ERRORS = Counter(
-    "cdp_protocol_errors", "Connections closed for a protocol violation, by side", ["side"], registry=REGISTRY
+    "cdp_protocol_errors",
+    "Protocol violations by side (client, cassandra) and kind, each counted even when its log line is left out",
+    ["side", "kind"], registry=REGISTRY,
+)
+AUTH_FAILURES = Counter(
+    "cdp_client_auth_failures", "Client logins refused, by who checked them (sidecar, cassandra)", ["checked_by"],
+    registry=REGISTRY,
 )
 FRAMES_REFUSED = Counter(
     "cdp_frames_refused",

@@ -16,6 +16,7 @@ import urllib.request
 from typing import Any, TextIO
 
 from .cli_args import percent, positive_float, positive_int
+from .config import ConfigError, env_secret, read_secret_file
 from .phases import PHASES
 
 EXIT_REFUSED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
@@ -27,7 +28,10 @@ def _connection_options(p: argparse.ArgumentParser, leaf: bool) -> None:
     d = argparse.SUPPRESS
     p.add_argument("--admin", default=d if leaf else os.environ.get("CDP_ADMIN_URL", "http://127.0.0.1:9191"),
                    help="a sidecar's admin API, http://HOST:PORT or HOST:PORT [env CDP_ADMIN_URL]")
-    p.add_argument("--token", default=d if leaf else None, help="admin bearer token [env CDP_ADMIN_TOKEN]")
+    p.add_argument("--token", default=d if leaf else None,
+                   help="admin bearer token (visible in ps: prefer --token-file or the env) [env CDP_ADMIN_TOKEN]")
+    p.add_argument("--token-file", default=d if leaf else None, metavar="PATH",
+                   help="file holding the admin bearer token [env CDP_ADMIN_TOKEN_FILE]")
     p.add_argument("--json", action="store_true", default=d if leaf else False, help="print the API's JSON answer")
     p.add_argument("--timeout", type=positive_float, default=d if leaf else 10.0,
                    help="seconds to wait for the sidecar")
@@ -60,9 +64,17 @@ def _base_url(admin: str) -> str:
     return admin if "://" in admin else f"http://{admin}"
 
 
+def _token(args: argparse.Namespace) -> str:
+    if args.token is not None:
+        return str(args.token)
+    if getattr(args, "token_file", None) is not None:
+        return read_secret_file(args.token_file, "--token-file")
+    return env_secret("admin_token") or ""
+
+
 def _request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    token = args.token if args.token is not None else os.environ.get("CDP_ADMIN_TOKEN", "")
+    token = _token(args)
     h = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
     data = None
     if body is not None:
@@ -210,6 +222,14 @@ def run_phase_command(args: argparse.Namespace, out: TextIO | None = None, err: 
     out = out or sys.stdout
     err = err or sys.stderr
     cmd = args.phase_command
+    if args.token is not None:
+        print("cql-dynamo-proxy phase: warning: --token on the command line can be read by any local user (ps); "
+              "use --token-file or CDP_ADMIN_TOKEN", file=err)
+    try:
+        args.token = _token(args)  # read once, so a missing file is reported before anything is sent
+    except ConfigError as e:
+        print(f"cql-dynamo-proxy phase: {e}", file=err)
+        return EXIT_INVALID
     try:
         if cmd == "get":
             path = f"/phases/{args.table}" if args.table else "/phases"

@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from cql_protocol.compression import startup_compression
 from cql_protocol.cql import ast as cql
 from cql_protocol.cql import parse_cached
 from cql_protocol.errors import CQLError, InvalidRequest, ProtocolError, ServerError, SyntaxError_, Unprepared
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
-    Authenticate,
     Execute,
     Prepare,
     Prepared,
@@ -28,8 +26,6 @@ from cql_protocol.messages import (
     Rows,
     RowsMetadata,
     SetKeyspace,
-    Startup,
-    Supported,
     Void,
     decode_frame,
 )
@@ -37,7 +33,7 @@ from cql_protocol.opcodes import Opcode
 from translators import prepare_meta
 from translators.select_meta import result_columns
 
-from . import handshake
+from . import handshake, handshake_exec
 from .synthetic_schema import InvalidSystemQuery
 
 if TYPE_CHECKING:
@@ -51,19 +47,11 @@ SYSTEM_KEYSPACES = frozenset({"system", "system_schema", "system_auth", "system_
 
 def on_frame(s: ClientSession, f: Frame) -> None:
     op = f.opcode
-    s.version = f.version
+    if s.state is not handshake.State.READY or op in _HANDSHAKE_OPS:
+        handshake_exec.on_frame(s, f)  # the same state table as with Cassandra behind
+        return
     try:
-        if op == Opcode.OPTIONS:
-            s.send(Supported(handshake.supported_options()), f.stream)
-        elif op == Opcode.STARTUP:
-            _startup(s, f)
-        elif op == Opcode.AUTH_RESPONSE:
-            if s.state is not handshake.State.AUTH_CLIENT:
-                raise ProtocolError("unexpected AUTH_RESPONSE")
-            handshake.check_client_credentials(s, f)
-        elif s.state is not handshake.State.READY:
-            raise ProtocolError(f"unexpected opcode 0x{op:02x} before the handshake finished")
-        elif op == Opcode.REGISTER:
+        if op == Opcode.REGISTER:
             s.send(Ready(), f.stream)  # no topology to report: the sidecar is the only node it shows
         elif op == Opcode.QUERY:
             _query(s, f)
@@ -84,18 +72,7 @@ def on_frame(s: ClientSession, f: Frame) -> None:
         s.reply_error(f.stream, ServerError(f"the sidecar failed to serve this request: {e}"))
 
 
-def _startup(s: ClientSession, f: Frame) -> None:
-    env = decode_frame(f)
-    assert isinstance(env.message, Startup)
-    s.compression = startup_compression(env.message.options.get("COMPRESSION"), s.version)
-    if s.cfg.client_user_table or s.cfg.cassandra_username:
-        s.state = handshake.State.AUTH_CLIENT
-        s.send(Authenticate(handshake.PASSWORD_AUTHENTICATOR), f.stream)
-    else:
-        s.state = handshake.State.READY
-        s.send(Ready(), f.stream)
-    if s.version >= 5:
-        s.switch_client_to_segments()
+_HANDSHAKE_OPS = frozenset({Opcode.STARTUP, Opcode.AUTH_RESPONSE, Opcode.OPTIONS})
 
 
 def _query(s: ClientSession, f: Frame) -> None:

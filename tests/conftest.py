@@ -143,13 +143,14 @@ def start_sidecar(cassandra: tuple[str, int], tmp: Path, *extra: str, host: str 
         "--listen", f"{host}:{port}",
         "--cassandra", f"{cassandra[0]}:{cassandra[1]}",
         "--admin", f"127.0.0.1:{admin_port}",
-        "--admin-token", token,
         *(() if "--state-dir" in extra else ("--state-dir", str(tmp / f"state-{port}"))),
         *extra,
     ]
     logf = open(log_path, "w")  # noqa: SIM115 - owned by the process for its lifetime
+    # the token goes in the environment, as secrets should (argv is visible in `ps`)
+    token_env = {} if "--admin-token-file" in extra else {"CDP_ADMIN_TOKEN": token}
     proc = subprocess.Popen(args, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **token_env, **(env or {})})
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:

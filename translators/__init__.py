@@ -30,8 +30,11 @@ def add_subcommands(sub: Any) -> None:
                       help="contact points HOST[:PORT][,HOST[:PORT]...] [env CDP_CASSANDRA]")
     init.add_argument("--username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
                       help="Cassandra user [env CDP_CASSANDRA_USERNAME]")
-    init.add_argument("--password", default=os.environ.get("CDP_CASSANDRA_PASSWORD"),
-                      help="Cassandra password (prefer the env CDP_CASSANDRA_PASSWORD)")
+    init.add_argument("--password", default=None,
+                      help="Cassandra password (visible in ps: prefer --password-file or the env) "
+                           "[env CDP_CASSANDRA_PASSWORD]")
+    init.add_argument("--password-file", default=os.environ.get("CDP_CASSANDRA_PASSWORD_FILE"), metavar="PATH",
+                      help="file holding the Cassandra password [env CDP_CASSANDRA_PASSWORD_FILE]")
     init.add_argument("--keyspace", action="append", default=[], metavar="KS",
                       help="import every table of this keyspace (repeatable; default: all application keyspaces)")
     init.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
@@ -116,6 +119,17 @@ def _mapping_init(args: argparse.Namespace) -> int:
     if not args.cassandra:
         _err("mapping init needs --cassandra HOST:PORT (or CDP_CASSANDRA)")
         return EXIT_INVALID
+    if args.password is not None:
+        _err("warning: --password on the command line can be read by any local user (ps); use --password-file "
+             "or CDP_CASSANDRA_PASSWORD")
+    password = args.password if args.password is not None else os.environ.get("CDP_CASSANDRA_PASSWORD")
+    if password is None and args.password_file:
+        try:
+            with open(args.password_file) as fh:
+                password = fh.read().rstrip("\r\n")
+        except OSError as e:
+            _err(f"cannot read --password-file {args.password_file}: {e.strerror}")
+            return EXIT_INVALID
     out = None if args.output == "-" else Path(args.output)
     if out is not None and out.exists() and not args.force:
         _err(f"{out} exists; use --force to overwrite it")
@@ -130,7 +144,7 @@ def _mapping_init(args: argparse.Namespace) -> int:
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import Cluster
 
-    auth = PlainTextAuthProvider(args.username, args.password or "") if args.username else None
+    auth = PlainTextAuthProvider(args.username, password or "") if args.username else None
     cluster = Cluster(hosts, port=port, auth_provider=auth, connect_timeout=args.connect_timeout,
                       control_connection_timeout=args.connect_timeout)
     try:

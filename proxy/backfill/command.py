@@ -25,6 +25,7 @@ import orjson
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from ..cli_args import at_most, non_negative_float, percent, port, positive_int
+from ..config import env_secret
 from . import gate, outcome
 from . import preflight as preflight_mod
 from . import ranges as ranges_mod
@@ -44,7 +45,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cassandra", default="127.0.0.1:9042", help="contact points HOST:PORT[,HOST:PORT...]")
     p.add_argument("--cassandra-username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
                    help="user to log in with [env CDP_CASSANDRA_USERNAME]; the password comes from "
-                        "CDP_CASSANDRA_PASSWORD")
+                        "CDP_CASSANDRA_PASSWORD or the file named by CDP_CASSANDRA_PASSWORD_FILE")
     p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra reads")
     p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
                    help="a table of the mapping (repeatable; default: every table of the mapping)")
@@ -105,7 +106,7 @@ def _spec(args: argparse.Namespace, command: str) -> JobSpec:
     return JobSpec(
         command=command, mapping_path=args.mapping, cassandra=args.cassandra,
         cassandra_username=args.cassandra_username,
-        cassandra_password=os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None,
+        cassandra_password=env_secret("cassandra_password") if args.cassandra_username else None,
         consistency=args.consistency, dynamodb_endpoint=args.dynamodb_endpoint,
         dynamodb_region=args.dynamodb_region, s3_endpoint=args.s3_endpoint, page_size=args.page_size,
         concurrency=args.concurrency, write_concurrency=args.write_concurrency,

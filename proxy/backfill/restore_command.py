@@ -16,6 +16,7 @@ from typing import Any
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from ..cli_args import at_most, non_negative_float, port, positive_int
+from ..config import env_secret
 from . import gate
 from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, preflight
 from .failures import CommandError, describe
@@ -31,7 +32,7 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument("--cassandra", default="127.0.0.1:9042", help="contact points HOST:PORT[,HOST:PORT...]")
     p.add_argument("--cassandra-username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
                    help="user to log in with [env CDP_CASSANDRA_USERNAME]; the password comes from "
-                        "CDP_CASSANDRA_PASSWORD")
+                        "CDP_CASSANDRA_PASSWORD or the file named by CDP_CASSANDRA_PASSWORD_FILE")
     p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra writes")
     p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
                    help="a table of the mapping (repeatable; default: every table of the mapping)")
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     preflight(args, mapping, tables, writes=[args.summary, args.metrics_file], reads=[])
     spec = ReverseSpec(
         mapping_path=args.mapping, cassandra=args.cassandra, cassandra_username=args.cassandra_username,
-        cassandra_password=os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None,
+        cassandra_password=env_secret("cassandra_password") if args.cassandra_username else None,
         consistency=args.consistency, dynamodb_endpoint=args.dynamodb_endpoint,
         dynamodb_region=args.dynamodb_region, s3_endpoint=args.s3_endpoint, page_size=args.page_size,
         concurrency=args.concurrency, write_concurrency=args.write_concurrency,

@@ -91,9 +91,11 @@ def test_nothing_runs_before_the_client_is_authenticated(cassandra_auth, sidecar
     create = _query(f"CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', "
                     "'replication_factor': 1}")
     with RawConnection(sc.host, sc.port, version=version) as c:
-        # before STARTUP
+        # before STARTUP: refused on its stream, then the connection closes, as Cassandra's does
         reply = c.request(secrets, 3)
         assert isinstance(reply, ErrorMessage) and reply.code == 0x000A, reply
+        assert c.recv() is None
+    with RawConnection(sc.host, sc.port, version=version) as c:
         assert isinstance(c.startup(), Authenticate)
         for stream, msg in ((5, secrets), (6, create), (7, Prepare("SELECT * FROM system_auth.roles")),
                             (8, Register(["TOPOLOGY_CHANGE"]))):

@@ -83,13 +83,18 @@ def test_garbage_gets_protocol_error_and_others_keep_working(sidecar):
     cluster, session = session_for(sidecar.host, sidecar.port, version=4)
     try:
         bad = _raw_connect(sidecar)
-        # A well-formed header with an opcode that no client may send.
+        # A well-formed header with an opcode that no client may send: answered on its stream, and
+        # the connection reads on, as Cassandra's does.
         bad.sendall(struct.pack(">BBhBi", 4, 0, 7, 0x42, 0))
-        _version, _stream, opcode, body = _read_frame(bad)
-        assert opcode == 0x00  # ERROR
+        _version, stream, opcode, body = _read_frame(bad)
+        assert (stream, opcode) == (7, 0x00)  # ERROR
         code = struct.unpack(">i", body[:4])[0]
         assert code == 0x000A  # protocol error
-        assert bad.recv(1) == b""  # and that one connection is closed
+        bad.sendall(struct.pack(">BBhBi", 4, 0, 8, 0x05, 0))  # OPTIONS
+        assert _read_frame(bad)[1:3] == (8, 0x06)  # SUPPORTED
+        # An opcode past 0x7f makes Cassandra drop the connection; so does the sidecar.
+        bad.sendall(struct.pack(">BBhBi", 4, 0, 9, 0xC2, 0))
+        assert bad.recv(1) == b""
         bad.close()
         # Pure noise, and a frame claiming a huge body, on two more connections.
         for junk in (b"\x04\x00\x00\x01\x07\xff\xff\xff\xff", bytes(range(256)) * 4):

@@ -417,6 +417,71 @@ def test_version_change_inside_segments() -> None:
         reader.next_frame()
 
 
+# Frames of another version or direction, or with an unknown opcode, are skipped so the connection
+# can go on, and the refusal carries the frame's stream: Cassandra answers these on the request's
+# stream and keeps the connection.
+OPTIONS_1 = h("04 00 0001 05 00000000")
+OPTIONS_2 = h("04 00 0002 05 00000000")
+
+
+@pytest.mark.parametrize(
+    ("bad", "kind", "message"),
+    [
+        (h("04 00 0007 11 00000003 616263"), "opcode", "Unknown opcode 17"),
+        (h("04 00 0007 02 00000000"), "direction",
+         "Wrong protocol direction (expected RESPONSE, got REQUEST) for opcode 2 (READY)"),
+        (h("84 00 0007 05 00000000"), "direction",
+         "Wrong protocol direction (expected REQUEST, got RESPONSE) for opcode 5 (OPTIONS)"),
+        (h("03 00 0007 05 00000000"), "version_mismatch",
+         "Invalid message version. Got 3/v3 but previous messages on this connection had version 4/v4"),
+        (h("04 00 0007 04 00000002 0000"), "opcode", "Unknown opcode 4"),  # v1's CREDENTIALS
+    ],
+)
+def test_refused_frame_is_skipped(bad: bytes, kind: str, message: str) -> None:
+    reader = FrameReader(responses=False)
+    data = OPTIONS_1 + bad + OPTIONS_2
+    frames: list[Frame] = []
+    errors: list[FrameRefused] = []
+    for i in range(len(data)):  # byte by byte: the error comes once the whole frame is there
+        reader.feed(data[i : i + 1])
+        while True:
+            try:
+                f = reader.next_frame()
+            except FrameRefused as e:
+                errors.append(e)
+                continue
+            if f is None:
+                break
+            frames.append(f)
+    assert [f.stream for f in frames] == [1, 2]
+    (e,) = errors
+    assert (e.kind, e.stream, e.message, e.fatal) == (kind, 7, message, False)
+    assert e.error.code == 0x000A
+    assert e.opcode == bad[4]
+    assert reader.buffered() == 0
+
+
+def test_refused_frame_inside_segments_is_skipped() -> None:
+    reader = FrameReader(responses=False)
+    reader.feed(h("05 00 0000 05 00000000"))
+    assert reader.next_frame() is not None
+    reader.use_segments(False)
+    envelopes = [h("05 00 0001 05 00000000"), h("05 00 0007 11 00000001 00"), h("04 00 0008 05 00000000"),
+                 h("05 00 0002 05 00000000")]
+    reader.feed(SegmentCodec(False).encode(envelopes))
+    out: list[object] = []
+    while True:
+        try:
+            f = reader.next_frame()
+        except FrameRefused as e:
+            out.append((e.kind, e.stream))
+            continue
+        if f is None:
+            break
+        out.append(f.stream)
+    assert out == [1, ("opcode", 7), ("version_mismatch", 8), 2]
+
+
 def test_frame_length_limits() -> None:
     # a request over the limit is skipped, then refused (more in test_frame_limits.py)
     reader = FrameReader(responses=False, max_frame_size=1024)

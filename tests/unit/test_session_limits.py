@@ -35,6 +35,7 @@ class Transport:
     def __init__(self) -> None:
         self.data = bytearray()
         self.closed = False
+        self.reading = True
 
     def write(self, data: bytes) -> None:
         self.data += data
@@ -47,6 +48,12 @@ class Transport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
+
+    def pause_reading(self) -> None:  # the session stops reading while the handshake awaits an answer
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
 
 class Session:
@@ -120,7 +127,7 @@ def test_bomb_after_startup_is_answered_and_never_forwarded(algo: str, body: byt
 def test_lz4_bomb_during_pass_through_sasl_is_never_forwarded() -> None:
     t = Session(compression="lz4")
     t.startup(Authenticate(handshake.PASSWORD_AUTHENTICATOR))
-    assert t.s.state is handshake.State.AUTH_PASSTHROUGH
+    assert t.s.state is handshake.State.AUTHENTICATING  # the client's SASL passes through
     t.send(frame(4, 2, Opcode.AUTH_RESPONSE, lz4_frame_body_bomb(250 * MIB), flags=FrameFlag.COMPRESSED))
     assert t.forwarded() == []
     (f,) = t.answers()
