@@ -1,4 +1,8 @@
-"""Admin HTTP port: health for orchestrators, metrics and status for operators (token required)."""
+"""Admin HTTP port: health for orchestrators, metrics and status for operators (token required).
+
+The optional metrics port serves only what a standard Prometheus scrape and a kubelet probe need
+(/metrics and /health/*), without a token: nothing on it reveals configuration or changes state.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,40 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _OPEN_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
-def build_app(server: ProxyServer, token: str) -> web.Application:
+class _Health:
+    """Liveness and readiness, shared by the admin and the metrics port."""
+
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self._ready_at = 0.0
+        self._ready_ok = False
+
+    async def live(self, _: web.Request) -> web.Response:
+        return web.json_response({"live": True})
+
+    async def ready(self, _: web.Request) -> web.Response:
+        if self.server.draining:
+            return web.json_response({"ready": False, "reason": "shutting down"}, status=503)
+        now = time.monotonic()
+        if now - self._ready_at > 2.0:
+            self._ready_ok = await self.server.pool.probe()
+            self._ready_at = now
+        if not self._ready_ok:
+            return web.json_response({"ready": False, "reason": "Cassandra unreachable"}, status=503)
+        return web.json_response({"ready": True})
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _add_open_routes(app: web.Application, health: _Health) -> None:
+    app.router.add_get("/health/live", health.live)
+    app.router.add_get("/health/ready", health.ready)
+
+
+def build_app(server: ProxyServer, token: str, health: _Health | None = None) -> web.Application:
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in _OPEN_PATHS:
@@ -31,26 +68,6 @@ def build_app(server: ProxyServer, token: str) -> web.Application:
             )
         return await handler(request)
 
-    ready_cache: dict[str, float | bool] = {"at": 0.0, "ok": False}
-
-    async def live(_: web.Request) -> web.Response:
-        return web.json_response({"live": True})
-
-    async def ready(_: web.Request) -> web.Response:
-        if server.draining:
-            return web.json_response({"ready": False, "reason": "shutting down"}, status=503)
-        now = time.monotonic()
-        if now - float(ready_cache["at"]) > 2.0:
-            ready_cache["ok"] = await server.pool.probe()
-            ready_cache["at"] = now
-        if not ready_cache["ok"]:
-            return web.json_response({"ready": False, "reason": "Cassandra unreachable"}, status=503)
-        return web.json_response({"ready": True})
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=render(), content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
-
     async def status(_: web.Request) -> web.Response:
         body = {"version": __version__, **server.status(), "config": server.cfg.redacted()}
         return web.json_response(body)
@@ -59,21 +76,46 @@ def build_app(server: ProxyServer, token: str) -> web.Application:
         return web.json_response({"mismatches": server.verify_samples()})
 
     app = web.Application(middlewares=[require_token])
-    app.router.add_get("/health/live", live)
-    app.router.add_get("/health/ready", ready)
-    app.router.add_get("/metrics", metrics)
+    _add_open_routes(app, health or _Health(server))
+    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/status", status)
     app.router.add_get("/verify/mismatches", verify_samples)
     add_phase_routes(app, server)
     return app
 
 
-async def start_admin(server: ProxyServer, host: str, port: int, token: str) -> web.AppRunner:
-    if not token:
-        log.warning("no admin token set: /metrics and /status will refuse every request")
-    runner = web.AppRunner(build_app(server, token), access_log=None)
+def build_metrics_app(server: ProxyServer, health: _Health | None = None) -> web.Application:
+    app = web.Application()
+    _add_open_routes(app, health or _Health(server))
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _start(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    log.info("admin API on http://%s:%d", host, port)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
+
+
+async def start_admin(server: ProxyServer, host: str, port: int, token: str,
+                      metrics: tuple[str, int] | None = None) -> list[web.AppRunner]:
+    """The admin port and, when asked, the metrics port; both share one readiness cache."""
+    if not token:
+        log.warning("no admin token set: /status and phase changes will refuse every request%s",
+                    "" if metrics else " (and /metrics: use --metrics for a token-free scrape port)")
+    health = _Health(server)
+    runners = [await _start(build_app(server, token, health), host, port)]
+    log.info("admin API on http://%s:%d", host, port)
+    if metrics is not None:
+        try:
+            runners.append(await _start(build_metrics_app(server, health), *metrics))
+        except BaseException:
+            await runners[0].cleanup()
+            raise
+        log.info("metrics and health on http://%s:%d (no token)", *metrics)
+    return runners

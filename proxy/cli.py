@@ -31,6 +31,7 @@ _HELP = {
     "listen": "HOST:PORT the sidecar accepts CQL clients on",
     "cassandra": "Cassandra contact points, HOST:PORT[,HOST:PORT...]",
     "admin": "HOST:PORT of the admin HTTP API (loopback by default)",
+    "metrics": "HOST:PORT of a token-free listener for /metrics and /health/* (Prometheus, probes; default off)",
     "admin_token": "bearer token required by /metrics and /status (prefer --admin-token-file or CDP_ADMIN_TOKEN)",
     "admin_token_file": "file holding the admin token (content without the trailing newline)",
     "advertise": "HOST[:PORT] drivers see in system.local (default: the address they dialled)",
@@ -132,17 +133,20 @@ async def _serve(cfg: Config, server: ProxyServer) -> None:
 
     await server.start()
     ahost, aport = cfg.admin_addr
-    runner = await start_admin(server, ahost, aport, cfg.admin_token)
+    runners = await start_admin(server, ahost, aport, cfg.admin_token, cfg.metrics_addr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"cql-dynamo-proxy {__version__} ready: CQL on {cfg.listen_addr[0]}:{server.listen_port}, "
-          f"admin on http://{ahost}:{aport}", flush=True)
+          f"admin on http://{ahost}:{aport}"
+          + (f", metrics on http://{cfg.metrics_addr[0]}:{cfg.metrics_addr[1]}" if cfg.metrics_addr else ""),
+          flush=True)
     await stop.wait()
     log.info("signal received: draining (up to %.0fs)", cfg.shutdown_grace)
     await server.shutdown()
-    await runner.cleanup()
+    for runner in runners:
+        await runner.cleanup()
 
 
 async def _replay_dead_letters(args: argparse.Namespace) -> int:

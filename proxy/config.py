@@ -43,6 +43,9 @@ class Config:
     cassandra: str = "127.0.0.1:9042"
     admin: str = "127.0.0.1:9191"
     admin_token: str = field(default="", repr=False)
+    # HOST:PORT of a token-free listener for /metrics and /health/* (Prometheus scrapes, kubelet
+    # probes); empty: off, /metrics only on the admin port with the token.
+    metrics: str = ""
     # Addresses clients should see. Empty: the address each client connected to.
     advertise: str = ""
     # Other sidecars that drivers may balance across, host:port comma-separated.
@@ -130,6 +133,10 @@ class Config:
         return parse_hostport(self.admin, 9191)
 
     @property
+    def metrics_addr(self) -> tuple[str, int] | None:
+        return parse_hostport(self.metrics, 9192) if self.metrics.strip() else None
+
+    @property
     def cassandra_endpoints(self) -> list[tuple[str, int]]:
         return [parse_hostport(p, 9042) for p in self.cassandra.split(",") if p.strip()]
 
@@ -162,6 +169,9 @@ class Config:
     def validate(self) -> None:
         self.listen_addr  # noqa: B018 - parse for errors
         self.admin_addr  # noqa: B018
+        if (m := self.metrics_addr) is not None and m[1] == self.admin_addr[1] and (
+                m[0] == self.admin_addr[0] or {m[0], self.admin_addr[0]} & {"0.0.0.0", "::", ""}):
+            raise ConfigError("metrics and admin need different ports (the metrics port has no token)")
         if not self.cassandra_endpoints:
             raise ConfigError("at least one Cassandra endpoint is required (--cassandra)")
         self.peer_endpoints  # noqa: B018

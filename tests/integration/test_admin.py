@@ -85,3 +85,39 @@ def test_clients_learn_why_when_cassandra_is_unreachable(sidecar_factory):
     except NoHostAvailable as e:
         assert "cannot reach Cassandra" in str(e)
     assert time.monotonic() - t0 < 5  # an answer, not a timeout
+
+
+def _get_url(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_metrics_port_serves_a_plain_scrape_and_probes_only(cassandra, sidecar_factory):
+    from tests.conftest import free_port
+
+    mport = free_port()
+    sc = sidecar_factory(cassandra, "--metrics", f"127.0.0.1:{mport}")
+    base = f"http://127.0.0.1:{mport}"
+    status, text = _get_url(f"{base}/metrics")
+    assert status == 200 and "cdp_client_connections_open" in text
+    assert _get_url(f"{base}/health/live")[0] == 200
+    status, body = _get_url(f"{base}/health/ready")
+    assert status == 200 and json.loads(body)["ready"] is True
+    # nothing that shows configuration or changes a phase answers there, token or not
+    for path in ("/status", "/verify/mismatches", "/phases"):
+        assert _get_url(f"{base}{path}")[0] == 404, path
+    # the admin port keeps its token
+    assert _get(sc, "/metrics")[0] == 401
+    assert _get(sc, "/metrics", sc.token)[0] == 200
+
+
+def test_metrics_port_must_differ_from_admin() -> None:
+    from proxy.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="different ports"):
+        load_config(environ={"CDP_ADMIN": "0.0.0.0:9191", "CDP_METRICS": "127.0.0.1:9191"}).validate()
+    assert load_config(environ={"CDP_METRICS": "0.0.0.0:9192"}).metrics_addr == ("0.0.0.0", 9192)
+    assert load_config(environ={}).metrics_addr is None
