@@ -61,15 +61,6 @@ def test_dashboard_uses_exported_metrics() -> None:
     assert _referenced(text) <= _exported_series()
 
 
-def test_kubernetes_manifest_probes_the_admin_port() -> None:
-    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes" / "sidecar-deployment.yaml").read_text()))
-    dep = next(d for d in docs if d["kind"] == "Deployment")
-    sidecar = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "cql-dynamo-proxy")
-    assert sidecar["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-    env = {e["name"] for e in sidecar["env"]}
-    assert {"CDP_LISTEN", "CDP_CASSANDRA", "CDP_ADMIN_TOKEN"} <= env
-
-
 def test_migration_metrics_are_watched() -> None:
     """The series an operator needs during a cutover have a panel and an alert."""
     dash = (DEPLOY / "grafana" / "cql-dynamo-proxy.json").read_text()

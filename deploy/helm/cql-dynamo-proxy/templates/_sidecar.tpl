@@ -1,35 +1,118 @@
 {{/*
-Use in an application chart's pod spec, under `containers:`:
-  {{- include "cql-dynamo-proxy.container" (dict "Values" .Values.cqlDynamoProxy) | nindent 8 }}
+The sidecar container. With sidecar.native it goes under initContainers with restartPolicy Always
+(Kubernetes 1.29+): the kubelet starts it first and starts the application only once its
+startupProbe (/health/ready) passes; at pod deletion it gets SIGTERM after the application has
+exited. Otherwise it is the first ordinary container, and lifecycle hooks give the same order.
 */}}
-{{- define "cql-dynamo-proxy.container" -}}
+{{- define "cql-dynamo-proxy.sidecar" -}}
+{{- $v := .Values -}}
+{{- $ready := printf "http://127.0.0.1:%d/health/ready" (int $v.sidecar.metricsPort) -}}
 - name: cql-dynamo-proxy
-  image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
-  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  image: "{{ $v.image.repository }}:{{ $v.image.tag | default .Chart.AppVersion }}"
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if $v.sidecar.native }}
+  restartPolicy: Always
+  {{- end }}
   args: ["serve"]
   env:
-    - {name: CDP_LISTEN, value: {{ .Values.listen | quote }}}
-    - {name: CDP_CASSANDRA, value: {{ .Values.cassandra | quote }}}
-    - {name: CDP_ADMIN, value: {{ .Values.admin | quote }}}
-    - {name: CDP_SHUTDOWN_GRACE, value: {{ .Values.shutdownGrace | quote }}}
+    - {name: CDP_LISTEN, value: {{ $v.sidecar.listen | quote }}}
+    - {name: CDP_CASSANDRA, value: {{ required "cassandra: the contact points the sidecar forwards to" $v.cassandra | quote }}}
+    - {name: CDP_ADMIN, value: "127.0.0.1:{{ int $v.sidecar.adminPort }}"}
+    # `kubectl exec ... -- cql-dynamo-proxy phase ...` finds the admin API through this
+    - {name: CDP_ADMIN_URL, value: "http://127.0.0.1:{{ int $v.sidecar.adminPort }}"}
+    - {name: CDP_METRICS, value: "0.0.0.0:{{ int $v.sidecar.metricsPort }}"}
+    - {name: CDP_STATE_DIR, value: {{ include "cql-dynamo-proxy.stateDir" . }}}
+    - {name: CDP_SHUTDOWN_GRACE, value: {{ $v.sidecar.shutdownGrace | quote }}}
+    - {name: CDP_LOG_LEVEL, value: {{ $v.sidecar.logLevel | quote }}}
+    {{- if include "cql-dynamo-proxy.mappingConfigMap" . }}
+    - {name: CDP_MAPPING, value: "{{ include "cql-dynamo-proxy.mappingDir" . }}/mapping.yaml"}
+    {{- end }}
+    {{- if $v.control.table }}
+    - {name: CDP_CONTROL, value: "dynamodb:{{ $v.control.table }}"}
+    {{- end }}
+    {{- if $v.dynamodb.region }}
+    - {name: CDP_DYNAMODB_REGION, value: {{ $v.dynamodb.region | quote }}}
+    {{- end }}
+    {{- if $v.dynamodb.endpoint }}
+    - {name: CDP_DYNAMODB_ENDPOINT, value: {{ $v.dynamodb.endpoint | quote }}}
+    {{- end }}
+    {{- if $v.adminToken.existingSecret }}
+    # from the environment rather than a Secret volume: the kubelet makes a Secret's files readable
+    # by the pod's fsGroup, which the sidecar reports as readable by other users
     - name: CDP_ADMIN_TOKEN
       valueFrom:
-        secretKeyRef: {name: {{ .Values.adminTokenSecret.name }}, key: {{ .Values.adminTokenSecret.key }}}
-    {{- with .Values.extraEnv }}
+        secretKeyRef: {name: {{ $v.adminToken.existingSecret | quote }}, key: {{ $v.adminToken.key | quote }}}
+    {{- end }}
+    {{- with $v.sidecar.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   ports:
-    - {name: cdp-admin, containerPort: 9191}
+    - {name: metrics, containerPort: {{ int $v.sidecar.metricsPort }}}
+  startupProbe:
+    httpGet: {path: /health/ready, port: metrics}
+    periodSeconds: 1
+    failureThreshold: 120
   readinessProbe:
-    httpGet: {path: /health/ready, port: cdp-admin}
+    httpGet: {path: /health/ready, port: metrics}
     periodSeconds: 5
   livenessProbe:
-    httpGet: {path: /health/live, port: cdp-admin}
+    httpGet: {path: /health/live, port: metrics}
     periodSeconds: 10
+  {{- if not $v.sidecar.native }}
+  lifecycle:
+    # the kubelet starts the next container only when this hook returns: the application
+    # starts once the sidecar is ready (or after 120 s, when the kubelet restarts it)
+    postStart:
+      exec:
+        command:
+          - python
+          - -c
+          - |
+            import sys, time, urllib.request
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen({{ $ready | quote }}, timeout=1)
+                    sys.exit(0)
+                except Exception:
+                    time.sleep(0.5)
+            sys.exit(1)
+    # both containers get SIGTERM at once: the sidecar keeps serving while the application stops
+    preStop:
+      exec:
+        command: [python, -c, "import time; time.sleep({{ int $v.app.terminationSeconds }})"]
+  {{- end }}
+  volumeMounts:
+    - {name: cdp-state, mountPath: {{ include "cql-dynamo-proxy.stateDir" . }}}
+    - {name: cdp-tmp, mountPath: /tmp}
+    {{- if include "cql-dynamo-proxy.mappingConfigMap" . }}
+    - {name: cdp-mapping, mountPath: {{ include "cql-dynamo-proxy.mappingDir" . }}, readOnly: true}
+    {{- end }}
   resources:
-    {{- toYaml .Values.resources | nindent 4 }}
+    {{- toYaml $v.sidecar.resources | nindent 4 }}
   securityContext:
     runAsNonRoot: true
+    runAsUser: 10001
+    runAsGroup: 10001
     readOnlyRootFilesystem: true
     allowPrivilegeEscalation: false
+    capabilities: {drop: [ALL]}
+{{- end -}}
+
+{{/* The pod volumes the sidecar mounts. */}}
+{{- define "cql-dynamo-proxy.volumes" -}}
+{{- $v := .Values -}}
+- name: cdp-state
+  {{- if $v.state.existingClaim }}
+  persistentVolumeClaim: {claimName: {{ $v.state.existingClaim }}}
+  {{- else }}
+  emptyDir: {sizeLimit: {{ $v.state.sizeLimit }}}
+  {{- end }}
+- name: cdp-tmp
+  emptyDir: {sizeLimit: 64Mi}
+{{- with include "cql-dynamo-proxy.mappingConfigMap" . }}
+- name: cdp-mapping
+  configMap:
+    name: {{ . }}
+    items: [{key: {{ $v.mapping.key }}, path: mapping.yaml}]
+{{- end }}
 {{- end -}}

@@ -1,0 +1,59 @@
+{{/* The release's name, as Kubernetes names allow. */}}
+{{- define "cql-dynamo-proxy.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cql-dynamo-proxy.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "cql-dynamo-proxy.labels" -}}
+{{ include "cql-dynamo-proxy.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "cql-dynamo-proxy.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cql-dynamo-proxy.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ConfigMap holding the mapping, or "" without one. */}}
+{{- define "cql-dynamo-proxy.mappingConfigMap" -}}
+{{- if .Values.mapping.existingConfigMap -}}
+{{- .Values.mapping.existingConfigMap -}}
+{{- else if .Values.mapping.inline -}}
+{{- printf "%s-mapping" (include "cql-dynamo-proxy.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Fixed paths inside the sidecar container. */}}
+{{- define "cql-dynamo-proxy.stateDir" -}}/var/lib/cql-dynamo-proxy{{- end -}}
+{{- define "cql-dynamo-proxy.mappingDir" -}}/etc/cql-dynamo-proxy/mapping{{- end -}}
+
+{{/* Settings that cannot work together, refused with the reason. */}}
+{{- define "cql-dynamo-proxy.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.control.table) -}}
+{{- fail (printf "replicaCount %d needs control.table: the default file control store lives in each pod's state volume, so pods would not share their phases" (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if and (gt (int .Values.replicaCount) 1) .Values.state.existingClaim -}}
+{{- fail "state.existingClaim holds the state of one pod: use replicaCount 1 with it" -}}
+{{- end -}}
+{{- if and .Values.mapping.inline .Values.mapping.existingConfigMap -}}
+{{- fail "mapping: give inline or existingConfigMap, not both" -}}
+{{- end -}}
+{{- end -}}
+{{- define "cql-dynamo-proxy.validateCluster" -}}
+{{- if and .Values.sidecar.native (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "sidecar.native needs Kubernetes 1.29 or later (this cluster: %s): set sidecar.native=false" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- end -}}

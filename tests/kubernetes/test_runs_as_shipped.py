@@ -1,0 +1,256 @@
+"""The sidecar container of the shipped pod specs (the chart rendered with its README's values, the
+chart in classic mode, the plain manifest) run as Kubernetes would run it (tests/kubernetes/pod.py):
+its command, args, env and volume mounts, a read-only root filesystem, the non-root uid and
+fsGroup of its securityContext, no capabilities. In it a table in `queued` mode starts (its
+journal in the state volume), a `phase set` made with `kubectl exec`'s equivalent succeeds, a write
+reaches DynamoDB, the readiness probe of the spec passes on the pod address, and SIGTERM drains and
+exits 0 within the pod's grace period.
+
+Simulated rather than real, because this machine has no container runtime and no cluster: the image
+(the project's virtualenv on this machine's root filesystem, made read-only), the kubelet's probes
+(HTTP requests to the port the spec names, on this machine's non-loopback address standing in for
+the pod IP) and the pod network. The pod shares this machine's network namespace, whose loopback
+already has Cassandra on 9042 and other people's processes, so CDP_LISTEN, CDP_ADMIN,
+CDP_ADMIN_URL and CDP_METRICS keep their hosts and get free ports; CDP_CASSANDRA, the DynamoDB
+endpoint and region, AWS test credentials and (for the plain manifest's fleet) the control table
+name are pointed at the local back ends. The mapping in the ConfigMap is this test's (a `k8s_`
+keyspace with a queued table) instead of the example one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import free_port
+from tests.integration.drivers import session_for
+from tests.integration.stores import AWS_ENV, ddb, mapped_keyspace, scan_items
+from translators.mapping import Mapping
+
+from .manifests import (
+    CLASSIC_VERSIONS,
+    NATIVE_VERSIONS,
+    PLAIN_MANIFEST,
+    SIDECAR,
+    env_of,
+    named_port,
+    only,
+    port_of,
+    readme_values,
+    render,
+    sidecar_of,
+)
+from .pod import Container, Pod, tools_available
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(bool(tools_available()), reason=f"pod simulation: {tools_available()}")]
+
+KEYSPACE, TABLE = "k8s_shipped", "carts"
+
+
+@pytest.fixture(scope="module")
+def mapped(cassandra: tuple[str, int], dynamodb: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Mapping]]:
+    """A keyspace with one table mapped in phase `cassandra`, write mode `queued`."""
+    tmp = tmp_path_factory.mktemp("k8s-mapping")
+    with mapped_keyspace(cassandra, dynamodb, KEYSPACE,
+                         [f"CREATE TABLE {KEYSPACE}.{TABLE} (id int PRIMARY KEY, v text)"], tmp, "k8s_",
+                         edit=lambda t: t.replace("write_mode: sync", "write_mode: queued")) as mapped:
+        assert "write_mode: queued" in mapped[0].read_text()
+        yield mapped
+
+
+def pod_ip() -> str:
+    """This machine's address towards the outside: stands in for the pod IP the kubelet probes."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 9))  # no packet is sent: this only picks the outgoing address
+        return str(s.getsockname()[0])
+
+
+def status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
+def remapped(env: dict[str, str]) -> tuple[dict[str, str], dict[int, int]]:
+    """Free ports for the pod's listeners (same hosts), and spec port -> port used."""
+    overrides, ports = {}, {}
+    for name in ("CDP_LISTEN", "CDP_ADMIN", "CDP_METRICS"):
+        host, port = env[name].rsplit(":", 1)
+        ports[int(port)] = free_port()
+        overrides[name] = f"{host}:{ports[int(port)]}"
+    admin = port_of(env["CDP_ADMIN"])
+    overrides["CDP_ADMIN_URL"] = env["CDP_ADMIN_URL"].replace(f":{admin}", f":{ports[admin]}")
+    return overrides, ports
+
+
+def chart_pod(tmp: Path, mapping_path: Path, *settings: str, kube_version: str = NATIVE_VERSIONS[0]
+              ) -> tuple[dict[str, Any], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """The pod spec `helm template` renders from the README's values and this test's mapping, its
+    ConfigMaps, and the admin-token Secret the user creates with kubectl."""
+    docs = render("-f", str(readme_values(tmp)), "--set-file", f"mapping.inline={mapping_path}", *settings,
+                  kube_version=kube_version)
+    pod_spec = only(docs, "Deployment")["spec"]["template"]["spec"]
+    configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    return pod_spec, configmaps, {"shop-cart-cdp-admin": {"admin-token": uuid.uuid4().hex}}
+
+
+def local_overrides(env: dict[str, str], cassandra: tuple[str, int], dynamodb: str
+                    ) -> tuple[dict[str, str], dict[int, int]]:
+    """The pod's env pointed at this machine: free ports, the local Cassandra and DynamoDB."""
+    overrides, ports = remapped(env)
+    overrides |= {"CDP_CASSANDRA": f"{cassandra[0]}:{cassandra[1]}", "CDP_DYNAMODB_ENDPOINT": dynamodb,
+                  "CDP_DYNAMODB_REGION": "us-east-1", **AWS_ENV}
+    return overrides, ports
+
+
+def run_sidecar(pod_spec: dict[str, Any], configmaps: dict[str, dict[str, str]], secrets: dict[str, dict[str, str]],
+                tmp: Path, cassandra: tuple[str, int], dynamodb: str, mapping: Mapping,
+                control_table: str | None = None) -> Container:
+    """Starts the pod's sidecar, checks it comes up as the kubelet would see it, its state volume,
+    a phase change and a mirrored write; returns the running container."""
+    sidecar, _ = sidecar_of(pod_spec)
+    env = env_of(sidecar)
+    overrides, ports = local_overrides(env, cassandra, dynamodb)
+    if control_table:
+        overrides["CDP_CONTROL"] = f"dynamodb:{control_table}"
+    pod = Pod(pod_spec, tmp, configmaps, secrets)
+    c = Container(pod, SIDECAR, overrides, tmp / "sidecar.log")
+    try:
+        _check_running(c, pod, sidecar, env, ports, dynamodb, mapping, control_table)
+    except BaseException:
+        c.stop(timeout=5)
+        raise
+    return c
+
+
+def _check_running(c: Container, pod: Pod, sidecar: dict[str, Any], env: dict[str, str],
+                   ports: dict[int, int], dynamodb: str, mapping: Mapping, control_table: str | None) -> None:
+    # the kubelet's probes, as the spec states them, on the pod address (the startup probe first:
+    # with a native sidecar the application starts when it passes)
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        probe = sidecar[kind]["httpGet"]
+        url = f"http://{pod_ip()}:{ports[named_port(sidecar, probe['port'])]}{probe['path']}"
+        c.wait_for(lambda url=url: status(url) == 200, 60, f"a passing {kind} at {url}")
+    # the container really is confined: its root is read-only, it runs as the securityContext's uid
+    r = c.exec(["python", "-c", "import os; print(os.getuid(), os.getgid()); open('/cdp-write-test', 'w')"])
+    uid = sidecar["securityContext"]["runAsUser"]
+    assert r.stdout.split() == [str(uid), str(sidecar["securityContext"]["runAsGroup"])], r.stdout + r.stderr
+    assert "Read-only file system" in r.stderr
+    # the queued table's journal lives in the state volume, where CDP_STATE_DIR points
+    state_mount = next(m for m in sidecar["volumeMounts"] if m["mountPath"] == env["CDP_STATE_DIR"])
+    state = pod.volumes[state_mount["name"]]
+    assert (state / "journal").is_dir() and (state / "journal").stat().st_uid == uid
+    # a phase change from inside the pod (kubectl exec ... -- cql-dynamo-proxy phase set ...)
+    r = c.exec(["cql-dynamo-proxy", "phase", "set", f"{KEYSPACE}.{TABLE}", "dual_write", "--by", "k8s-test"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    if control_table is None:  # the file control store, in the state volume
+        phases = (state / "control" / "phases.json").read_text()
+        assert f"{KEYSPACE}.{TABLE}" in phases and "dual_write" in phases
+    # a write through the sidecar is mirrored to DynamoDB through the journal
+    cluster, session = session_for("127.0.0.1", ports[port_of(env["CDP_LISTEN"])])
+    try:
+        session.execute(f"INSERT INTO {KEYSPACE}.{TABLE} (id, v) VALUES (7, 'shipped')")
+    finally:
+        cluster.shutdown()
+    table = mapping.tables[(KEYSPACE, TABLE)].dynamodb_table
+    c.wait_for(lambda: len(scan_items(dynamodb, table)) == 1, 20, "the queued write in DynamoDB")
+
+
+def stop(c: Container, pod_spec: dict[str, Any]) -> None:
+    """SIGTERM: the sidecar drains and exits 0 within the pod's grace period."""
+    grace = pod_spec["terminationGracePeriodSeconds"]
+    t0 = time.monotonic()
+    rc = c.stop(timeout=grace)
+    assert rc == 0, c.log()
+    assert time.monotonic() - t0 < grace
+    log = c.log()
+    assert "signal received: draining" in log and "sidecar stopped" in log, log
+
+
+def test_the_chart_readme_pod_runs_as_shipped(cassandra: tuple[str, int], dynamodb: str,
+                                              mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+    mapping_path, mapping = mapped
+    pod_spec, configmaps, secrets = chart_pod(tmp_path, mapping_path)
+    c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping)
+    stop(c, pod_spec)
+
+
+def test_the_chart_in_classic_mode_holds_the_app_back_until_ready(
+        cassandra: tuple[str, int], dynamodb: str, mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+    mapping_path, mapping = mapped
+    pod_spec, configmaps, secrets = chart_pod(tmp_path, mapping_path, "--set", "sidecar.native=false",
+                                              "--set", "app.terminationSeconds=2", kube_version=CLASSIC_VERSIONS[0])
+    sidecar, _ = sidecar_of(pod_spec)
+    hooks = sidecar["lifecycle"]
+    c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping)
+    try:
+        # the postStart hook returns 0 once the sidecar is ready (here it already is): the kubelet
+        # then starts the application. It polls the spec's metrics port, so it runs with the
+        # port as shipped: pointed at the port used here, it must pass.
+        ports = {port_of(env_of(sidecar)["CDP_METRICS"]): port_of(c.env["CDP_METRICS"])}
+        spec_port, port = next(iter(ports.items()))
+        command = [arg.replace(f":{spec_port}/", f":{port}/") for arg in hooks["postStart"]["exec"]["command"]]
+        r = c.exec(command)
+        assert r.returncode == 0, r.stderr
+        # preStop keeps the sidecar serving while the application stops (app.terminationSeconds)
+        t0 = time.monotonic()
+        r = c.exec(hooks["preStop"]["exec"]["command"])
+        assert r.returncode == 0 and time.monotonic() - t0 >= 2, r.stderr
+    finally:
+        stop(c, pod_spec)
+
+
+def test_the_plain_manifest_pod_runs_as_shipped(cassandra: tuple[str, int], dynamodb: str,
+                                                mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+    mapping_path, mapping = mapped
+    docs = [d for d in yaml.safe_load_all(PLAIN_MANIFEST.read_text()) if d]
+    pod_spec = only(docs, "Deployment")["spec"]["template"]["spec"]
+    cm = only(docs, "ConfigMap")
+    configmaps = {cm["metadata"]["name"]: {"mapping.yaml": mapping_path.read_text()}}
+    secrets = {"cql-dynamo-proxy-admin": {"admin-token": uuid.uuid4().hex}}
+    control = f"k8s_control_{uuid.uuid4().hex[:8]}"
+    try:
+        c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping, control)
+        stop(c, pod_spec)
+        phases = ddb(dynamodb).get_item(TableName=control, Key={"pk": {"S": "phases"}, "sk": {"S": "current"}},
+                                        ConsistentRead=True)["Item"]
+        assert "dual_write" in phases["tables"]["S"]
+    finally:
+        try:
+            ddb(dynamodb).delete_table(TableName=control)
+        except ddb(dynamodb).exceptions.ResourceNotFoundException:
+            pass
+
+
+def test_without_a_state_dir_the_read_only_root_is_what_breaks(
+        cassandra: tuple[str, int], dynamodb: str, mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+    """The simulation would catch the old manifest's crash: the same pod spec without CDP_STATE_DIR
+    (state under the working directory, on the read-only root) does not start its queued table."""
+    pod_spec, configmaps, secrets = chart_pod(tmp_path, mapped[0])
+    sidecar, _ = sidecar_of(pod_spec)
+    sidecar["env"] = [e for e in sidecar["env"] if e["name"] != "CDP_STATE_DIR"]
+    overrides, _ = local_overrides(env_of(sidecar), cassandra, dynamodb)
+    pod = Pod(pod_spec, tmp_path, configmaps, secrets)
+    c = Container(pod, SIDECAR, overrides, tmp_path / "sidecar.log")
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        c.proc.wait(30)
+    rc = c.stop(timeout=10)
+    assert rc != 0 and "Read-only file system" in c.log(), c.log()
+    assert not os.listdir(pod.volumes["cdp-state"])
