@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 
 CHART = ROOT / "deploy" / "helm" / "cql-dynamo-proxy"
 PLAIN_MANIFEST = ROOT / "deploy" / "kubernetes" / "sidecar-deployment.yaml"
+PHASE_JOB = ROOT / "deploy" / "kubernetes" / "phase-set-job.yaml"
 SIDECAR = "cql-dynamo-proxy"
 # Native sidecars are on by default from 1.29; 1.25 is the oldest schema set bundled, for the
 # classic mode. A newer version checks nothing was removed since.

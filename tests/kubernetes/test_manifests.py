@@ -18,6 +18,7 @@ from .manifests import (
     CHART,
     CLASSIC_VERSIONS,
     NATIVE_VERSIONS,
+    PHASE_JOB,
     PLAIN_MANIFEST,
     env_of,
     named_port,
@@ -220,3 +221,26 @@ def test_the_plain_manifest_is_valid_and_ready_for_a_fleet(tmp_path: Path) -> No
     cm = only(docs, "ConfigMap")
     (tmp_path / "mapping.yaml").write_text(cm["data"]["mapping.yaml"])
     assert [t.write_mode for t in load_mapping(tmp_path / "mapping.yaml").tables.values()] == ["queued"]
+
+
+def test_the_phase_job_joins_the_fleet_of_the_plain_manifest() -> None:
+    deployment = only([d for d in yaml.safe_load_all(PLAIN_MANIFEST.read_text()) if d], "Deployment")
+    job = only([d for d in yaml.safe_load_all(PHASE_JOB.read_text()) if d], "Job")
+    validate([job], NATIVE_VERSIONS)
+    pod, fleet = job["spec"]["template"]["spec"], deployment["spec"]["template"]["spec"]
+    sidecar, env = check_pod(pod, native=True)
+    fleet_sidecar, _ = sidecar_of(fleet)
+    fleet_env = env_of(fleet_sidecar)
+    # the same control table, mapping, credentials and token as the fleet it changes
+    assert env["CDP_CONTROL"] == fleet_env["CDP_CONTROL"] and env["CDP_MAPPING"] == fleet_env["CDP_MAPPING"]
+    assert pod["serviceAccountName"] == fleet["serviceAccountName"]
+    assert [v for v in pod["volumes"] if "configMap" in v] == [v for v in fleet["volumes"] if "configMap" in v]
+    assert secret_refs(sidecar) == secret_refs(fleet_sidecar)
+    # the phase container reaches the sidecar's loopback admin API with the same token; a refusal
+    # is final (exit 1), and the pod completes when that container exits
+    phase = only([{"kind": c["name"], **c} for c in pod["containers"]], "phase")
+    assert phase["args"][:2] == ["phase", "set"] and "command" not in phase
+    assert env_of(phase)["CDP_ADMIN_URL"] == env["CDP_ADMIN_URL"]
+    assert secret_refs(phase) == secret_refs(sidecar)
+    assert phase["securityContext"]["readOnlyRootFilesystem"] is True
+    assert job["spec"]["backoffLimit"] == 0 and pod["restartPolicy"] == "Never"

@@ -19,6 +19,7 @@ keyspace with a queued table) instead of the example one."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -41,6 +42,7 @@ from translators.mapping import Mapping
 from .manifests import (
     CLASSIC_VERSIONS,
     NATIVE_VERSIONS,
+    PHASE_JOB,
     PLAIN_MANIFEST,
     SIDECAR,
     env_of,
@@ -217,26 +219,67 @@ def test_the_chart_in_classic_mode_holds_the_app_back_until_ready(
         stop(c, pod_spec)
 
 
+@pytest.fixture
+def control_table(dynamodb: str) -> Iterator[str]:
+    """A name for the fleet's control table (the sidecar creates it), deleted afterwards."""
+    name = f"k8s_control_{uuid.uuid4().hex[:8]}"
+    yield name
+    with contextlib.suppress(ddb(dynamodb).exceptions.ResourceNotFoundException):
+        ddb(dynamodb).delete_table(TableName=name)
+
+
+def fleet_phase(dynamodb: str, control_table: str) -> dict[str, Any]:
+    item = ddb(dynamodb).get_item(TableName=control_table, Key={"pk": {"S": "phases"}, "sk": {"S": "current"}},
+                                  ConsistentRead=True)["Item"]
+    return dict(json.loads(item["tables"]["S"])[f"{KEYSPACE}.{TABLE}"])
+
+
+def plain_pod(path: Path, mapping_path: Path) -> tuple[dict[str, Any], dict[str, dict[str, str]],
+                                                        dict[str, dict[str, str]]]:
+    """A pod spec of the plain manifests, the mapping ConfigMap holding this test's mapping, and the
+    admin-token Secret the user creates with kubectl."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    pod_spec = next(d for d in docs if d["kind"] in ("Deployment", "Job"))["spec"]["template"]["spec"]
+    mapping_volume = next(v for v in pod_spec["volumes"] if "configMap" in v)
+    configmaps = {mapping_volume["configMap"]["name"]: {"mapping.yaml": mapping_path.read_text()}}
+    return pod_spec, configmaps, {"cql-dynamo-proxy-admin": {"admin-token": uuid.uuid4().hex}}
+
+
 def test_the_plain_manifest_pod_runs_as_shipped(cassandra: tuple[str, int], dynamodb: str,
-                                                mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+                                                mapped: tuple[Path, Mapping], tmp_path: Path,
+                                                control_table: str) -> None:
     mapping_path, mapping = mapped
-    docs = [d for d in yaml.safe_load_all(PLAIN_MANIFEST.read_text()) if d]
-    pod_spec = only(docs, "Deployment")["spec"]["template"]["spec"]
-    cm = only(docs, "ConfigMap")
-    configmaps = {cm["metadata"]["name"]: {"mapping.yaml": mapping_path.read_text()}}
-    secrets = {"cql-dynamo-proxy-admin": {"admin-token": uuid.uuid4().hex}}
-    control = f"k8s_control_{uuid.uuid4().hex[:8]}"
+    pod_spec, configmaps, secrets = plain_pod(PLAIN_MANIFEST, mapping_path)
+    c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping, control_table)
+    stop(c, pod_spec)
+    assert fleet_phase(dynamodb, control_table)["phase"] == "dual_write"
+
+
+def test_the_phase_job_changes_the_fleets_phase(cassandra: tuple[str, int], dynamodb: str,
+                                                mapped: tuple[Path, Mapping], tmp_path: Path,
+                                                control_table: str) -> None:
+    """The Job's own sidecar starts, its `phase` container (its table replaced by this test's)
+    changes the phase in the control table and exits 0, then the sidecar stops cleanly."""
+    pod_spec, configmaps, secrets = plain_pod(PHASE_JOB, mapped[0])
+    phase_spec = next(c for c in pod_spec["containers"] if c["name"] == "phase")
+    phase_spec["args"] = [f"{KEYSPACE}.{TABLE}" if a == "shop.cart_items" else a for a in phase_spec["args"]]
+    sidecar, _ = sidecar_of(pod_spec)
+    overrides, ports = local_overrides(env_of(sidecar), cassandra, dynamodb)
+    pod = Pod(pod_spec, tmp_path, configmaps, secrets)
+    c = Container(pod, SIDECAR, overrides | {"CDP_CONTROL": f"dynamodb:{control_table}"}, tmp_path / "sidecar.log")
     try:
-        c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping, control)
-        stop(c, pod_spec)
-        phases = ddb(dynamodb).get_item(TableName=control, Key={"pk": {"S": "phases"}, "sk": {"S": "current"}},
-                                        ConsistentRead=True)["Item"]
-        assert "dual_write" in phases["tables"]["S"]
+        probe = sidecar["startupProbe"]["httpGet"]
+        url = f"http://{pod_ip()}:{ports[named_port(sidecar, probe['port'])]}{probe['path']}"
+        c.wait_for(lambda: status(url) == 200, 60, "the startup probe: the kubelet starts the phase container")
+        admin_url = env_of(phase_spec)["CDP_ADMIN_URL"]
+        assert admin_url == env_of(sidecar)["CDP_ADMIN_URL"]
+        phase = Container(pod, "phase", {"CDP_ADMIN_URL": overrides["CDP_ADMIN_URL"]}, tmp_path / "phase.log")
+        assert phase.proc.wait(60) == 0, phase.log()
+        phase.stop(timeout=1)
+        assert "dual_write" in phase.log()
     finally:
-        try:
-            ddb(dynamodb).delete_table(TableName=control)
-        except ddb(dynamodb).exceptions.ResourceNotFoundException:
-            pass
+        stop(c, pod_spec)  # as the kubelet does once the Job's container has exited
+    assert fleet_phase(dynamodb, control_table)["phase"] == "dual_write"
 
 
 def test_without_a_state_dir_the_read_only_root_is_what_breaks(
