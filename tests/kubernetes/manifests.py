@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import kubernetes_validate
 import yaml
 
 from tests.conftest import ROOT
+from tests.pinned_tools import pinned_tool
 
 CHART = ROOT / "deploy" / "helm" / "cql-dynamo-proxy"
 PLAIN_MANIFEST = ROOT / "deploy" / "kubernetes" / "sidecar-deployment.yaml"
@@ -27,19 +27,9 @@ CLASSIC_VERSIONS = ("1.25.0", "1.34.0")
 CUSTOM_KINDS = {"PodMonitor"}
 
 
-def helm() -> str:
-    """The project's pinned Helm, built once into the project cache by deploy/local/tools."""
-    tools = ROOT / "deploy" / "local" / "tools"
-    if tools.exists():
-        r = subprocess.run([sys.executable, str(tools), "path", "helm"], capture_output=True, text=True,
-                           timeout=1800)
-        assert r.returncode == 0, r.stderr
-        return r.stdout.strip()
-    return "/tmp/toolbuild/bin/helm"
-
-
 def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([helm(), *args], capture_output=True, text=True, timeout=120)
+    """The project's pinned Helm (deploy/local/tools builds it once into the project cache)."""
+    return subprocess.run([str(pinned_tool("helm")), *args], capture_output=True, text=True, timeout=120)
 
 
 def render(*args: str, kube_version: str = NATIVE_VERSIONS[0]) -> list[dict[str, Any]]:
