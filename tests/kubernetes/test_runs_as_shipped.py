@@ -110,6 +110,16 @@ def remapped(env: dict[str, str]) -> tuple[dict[str, str], dict[int, int]]:
     return overrides, ports
 
 
+def pass_probes(c: Container, sidecar: dict[str, Any], ports: dict[int, int],
+                kinds: tuple[str, ...] = ("startupProbe", "readinessProbe", "livenessProbe")) -> None:
+    """The kubelet's probes, as the spec states them, on the pod address (the startup probe first:
+    with a native sidecar the application starts when it passes)."""
+    for kind in kinds:
+        probe = sidecar[kind]["httpGet"]
+        url = f"http://{pod_ip()}:{ports[named_port(sidecar, probe['port'])]}{probe['path']}"
+        c.wait_for(lambda url=url: status(url) == 200, 60, f"a passing {kind} at {url}")
+
+
 def chart_pod(tmp: Path, mapping_path: Path, *settings: str, kube_version: str = NATIVE_VERSIONS[0]
               ) -> tuple[dict[str, Any], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """The pod spec `helm template` renders from the README's values and this test's mapping, its
@@ -152,12 +162,7 @@ def run_sidecar(pod_spec: dict[str, Any], configmaps: dict[str, dict[str, str]],
 
 def _check_running(c: Container, pod: Pod, sidecar: dict[str, Any], env: dict[str, str],
                    ports: dict[int, int], dynamodb: str, mapping: Mapping, control_table: str | None) -> None:
-    # the kubelet's probes, as the spec states them, on the pod address (the startup probe first:
-    # with a native sidecar the application starts when it passes)
-    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-        probe = sidecar[kind]["httpGet"]
-        url = f"http://{pod_ip()}:{ports[named_port(sidecar, probe['port'])]}{probe['path']}"
-        c.wait_for(lambda url=url: status(url) == 200, 60, f"a passing {kind} at {url}")
+    pass_probes(c, sidecar, ports)
     # the container really is confined: its root is read-only, it runs as the securityContext's uid
     r = c.exec(["python", "-c", "import os; print(os.getuid(), os.getgid()); open('/cdp-write-test', 'w')"])
     uid = sidecar["securityContext"]["runAsUser"]
@@ -276,9 +281,7 @@ def test_the_phase_job_changes_the_fleets_phase(cassandra: tuple[str, int], dyna
     pod = Pod(pod_spec, tmp_path, configmaps, secrets)
     c = Container(pod, SIDECAR, overrides | {"CDP_CONTROL": f"dynamodb:{control_table}"}, tmp_path / "sidecar.log")
     try:
-        probe = sidecar["startupProbe"]["httpGet"]
-        url = f"http://{pod_ip()}:{ports[named_port(sidecar, probe['port'])]}{probe['path']}"
-        c.wait_for(lambda: status(url) == 200, 60, "the startup probe: the kubelet starts the phase container")
+        pass_probes(c, sidecar, ports, ("startupProbe",))  # then the kubelet starts the phase container
         admin_url = env_of(phase_spec)["CDP_ADMIN_URL"]
         assert admin_url == env_of(sidecar)["CDP_ADMIN_URL"]
         phase = Container(pod, "phase", {"CDP_ADMIN_URL": overrides["CDP_ADMIN_URL"]}, tmp_path / "phase.log")
@@ -305,3 +308,21 @@ def test_without_a_state_dir_the_read_only_root_is_what_breaks(
     rc = c.stop(timeout=10)
     assert rc != 0 and "Read-only file system" in c.log(), c.log()
     assert not os.listdir(pod.volumes["cdp-state"])
+
+
+def test_with_every_table_in_dynamo_the_pod_is_ready_without_cassandra(
+        cassandra: tuple[str, int], dynamodb: str, mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+    """At the end of a migration Cassandra is switched off. The probes must still pass, or new pods
+    never start their application (startup probe) and running ones leave their Service
+    (readiness probe). Cassandra here is a port nothing listens on."""
+    in_dynamo = tmp_path / "mapping-dynamo.yaml"
+    in_dynamo.write_text(mapped[0].read_text().replace("phase: cassandra", "phase: dynamo"))
+    pod_spec, configmaps, secrets = chart_pod(tmp_path, in_dynamo)
+    sidecar, _ = sidecar_of(pod_spec)
+    overrides, ports = local_overrides(env_of(sidecar), cassandra, dynamodb)
+    overrides["CDP_CASSANDRA"] = f"127.0.0.1:{free_port()}"
+    c = Container(Pod(pod_spec, tmp_path, configmaps, secrets), SIDECAR, overrides, tmp_path / "sidecar.log")
+    try:
+        pass_probes(c, sidecar, ports)
+    finally:
+        stop(c, pod_spec)
