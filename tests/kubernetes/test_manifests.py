@@ -244,3 +244,11 @@ def test_the_phase_job_joins_the_fleet_of_the_plain_manifest() -> None:
     assert secret_refs(phase) == secret_refs(sidecar)
     assert phase["securityContext"]["readOnlyRootFilesystem"] is True
     assert job["spec"]["backoffLimit"] == 0 and pod["restartPolicy"] == "Never"
+
+
+def test_the_workload_is_named_after_the_release(tmp_path: Path) -> None:
+    """`helm install shop-cart ...` gives what docs/kubernetes.md execs into: deploy/shop-cart."""
+    docs = render("-f", str(readme_values(tmp_path)), "--set-file", f"mapping.inline={EXAMPLE_MAPPING}")
+    assert {(d["kind"], d["metadata"]["name"]) for d in docs} == {
+        ("Deployment", "shop-cart"), ("ServiceAccount", "shop-cart"), ("ConfigMap", "shop-cart-mapping")}
+    assert "kubectl exec deploy/shop-cart -c cql-dynamo-proxy --" in (CHART.parents[2] / "docs" / "kubernetes.md").read_text()

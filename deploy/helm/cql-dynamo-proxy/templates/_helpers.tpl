@@ -1,10 +1,7 @@
-{{/* The release's name, as Kubernetes names allow. */}}
+{{/* The release's name: the chart renders the application's own Deployment, so it is named
+after the application (helm install shop-cart ... gives Deployment shop-cart). */}}
 {{- define "cql-dynamo-proxy.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
 {{- end -}}
 
 {{- define "cql-dynamo-proxy.selectorLabels" -}}
