@@ -88,7 +88,10 @@ def test_the_chart_lints_strictly(tmp_path: Path) -> None:
 
 
 def test_the_readme_values_render_one_pod_with_a_native_sidecar(tmp_path: Path) -> None:
-    docs = render("-f", str(readme_values(tmp_path)))
+    values = readme_values(tmp_path)
+    guide = (CHART.parents[2] / "docs" / "kubernetes.md").read_text()
+    assert f"```yaml\n# values.yaml\n{values.read_text()}```" in guide, "docs/kubernetes.md shows other values"
+    docs = render("-f", str(values))
     validate(docs, NATIVE_VERSIONS)
     assert sorted(d["kind"] for d in docs) == ["Deployment", "ServiceAccount"]  # no Secret, ever
     dep = only(docs, "Deployment")
