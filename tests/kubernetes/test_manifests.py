@@ -6,6 +6,7 @@ where CDP_STATE_DIR points, no secret in the manifests)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,16 @@ def test_classic_mode_for_clusters_before_1_29(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port_of(env['CDP_METRICS'])}/health/ready" in sidecar["lifecycle"]["postStart"]["exec"]["command"][2]
     assert "time.sleep(30)" in sidecar["lifecycle"]["preStop"]["exec"]["command"][2]
     assert pod["terminationGracePeriodSeconds"] >= 30 + float(env["CDP_SHUTDOWN_GRACE"])
+
+
+def test_the_guide_shows_the_classic_hooks_the_chart_renders(tmp_path: Path) -> None:
+    guide = (CHART.parents[2] / "docs" / "kubernetes.md").read_text()
+    shown = re.search(r"add the hooks the chart renders:\n\n```yaml\n(.*?)```", guide, re.S)
+    assert shown, "docs/kubernetes.md lost its classic-mode hooks"
+    docs = render("-f", str(readme_values(tmp_path)), "--set", "sidecar.native=false",
+                  kube_version=CLASSIC_VERSIONS[0])
+    sidecar, _ = sidecar_of(only(docs, "Deployment")["spec"]["template"]["spec"])
+    assert yaml.safe_load(shown.group(1))["lifecycle"] == sidecar["lifecycle"]
 
 
 def test_a_native_sidecar_on_an_older_cluster_is_refused(tmp_path: Path) -> None:

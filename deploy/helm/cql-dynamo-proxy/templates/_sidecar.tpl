@@ -60,8 +60,9 @@ exited. Otherwise it is the first ordinary container, and lifecycle hooks give t
     periodSeconds: 10
   {{- if not $v.sidecar.native }}
   lifecycle:
-    # the kubelet starts the next container only when this hook returns: the application
-    # starts once the sidecar is ready (or after 120 s, when the kubelet restarts it)
+    # the kubelet starts the next container only when this hook returns: the application starts
+    # once the sidecar is ready (after 120 s without, the hook fails: the kubelet restarts the
+    # sidecar and starts the application anyway)
     postStart:
       exec:
         command:
