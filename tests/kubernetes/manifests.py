@@ -5,6 +5,7 @@ plain manifest read as is, and both checked against Kubernetes' own JSON schemas
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,20 @@ def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
 def render(*args: str, kube_version: str = NATIVE_VERSIONS[0]) -> list[dict[str, Any]]:
     """`helm template` of the chart; the documents it renders."""
     r = run_helm("template", "shop-cart", str(CHART), "--kube-version", kube_version, *args)
+    assert r.returncode == 0, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def render_example_app(tmp: Path, *args: str) -> list[dict[str, Any]]:
+    """`helm template` of deploy/helm/example-app, an application's own chart that has this chart
+    as a dependency (built as a user would: helm dependency build)."""
+    charts = tmp / "helm"
+    shutil.copytree(CHART.parent, charts, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    r = run_helm("dependency", "build", str(charts / "example-app"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_helm("lint", "--strict", "--kube-version", NATIVE_VERSIONS[0], str(charts / "example-app"), *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_helm("template", "shop-cart", str(charts / "example-app"), "--kube-version", NATIVE_VERSIONS[0], *args)
     assert r.returncode == 0, r.stderr
     return [d for d in yaml.safe_load_all(r.stdout) if d]
 

@@ -27,6 +27,7 @@ from .manifests import (
     port_of,
     readme_values,
     render,
+    render_example_app,
     run_helm,
     secret_refs,
     sidecar_of,
@@ -204,7 +205,7 @@ def test_the_schema_refuses_a_bad_values_file() -> None:
 
 
 @pytest.mark.parametrize(("settings", "complaint"), [
-    ([], "at '/app/containers': minItems: got 0, want 1"),
+    (["--set", "cassandra="], "at '/cassandra': '' does not match pattern"),
     (["--set", "replicaCount=3"], "replicaCount 3 needs control.table"),
     (["--set", "replicaCount=2", "--set", "control.table=cdp_control", "--set", "state.existingClaim=c"],
      "state.existingClaim holds the state of one pod"),
@@ -212,9 +213,7 @@ def test_the_schema_refuses_a_bad_values_file() -> None:
      "give inline or existingConfigMap, not both"),
 ])
 def test_settings_that_cannot_work_are_refused(tmp_path: Path, settings: list[str], complaint: str) -> None:
-    args = ["--set", "cassandra=cassandra:9042"]
-    if settings:
-        args += ["-f", str(readme_values(tmp_path)), *settings]
+    args = ["-f", str(readme_values(tmp_path)), *settings]
     r = run_helm("template", "x", str(CHART), "--kube-version", NATIVE_VERSIONS[0], *args)
     assert r.returncode != 0 and complaint in r.stderr, r.stderr
 
@@ -235,6 +234,22 @@ def test_the_plain_manifest_is_valid_and_ready_for_a_fleet(tmp_path: Path) -> No
     cm = only(docs, "ConfigMap")
     (tmp_path / "mapping.yaml").write_text(cm["data"]["mapping.yaml"])
     assert [t.write_mode for t in load_mapping(tmp_path / "mapping.yaml").tables.values()] == ["queued"]
+
+
+def test_with_only_cassandra_set_an_application_chart_includes_the_sidecar(tmp_path: Path) -> None:
+    """deploy/helm/example-app sets nothing but `cassandra` for its dependency: Helm merges the
+    chart's defaults, and the named templates give its pod everything the sidecar needs."""
+    values = yaml.safe_load((CHART.parent / "example-app" / "values.yaml").read_text())
+    assert values["cql-dynamo-proxy"] == {"cassandra": "cassandra.db.svc.cluster.local:9042"}
+    docs = render_example_app(tmp_path)
+    validate(docs, NATIVE_VERSIONS)
+    assert sorted(d["kind"] for d in docs) == ["Deployment", "ServiceAccount"]  # the dependency renders no workload
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    _, env = check_pod(pod, native=True)
+    assert env["CDP_CASSANDRA"] == "cassandra.db.svc.cluster.local:9042"
+    assert pod["serviceAccountName"] == only(docs, "ServiceAccount")["metadata"]["name"]
+    app = only([{"kind": c["name"], **c} for c in pod["containers"]], "shop-cart")
+    assert env_of(app)["CASSANDRA_CONTACT_POINTS"] == env["CDP_LISTEN"]
 
 
 def test_the_phase_job_joins_the_fleet_of_the_plain_manifest() -> None:

@@ -51,6 +51,7 @@ from .manifests import (
     port_of,
     readme_values,
     render,
+    render_example_app,
     sidecar_of,
 )
 from .pod import Container, Pod, tools_available
@@ -124,8 +125,11 @@ def chart_pod(tmp: Path, mapping_path: Path, *settings: str, kube_version: str =
               ) -> tuple[dict[str, Any], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """The pod spec `helm template` renders from the README's values and this test's mapping, its
     ConfigMaps, and the admin-token Secret the user creates with kubectl."""
-    docs = render("-f", str(readme_values(tmp)), "--set-file", f"mapping.inline={mapping_path}", *settings,
-                  kube_version=kube_version)
+    return pod_of(render("-f", str(readme_values(tmp)), "--set-file", f"mapping.inline={mapping_path}",
+                         *settings, kube_version=kube_version))
+
+
+def pod_of(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     pod_spec = only(docs, "Deployment")["spec"]["template"]["spec"]
     configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
     return pod_spec, configmaps, {"shop-cart-cdp-admin": {"admin-token": uuid.uuid4().hex}}
@@ -203,6 +207,17 @@ def test_the_chart_readme_pod_runs_as_shipped(cassandra: tuple[str, int], dynamo
                                               mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
     mapping_path, mapping = mapped
     pod_spec, configmaps, secrets = chart_pod(tmp_path, mapping_path)
+    c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping)
+    stop(c, pod_spec)
+
+
+def test_an_application_charts_pod_runs_as_shipped(cassandra: tuple[str, int], dynamodb: str,
+                                                   mapped: tuple[Path, Mapping], tmp_path: Path) -> None:
+    """deploy/helm/example-app: the sidecar included from the dependency's named templates."""
+    mapping_path, mapping = mapped
+    pod_spec, configmaps, secrets = pod_of(render_example_app(
+        tmp_path, "--set-file", f"cql-dynamo-proxy.mapping.inline={mapping_path}",
+        "--set", "cql-dynamo-proxy.adminToken.existingSecret=shop-cart-cdp-admin"))
     c = run_sidecar(pod_spec, configmaps, secrets, tmp_path, cassandra, dynamodb, mapping)
     stop(c, pod_spec)
 

@@ -1,10 +1,14 @@
 {{/*
-The sidecar container. With sidecar.native it goes under initContainers with restartPolicy Always
+The sidecar container, for this chart's Deployment or, with the chart as a dependency, for the
+application's own chart: `include "cql-dynamo-proxy.sidecar" (index .Subcharts "cql-dynamo-proxy")`
+under initContainers (native) or containers (classic), and "cql-dynamo-proxy.volumes" under volumes.
+With sidecar.native it goes under initContainers with restartPolicy Always
 (Kubernetes 1.29+): the kubelet starts it first and starts the application only once its
 startupProbe (/health/ready) passes; at pod deletion it gets SIGTERM after the application has
 exited. Otherwise it is the first ordinary container, and lifecycle hooks give the same order.
 */}}
 {{- define "cql-dynamo-proxy.sidecar" -}}
+{{- include "cql-dynamo-proxy.validateCluster" . -}}
 {{- $v := .Values -}}
 {{- $ready := printf "http://127.0.0.1:%d/health/ready" (int $v.sidecar.metricsPort) -}}
 - name: cql-dynamo-proxy
@@ -116,4 +120,15 @@ exited. Otherwise it is the first ordinary container, and lifecycle hooks give t
     name: {{ . }}
     items: [{key: {{ $v.mapping.key }}, path: mapping.yaml}]
 {{- end }}
+{{- end -}}
+
+{{/* The pod-level settings the sidecar needs: its ServiceAccount (IRSA), the security context
+(fsGroup for the state volume) and a grace period covering the application's stop and the drain. */}}
+{{- define "cql-dynamo-proxy.podSettings" -}}
+serviceAccountName: {{ include "cql-dynamo-proxy.serviceAccountName" . }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+# the application's own stop, then the sidecar's drain (native: it gets SIGTERM after the
+# application exited; classic: its preStop waits as long), then a margin
+terminationGracePeriodSeconds: {{ add (int .Values.app.terminationSeconds) (int .Values.sidecar.shutdownGrace) 10 }}
 {{- end -}}
