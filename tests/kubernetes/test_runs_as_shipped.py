@@ -1,20 +1,27 @@
 """The sidecar container of the shipped pod specs (the chart rendered with its README's values, the
-chart in classic mode, the plain manifest) run as Kubernetes would run it (tests/kubernetes/pod.py):
-its command, args, env and volume mounts, a read-only root filesystem, the non-root uid and
-fsGroup of its securityContext, no capabilities. In it a table in `queued` mode starts (its
-journal in the state volume), a `phase set` made with `kubectl exec`'s equivalent succeeds, a write
-reaches DynamoDB, the readiness probe of the spec passes on the pod address, and SIGTERM drains and
-exits 0 within the pod's grace period.
+chart in classic mode, the example application chart that includes it, the plain manifest and the
+phase Job) run as Kubernetes would run it (tests/kubernetes/pod.py): its command, args, env
+(Secret references resolved) and volume mounts, a read-only root filesystem, the non-root uid,
+gid and fsGroup of its securityContext, no capabilities, no new privileges. In it a table in
+`queued` mode starts (its journal in the state volume), a `phase set` run inside the container as
+`kubectl exec` would succeeds, a write reaches DynamoDB, the spec's startup, readiness and liveness
+probes pass on the pod address, and SIGTERM drains and exits 0 within the pod's grace period.
 
-Simulated rather than real, because this machine has no container runtime and no cluster: the image
-(the project's virtualenv on this machine's root filesystem, made read-only), the kubelet's probes
-(HTTP requests to the port the spec names, on this machine's non-loopback address standing in for
-the pod IP) and the pod network. The pod shares this machine's network namespace, whose loopback
-already has Cassandra on 9042 and other people's processes, so CDP_LISTEN, CDP_ADMIN,
-CDP_ADMIN_URL and CDP_METRICS keep their hosts and get free ports; CDP_CASSANDRA, the DynamoDB
-endpoint and region, AWS test credentials and (for the plain manifest's fleet) the control table
-name are pointed at the local back ends. The mapping in the ConfigMap is this test's (a `k8s_`
-keyspace with a queued table) instead of the example one."""
+Simulated rather than real, because this machine has no container runtime and no cluster:
+- the image: the project's virtualenv and checkout on this machine's root filesystem (made
+  read-only) stand in for it; `cql-dynamo-proxy` is `python -m proxy.cli`;
+- the kubelet: its probes are HTTP requests to the port the spec names, on this machine's
+  non-loopback address standing in for the pod IP; hooks and `kubectl exec` are `nsenter` into
+  the container's mount namespace and root; emptyDir, ConfigMap and Secret volumes are temporary
+  directories with the kubelet's modes and fsGroup ownership;
+- the pod network: the pod shares this machine's network namespace (no namespace of its own, or
+  it could not reach the shared back ends), whose loopback already has Cassandra on 9042 and other
+  people's processes. So CDP_LISTEN, CDP_ADMIN, CDP_ADMIN_URL and CDP_METRICS keep their hosts and
+  get free ports; CDP_CASSANDRA, the DynamoDB endpoint and region, AWS test credentials and the
+  control table's name (for the fleet) point at the local back ends; the mapping in the ConfigMap
+  is this test's (a `k8s_` keyspace with a queued table) instead of the example one.
+Needs root (mount namespaces, overlay, chroot, setpriv); where that is missing the tests fail
+rather than skip."""
 
 from __future__ import annotations
 
