@@ -15,7 +15,7 @@ from aiohttp import web
 
 from . import __version__
 from .admin_phases import add_phase_routes
-from .metrics import render
+from .metrics import READY, render
 from .server import ProxyServer
 
 log = logging.getLogger(__name__)
@@ -34,26 +34,37 @@ class _Health:
     async def live(self, _: web.Request) -> web.Response:
         return web.json_response({"live": True})
 
-    async def ready(self, _: web.Request) -> web.Response:
+    async def check(self) -> str:
+        """Why the sidecar is not ready ('' when it is); also sets cdp_ready for the next scrape."""
+        reason = ""
         if self.server.draining:
-            return web.json_response({"ready": False, "reason": "shutting down"}, status=503)
-        now = time.monotonic()
-        if now - self._ready_at > 2.0:
-            self._ready_ok = await self.server.pool.probe()
-            self._ready_at = now
-        if not self._ready_ok:
-            return web.json_response({"ready": False, "reason": "Cassandra unreachable"}, status=503)
+            reason = "shutting down"
+        else:
+            now = time.monotonic()
+            if now - self._ready_at > 2.0:
+                self._ready_ok = await self.server.pool.probe()
+                self._ready_at = now
+            if not self._ready_ok:
+                reason = "Cassandra unreachable"
+        READY.set(0 if reason else 1)
+        return reason
+
+    async def ready(self, _: web.Request) -> web.Response:
+        reason = await self.check()
+        if reason:
+            return web.json_response({"ready": False, "reason": reason}, status=503)
         return web.json_response({"ready": True})
 
+    async def metrics(self, _: web.Request) -> web.Response:
+        await self.check()  # a scrape carries the readiness the kubelet sees, not a stale one
+        return web.Response(body=render(), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
-async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(body=render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
 
-
-def _add_open_routes(app: web.Application, health: _Health) -> None:
+def _add_routes(app: web.Application, health: _Health) -> None:
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
+    app.router.add_get("/metrics", health.metrics)
 
 
 def build_app(server: ProxyServer, token: str, health: _Health | None = None) -> web.Application:
@@ -76,8 +87,7 @@ def build_app(server: ProxyServer, token: str, health: _Health | None = None) ->
         return web.json_response({"mismatches": server.verify_samples()})
 
     app = web.Application(middlewares=[require_token])
-    _add_open_routes(app, health or _Health(server))
-    app.router.add_get("/metrics", _metrics)
+    _add_routes(app, health or _Health(server))
     app.router.add_get("/status", status)
     app.router.add_get("/verify/mismatches", verify_samples)
     add_phase_routes(app, server)
@@ -86,8 +96,7 @@ def build_app(server: ProxyServer, token: str, health: _Health | None = None) ->
 
 def build_metrics_app(server: ProxyServer, health: _Health | None = None) -> web.Application:
     app = web.Application()
-    _add_open_routes(app, health or _Health(server))
-    app.router.add_get("/metrics", _metrics)
+    _add_routes(app, health or _Health(server))
     return app
 
 
