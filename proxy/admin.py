@@ -6,6 +6,8 @@ The optional metrics port serves only what a standard Prometheus scrape and a ku
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -26,26 +28,33 @@ _OPEN_PATHS = frozenset({"/health/live", "/health/ready"})
 class _Health:
     """Liveness and readiness, shared by the admin and the metrics port."""
 
+    # a scrape waits at most this long for a Cassandra probe: one that hangs on unreachable nodes
+    # (connect_timeout each) would make the scrape fail and the sidecar look down, not unready
+    SCRAPE_PROBE_WAIT = 1.0
+
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
         self._ready_at = 0.0
         self._ready_ok = False
+        self._probe: asyncio.Future[None] | None = None  # one probe at a time, shared by its askers
 
     async def live(self, _: web.Request) -> web.Response:
         return web.json_response({"live": True})
 
+    async def _run_probe(self) -> None:
+        try:
+            self._ready_ok = await self.server.pool.probe()
+            self._ready_at = time.monotonic()
+        finally:
+            self._probe = None
+
     async def check(self) -> str:
         """Why the sidecar is not ready ('' when it is); also sets cdp_ready for the next scrape."""
-        reason = ""
-        if self.server.draining:
-            reason = "shutting down"
-        else:
-            now = time.monotonic()
-            if now - self._ready_at > 2.0:
-                self._ready_ok = await self.server.pool.probe()
-                self._ready_at = now
-            if not self._ready_ok:
-                reason = "Cassandra unreachable"
+        if not self.server.draining and time.monotonic() - self._ready_at > 2.0:
+            if self._probe is None:
+                self._probe = asyncio.ensure_future(self._run_probe())
+            await asyncio.shield(self._probe)  # a caller giving up leaves the probe to the others
+        reason = "shutting down" if self.server.draining else "" if self._ready_ok else "Cassandra unreachable"
         READY.set(0 if reason else 1)
         return reason
 
@@ -56,7 +65,9 @@ class _Health:
         return web.json_response({"ready": True})
 
     async def metrics(self, _: web.Request) -> web.Response:
-        await self.check()  # a scrape carries the readiness the kubelet sees, not a stale one
+        # a scrape carries the readiness the kubelet sees, not a stale one, unless finding out is slow
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.check(), self.SCRAPE_PROBE_WAIT)
         return web.Response(body=render(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cql_protocol.errors import ErrorCode
+from proxy import __version__
 from proxy.dual_write import DEAD_LETTER_ORIGINS
 from proxy.dynamodb_client import OPERATIONS
 from proxy.metrics import CLOSE_REASONS
@@ -155,3 +156,14 @@ def test_alerts_and_dashboard_refer_to_scraped_series(scraped) -> None:
     for where, text in (("alerts.yaml", alerts), ("dashboard", dash)):
         missing = {n for n in re.findall(r"\bcdp_[a-z_]+", text) if n not in names and not optional.match(n)}
         assert not missing, f"{where} refers to series a sidecar does not export: {sorted(missing)}"
+
+
+def test_a_sidecar_that_cannot_reach_cassandra_scrapes_as_not_ready(sidecar_factory) -> None:
+    from tests.conftest import free_port
+
+    mport = free_port()
+    sidecar_factory(("127.0.0.1", free_port()), "--metrics", f"127.0.0.1:{mport}")
+    scraped = _scrape(mport)
+    assert _value(scraped, "cdp_ready") == 0
+    # a sidecar without a mapping belongs to no fleet
+    assert _value(scraped, "cdp_sidecar_info", version=__version__, sidecar_id="", control="") == 1
