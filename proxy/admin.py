@@ -6,6 +6,8 @@ The optional metrics port serves only what a standard Prometheus scrape and a ku
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -15,7 +17,7 @@ from aiohttp import web
 
 from . import __version__
 from .admin_phases import add_phase_routes
-from .metrics import render
+from .metrics import READY, render
 from .server import ProxyServer
 
 log = logging.getLogger(__name__)
@@ -26,36 +28,57 @@ _OPEN_PATHS = frozenset({"/health/live", "/health/ready"})
 class _Health:
     """Liveness and readiness, shared by the admin and the metrics port."""
 
+    # a scrape waits at most this long for a Cassandra probe: one that hangs on unreachable nodes
+    # (connect_timeout each) would make the scrape fail and the sidecar look down, not unready
+    SCRAPE_PROBE_WAIT = 1.0
+
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
         self._ready_at = 0.0
         self._ready_ok = False
+        self._probe: asyncio.Future[None] | None = None  # one probe at a time, shared by its askers
 
     async def live(self, _: web.Request) -> web.Response:
         return web.json_response({"live": True})
 
-    async def ready(self, _: web.Request) -> web.Response:
-        if self.server.draining:
-            return web.json_response({"ready": False, "reason": "shutting down"}, status=503)
-        now = time.monotonic()
-        if now - self._ready_at > 2.0:
+    async def _run_probe(self) -> None:
+        try:
             self._ready_ok = await self.server.pool.probe()
-            self._ready_at = now
+            self._ready_at = time.monotonic()
+        finally:
+            self._probe = None
+
+    async def check(self) -> str:
+        """Why the sidecar is not ready ('' when it is); also sets cdp_ready for the next scrape."""
+        if not self.server.draining and time.monotonic() - self._ready_at > 2.0:
+            if self._probe is None:
+                self._probe = asyncio.ensure_future(self._run_probe())
+            await asyncio.shield(self._probe)  # a caller giving up leaves the probe to the others
         # with every mapped table wholly in `dynamo` the sidecar serves without Cassandra, which may
         # have been switched off: its absence must not take the pod out of service
-        if not self._ready_ok and not self.server.standalone_ok():
-            return web.json_response({"ready": False, "reason": "Cassandra unreachable"}, status=503)
+        reachable = self._ready_ok or self.server.standalone_ok()
+        reason = "shutting down" if self.server.draining else "" if reachable else "Cassandra unreachable"
+        READY.set(0 if reason else 1)
+        return reason
+
+    async def ready(self, _: web.Request) -> web.Response:
+        reason = await self.check()
+        if reason:
+            return web.json_response({"ready": False, "reason": reason}, status=503)
         return web.json_response({"ready": True})
 
+    async def metrics(self, _: web.Request) -> web.Response:
+        # a scrape carries the readiness the kubelet sees, not a stale one, unless finding out is slow
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.check(), self.SCRAPE_PROBE_WAIT)
+        return web.Response(body=render(), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
-async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(body=render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
 
-
-def _add_open_routes(app: web.Application, health: _Health) -> None:
+def _add_routes(app: web.Application, health: _Health) -> None:
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
+    app.router.add_get("/metrics", health.metrics)
 
 
 def build_app(server: ProxyServer, token: str, health: _Health | None = None) -> web.Application:
@@ -78,8 +101,7 @@ def build_app(server: ProxyServer, token: str, health: _Health | None = None) ->
         return web.json_response({"mismatches": server.verify_samples()})
 
     app = web.Application(middlewares=[require_token])
-    _add_open_routes(app, health or _Health(server))
-    app.router.add_get("/metrics", _metrics)
+    _add_routes(app, health or _Health(server))
     app.router.add_get("/status", status)
     app.router.add_get("/verify/mismatches", verify_samples)
     add_phase_routes(app, server)
@@ -88,8 +110,7 @@ def build_app(server: ProxyServer, token: str, health: _Health | None = None) ->
 
 def build_metrics_app(server: ProxyServer, health: _Health | None = None) -> web.Application:
     app = web.Application()
-    _add_open_routes(app, health or _Health(server))
-    app.router.add_get("/metrics", _metrics)
+    _add_routes(app, health or _Health(server))
     return app
 
 

@@ -33,6 +33,8 @@ class CassandraPool:
         self._next = 0
         self._down_until: dict[tuple[str, int], float] = {}
         self._failures: dict[tuple[str, int], int] = {}
+        # every endpoint's series exported from the start, at 0
+        self._failure_count = {ep: UPSTREAM_CONNECT_FAILURES.labels(f"{ep[0]}:{ep[1]}") for ep in endpoints}
         self.last_success: float = 0.0
         self.last_failure: float = 0.0
 
@@ -60,7 +62,7 @@ class CassandraPool:
                 self._failures[ep] = fails
                 self._down_until[ep] = time.monotonic() + min(_BACKOFF_MAX, 0.25 * 2**fails)
                 self.last_failure = time.time()
-                UPSTREAM_CONNECT_FAILURES.labels(f"{ep[0]}:{ep[1]}").inc()
+                self._failure_count[ep].inc()
                 log.warning("cannot connect to Cassandra at %s:%s: %s", ep[0], ep[1], e or type(e).__name__)
                 continue
             self._failures.pop(ep, None)

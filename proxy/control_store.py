@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import re
+import socket
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -92,6 +93,11 @@ class ControlStore(ABC):
     def spec(self) -> str:
         """The store as `--control` names it (file:DIR or dynamodb:TABLE)."""
 
+    @property
+    def fleet_key(self) -> str:
+        """What sidecars sharing this store (one fleet) have in common and other fleets do not."""
+        return self.description
+
     @abstractmethod
     async def load(self) -> PhaseSet | None:
         """The newest committed PhaseSet (strongly consistent), None before the first change."""
@@ -154,6 +160,11 @@ class FileControlStore(ControlStore):
     @property
     def spec(self) -> str:
         return f"file:{self.dir}"
+
+    @property
+    def fleet_key(self) -> str:
+        # a directory is shared only on its host: the same path elsewhere is another fleet
+        return f"file:{socket.gethostname()}:{self.dir}"
 
     def _ensure_dirs(self) -> None:
         try:

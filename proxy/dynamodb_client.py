@@ -113,17 +113,63 @@ def _error_for(status: int, body: dict[str, Any]) -> DynamoDBError:
     return DynamoDBError(code, message, status, body)
 
 
-class ClientStats:
-    __slots__ = ("calls", "deadline_exceeded", "errors", "latency", "retries", "throttles", "unavailable")
+# The operations the sidecar's data path calls: their series are exported (at 0) from the start, so
+# rates and alerts on them need no special case for "never called yet".
+OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem",
+              "TransactWriteItems")
+
+
+class OperationStats:
+    __slots__ = ("calls", "latency", "retries", "throttles", "timeouts", "unavailable")
 
     def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-        self.errors: dict[str, int] = {}
+        self.calls = 0
         self.retries = 0
         self.throttles = 0
-        self.unavailable = 0
-        self.deadline_exceeded = 0  # calls ended by their request's deadline
-        self.latency: dict[str, LatencyHistogram] = {}
+        self.unavailable = 0  # no answer after every retry
+        self.timeouts = 0  # ended by the request's deadline
+        self.latency = LatencyHistogram()
+
+
+class ClientStats:
+    __slots__ = ("errors", "ops")
+
+    def __init__(self) -> None:
+        self.ops: dict[str, OperationStats] = {op: OperationStats() for op in OPERATIONS}
+        self.errors: dict[str, int] = {}  # by error code, after retries (an open set: not pre-filled)
+
+    def of(self, operation: str) -> OperationStats:
+        st = self.ops.get(operation)
+        if st is None:
+            st = self.ops[operation] = OperationStats()
+        return st
+
+    def by_operation(self, attr: str) -> dict[str, int]:
+        return {op: getattr(st, attr) for op, st in self.ops.items()}
+
+    @property
+    def calls(self) -> dict[str, int]:
+        return self.by_operation("calls")
+
+    @property
+    def latency(self) -> dict[str, LatencyHistogram]:
+        return {op: st.latency for op, st in self.ops.items()}
+
+    @property
+    def retries(self) -> int:
+        return sum(st.retries for st in self.ops.values())
+
+    @property
+    def throttles(self) -> int:
+        return sum(st.throttles for st in self.ops.values())
+
+    @property
+    def unavailable(self) -> int:
+        return sum(st.unavailable for st in self.ops.values())
+
+    @property
+    def deadline_exceeded(self) -> int:
+        return sum(st.timeouts for st in self.ops.values())
 
 
 CredentialSource = Callable[[], FrozenCredentials]
@@ -213,10 +259,9 @@ class DynamoDBClient:
         body = dumps(request)
         target = _TARGET_PREFIX + operation
         stats = self.stats
-        stats.calls[operation] = stats.calls.get(operation, 0) + 1
-        hist = stats.latency.get(operation)
-        if hist is None:
-            hist = stats.latency[operation] = LatencyHistogram()
+        op = stats.of(operation)
+        op.calls += 1
+        hist = op.latency
         started = time.perf_counter()
         dl = _deadline.current()
         attempt = 0
@@ -226,20 +271,20 @@ class DynamoDBClient:
             try:
                 status, raw = await self._http().post(headers, body, dl)
             except DeadlineExceeded as e:
-                raise self._timed_out(operation, attempt, e) from None
+                raise self._timed_out(op, operation, attempt, e) from None
             except (TimeoutError, OSError) as e:
                 if attempt >= self.max_attempts:
-                    stats.unavailable += 1
+                    op.unavailable += 1
                     raise DynamoDBUnavailable(f"{operation}: no answer from {self.endpoint} after "
                                               f"{attempt} attempts: {e!r}") from None
                 delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
                 if delay is None:
                     if isinstance(e, ConnectFailed):  # refused: nothing sent, and nothing waited for
-                        stats.unavailable += 1
+                        op.unavailable += 1
                         raise DynamoDBUnavailable(f"{operation}: no connection to {self.endpoint} before the "
                                                   f"request deadline ({attempt} attempts): {e}") from None
-                    raise self._timed_out(operation, attempt, e) from None
-                stats.retries += 1
+                    raise self._timed_out(op, operation, attempt, e) from None
+                op.retries += 1
                 await asyncio.sleep(delay)
                 continue
             if status == 200:
@@ -251,19 +296,19 @@ class DynamoDBClient:
                 parsed = {"message": raw[:200].decode("utf-8", "replace")}
             err = _error_for(status, parsed if isinstance(parsed, dict) else {})
             if err.code in _THROTTLES:
-                stats.throttles += 1
+                op.throttles += 1
             if err.retryable and attempt < self.max_attempts:
                 delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
                 if delay is not None:
-                    stats.retries += 1
+                    op.retries += 1
                     await asyncio.sleep(delay)
                     continue
             stats.errors[err.code] = stats.errors.get(err.code, 0) + 1
             hist.observe(time.perf_counter() - started)
             raise err
 
-    def _timed_out(self, operation: str, attempt: int, last: BaseException) -> DynamoDBTimedOut:
-        self.stats.deadline_exceeded += 1
+    def _timed_out(self, op: OperationStats, operation: str, attempt: int, last: BaseException) -> DynamoDBTimedOut:
+        op.timeouts += 1
         return DynamoDBTimedOut(f"{operation}: no answer from {self.endpoint} within the request deadline "
                                 f"({attempt} attempt{'s' if attempt > 1 else ''}; last: {last})")
 

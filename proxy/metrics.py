@@ -61,6 +61,13 @@ Family = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
 SOURCES: list[Callable[[], Iterable[Family]]] = []
 
 
+def labelled_counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
+    c = CounterMetricFamily(name, doc, labels=[label])
+    for key, n in sorted(values.items()):
+        c.add_metric([key], n)
+    return c
+
+
 def histogram_family(name: str, doc: str, label: str, hists: dict[str, LatencyHistogram]) -> HistogramMetricFamily:
     h = HistogramMetricFamily(name, doc, labels=[label])
     for key, hist in sorted(hists.items()):
@@ -126,6 +133,11 @@ EVENTS_DROPPED = Counter(
 )
 
 ERRORS_BY_CODE = {c: ERRORS.labels(c.name) for c in ErrorCode}
+for _who in ("sidecar", "cassandra"):
+    AUTH_FAILURES.labels(_who)
+
+READY = Gauge("cdp_ready", "1 while /health/ready answers 200 (Cassandra reachable, not draining), else 0",
+              registry=REGISTRY)
 
 CONNECTIONS_CLOSED = Counter(
     "cdp_connections_closed", "Client connections closed, by reason (client: the client closed it)", ["reason"],

@@ -67,14 +67,18 @@ def _xml_field(body: bytes, name: str) -> str:
     return m.group(1).decode("utf-8", "replace")[:300] if m else ""
 
 
+# the operations large items use: their series are exported (at 0) from the start
+OPERATIONS = ("PutObject", "GetObject", "DeleteObject", "HeadObject", "HeadBucket", "CreateBucket")
+
+
 class S3Stats:
     __slots__ = ("bytes_read", "bytes_written", "calls", "deleted", "failures", "latency", "read", "retries",
                  "written")
 
     def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-        self.failures: dict[str, int] = {}  # by operation, after retries
-        self.latency: dict[str, LatencyHistogram] = {}
+        self.calls = dict.fromkeys(OPERATIONS, 0)
+        self.failures = dict.fromkeys(OPERATIONS, 0)  # by operation, after retries
+        self.latency = {op: LatencyHistogram() for op in OPERATIONS}
         self.retries = 0
         self.written = 0
         self.read = 0

@@ -13,18 +13,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from . import __version__
 from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
 from .config import Config, ConfigError
 from .dual_write import DEAD_LETTER_ORIGINS, WRITING_PHASES, DualWrite
 from .dynamo_reader import DynamoReader
 from .dynamo_writer import DynamoWriter
-from .dynamodb_client import DynamoDBClient
+from .dynamodb_client import ClientStats, DynamoDBClient
 from .journal import DeadLetters, Journal
 from .large_items import LargeItemError, LargeItems
-from .metrics import SOURCES, STATS, Family, histogram_family
+from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
 from .phase_control import PhaseControl, build_control
-from .phases import PhaseRegistry, PhaseSet, phaseset_from_phases
+from .phases import PHASES, PhaseRegistry, PhaseSet, phaseset_from_phases
 from .read_path import ReadPath
 from .read_repair import ReadRepair
 from .s3_client import S3Client
@@ -35,9 +36,6 @@ from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)
-
-
-PHASES = ("cassandra", "dual_write", "verify", "dynamo_fallback", "dynamo")
 
 
 def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
@@ -124,6 +122,7 @@ class ProxyServer:
         return Node(host, self.listen_port)
 
     async def start(self) -> None:
+        SOURCES.append(self._info_metrics)
         if self.mapping is not None:
             m = self.mapping
             # before the listener opens: a new sidecar should serve the fleet's phases from the start
@@ -231,27 +230,11 @@ class ProxyServer:
         c = CounterMetricFamily("cdp_lwt_not_applied", "Conditional writes Cassandra did not apply (not mirrored)")
         c.add_metric([], st.skipped_lwt)
         yield c
-        calls = CounterMetricFamily("cdp_dynamodb_requests", "DynamoDB requests, by operation", labels=["operation"])
-        for op, n in sorted(client.stats.calls.items()):
-            calls.add_metric([op], n)
-        yield calls
-        errs = CounterMetricFamily("cdp_dynamodb_errors", "DynamoDB errors after retries, by code", labels=["code"])
-        for code, n in sorted(client.stats.errors.items()):
-            errs.add_metric([code], n)
-        yield errs
-        for name, doc, value in (
-            ("cdp_dynamodb_retries", "DynamoDB requests retried", client.stats.retries),
-            ("cdp_dynamodb_throttles", "DynamoDB throttling answers", client.stats.throttles),
-            ("cdp_dynamodb_unavailable", "DynamoDB requests that got no answer after every retry",
-             client.stats.unavailable),
-            ("cdp_merge_conflicts", "Row writes redone because another writer changed the item first",
-             dual.writer.conflicts),
-        ):
-            f = CounterMetricFamily(name, doc)
-            f.add_metric([], value)
-            yield f
-        yield histogram_family("cdp_dynamodb_request_duration_seconds", "DynamoDB request latency, by operation",
-                               "operation", client.stats.latency)
+        yield from dynamodb_metrics(client.stats)
+        f = CounterMetricFamily("cdp_merge_conflicts",
+                                "Row writes redone because another writer changed the item first")
+        f.add_metric([], dual.writer.conflicts)
+        yield f
         missed = CounterMetricFamily(
             "cdp_deadline_exceeded", "Client requests whose DynamoDB (or S3) part missed the request deadline, by "
             "operation (mirror_write, authoritative_write, read, fallback_read, verify_read)", labels=["operation"])
@@ -299,15 +282,43 @@ class ProxyServer:
             retries = CounterMetricFamily("cdp_queue_retries", "Queued writes retried, by table", labels=["table"])
             dead = CounterMetricFamily("cdp_queue_dead_letters", "Queued writes dead-lettered, by table",
                                        labels=["table"])
-            for name, tq in sorted(queue.tables.items()):
-                depth.add_metric([name], tq.depth)
-                lag.add_metric([name], tq.lag_seconds)
-                retries.add_metric([name], tq.stats.retries)
-                dead.add_metric([name], tq.stats.dead_letters)
-            yield from (depth, lag, retries, dead)
-            backlog = GaugeMetricFamily("cdp_journal_backlog", "Journaled writes DynamoDB has not confirmed")
-            backlog.add_metric([], queue.journal.backlog)
-            yield backlog
+            backlog = GaugeMetricFamily("cdp_journal_backlog",
+                                        "Journaled writes DynamoDB has not confirmed yet, by table", labels=["table"])
+            # every queued table of the mapping from the start; a table's queue is made on its first write
+            queued = {t.cql_name for t in dual.mapping.tables.values() if t.write_mode == "queued"}
+            for name in sorted(queued | queue.tables.keys()):
+                tq = queue.tables.get(name)
+                depth.add_metric([name], tq.depth if tq else 0)
+                lag.add_metric([name], tq.lag_seconds if tq else 0.0)
+                retries.add_metric([name], tq.stats.retries if tq else 0)
+                dead.add_metric([name], tq.stats.dead_letters if tq else 0)
+                backlog.add_metric([name], len(tq.stats.oldest_enqueued) if tq else 0)
+            yield from (depth, lag, retries, dead, backlog)
+        yield from self._phase_metrics()
+
+    def _phase_metrics(self) -> Iterable[Family]:
+        """Every mapped table's phase as a state set (1 for the phase it runs, 0 for the others),
+        so a dashboard or an alert sees every table from the start."""
+        state = GaugeMetricFamily("cdp_table_phase", "Phase this sidecar runs for a table (1), by table and phase",
+                                  labels=["table", "phase"])
+        share = GaugeMetricFamily("cdp_table_phase_share_percent",
+                                  "Share of the table's partitions in its phase (the rest are one phase back)",
+                                  labels=["table"])
+        for name, tp in sorted(self.phases.current.tables.items()):
+            for phase in PHASES:
+                state.add_metric([name, phase], 1 if tp.phase == phase else 0)
+            share.add_metric([name], tp.share)
+        yield from (state, share)
+
+    def _info_metrics(self) -> Iterable[Family]:
+        # what identifies the sidecar and its fleet (the sidecars sharing one control store):
+        # alerts aggregate per fleet by joining on this series
+        control = self.control
+        info = GaugeMetricFamily("cdp_sidecar_info", "Always 1: the sidecar's version, id and control store "
+                                 "(its fleet; empty without a mapping)", labels=["version", "sidecar_id", "control"])
+        info.add_metric([__version__, control.watcher.sidecar_id if control else "",
+                         control.store.fleet_key if control else ""], 1)
+        yield info
 
     def verify_samples(self) -> list[dict[str, object]]:
         return list(self.reads.stats.samples) if self.reads is not None else []
@@ -325,6 +336,24 @@ class ProxyServer:
             "cassandra_last_connect_failure": self.pool.last_failure or None,
             "phase_version": self.phases.version,
         }
+
+
+def dynamodb_metrics(stats: ClientStats) -> Iterable[Family]:
+    """The data path's DynamoDB calls, every operation it uses from the start."""
+    ops = stats.by_operation
+    yield labelled_counter("cdp_dynamodb_requests", "DynamoDB requests, by operation", "operation", ops("calls"))
+    yield labelled_counter("cdp_dynamodb_retries", "DynamoDB requests retried, by operation", "operation",
+                           ops("retries"))
+    yield labelled_counter("cdp_dynamodb_throttles", "DynamoDB throttling answers, by operation", "operation",
+                           ops("throttles"))
+    yield labelled_counter("cdp_dynamodb_unavailable", "DynamoDB requests that got no answer after every retry "
+                           "(refused, reset, timed out), by operation", "operation", ops("unavailable"))
+    yield labelled_counter("cdp_dynamodb_timeouts", "DynamoDB requests cut short by the client request's "
+                           "deadline, by operation", "operation", ops("timeouts"))
+    yield labelled_counter("cdp_dynamodb_errors", "DynamoDB error answers after retries, by code", "code",
+                           stats.errors)
+    yield histogram_family("cdp_dynamodb_request_duration_seconds", "DynamoDB request latency, by operation",
+                           "operation", stats.latency)
 
 
 def _read_metrics(reads: ReadPath) -> Iterable[Family]:
