@@ -39,6 +39,15 @@ BAD_VALUES = Path(__file__).with_name("bad-values.yaml")
 EXAMPLE_MAPPING = CHART.parents[2] / "examples" / "shop.yaml"
 
 
+SHIPPED_PODMONITOR = yaml.safe_load((CHART.parents[1] / "prometheus" / "podmonitor.yaml").read_text())
+
+
+def check_scraped(template: dict[str, Any]) -> None:
+    """deploy/prometheus/podmonitor.yaml (and the scrape config doing the same) selects the pod."""
+    wanted = SHIPPED_PODMONITOR["spec"]["selector"]["matchLabels"]
+    assert wanted.items() <= template["metadata"]["labels"].items()
+
+
 def check_pod(pod: dict[str, Any], native: bool) -> tuple[dict[str, Any], dict[str, str]]:
     """What every shipped pod spec must give the sidecar; returns the sidecar and its env."""
     sidecar, is_native = sidecar_of(pod)
@@ -99,6 +108,7 @@ def test_the_readme_values_render_one_pod_with_a_native_sidecar(tmp_path: Path) 
     dep = only(docs, "Deployment")
     pod = dep["spec"]["template"]["spec"]
     _, env = check_pod(pod, native=True)
+    check_scraped(dep["spec"]["template"])
     assert [c["name"] for c in pod["containers"]] == ["shop-cart"]
     assert env["CDP_LISTEN"] == "127.0.0.1:9042" and env["CDP_CASSANDRA"] == "cassandra.db.svc.cluster.local:9042"
     # one pod: its phases in its own state volume (the default file control store)
@@ -151,7 +161,11 @@ def test_the_full_values_render_a_fleet_with_irsa_and_a_podmonitor() -> None:
     pm = only(docs, "PodMonitor")
     assert pm["apiVersion"] == "monitoring.coreos.com/v1" and pm["metadata"]["labels"]["release"] == "prometheus"
     assert pm["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    assert pm["spec"]["podMetricsEndpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    # the labels the shipped alerts group by, as deploy/prometheus/podmonitor.yaml sets them
+    (endpoint,) = pm["spec"]["podMetricsEndpoints"]
+    (shipped,) = SHIPPED_PODMONITOR["spec"]["podMetricsEndpoints"]
+    assert endpoint == {**shipped, "interval": "15s"}
+    check_scraped(pod)
 
 
 def test_a_claim_replaces_the_emptydir_and_the_rollout_recreates(tmp_path: Path) -> None:
@@ -211,6 +225,8 @@ def test_the_schema_refuses_a_bad_values_file() -> None:
      "state.existingClaim holds the state of one pod"),
     (["--set", "mapping.inline=version: 1", "--set", "mapping.existingConfigMap=m"],
      "give inline or existingConfigMap, not both"),
+    (["--set", "app.containers[0].ports[0].name=metrics", "--set", "app.containers[0].ports[0].containerPort=8080"],
+     "app.containers: a port named metrics"),
 ])
 def test_settings_that_cannot_work_are_refused(tmp_path: Path, settings: list[str], complaint: str) -> None:
     args = ["-f", str(readme_values(tmp_path)), *settings]
@@ -225,6 +241,7 @@ def test_the_plain_manifest_is_valid_and_ready_for_a_fleet(tmp_path: Path) -> No
     dep = only(docs, "Deployment")
     pod = dep["spec"]["template"]["spec"]
     _, env = check_pod(pod, native=True)
+    check_scraped(dep["spec"]["template"])
     # several pods share their phases through a DynamoDB control table
     assert dep["spec"]["replicas"] > 1 and env["CDP_CONTROL"].startswith("dynamodb:")
     sa = only(docs, "ServiceAccount")
@@ -244,8 +261,10 @@ def test_with_only_cassandra_set_an_application_chart_includes_the_sidecar(tmp_p
     docs = render_example_app(tmp_path)
     validate(docs, NATIVE_VERSIONS)
     assert sorted(d["kind"] for d in docs) == ["Deployment", "ServiceAccount"]  # the dependency renders no workload
-    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    template = only(docs, "Deployment")["spec"]["template"]
+    pod = template["spec"]
     _, env = check_pod(pod, native=True)
+    check_scraped(template)
     assert env["CDP_CASSANDRA"] == "cassandra.db.svc.cluster.local:9042"
     assert pod["serviceAccountName"] == only(docs, "ServiceAccount")["metadata"]["name"]
     app = only([{"kind": c["name"], **c} for c in pod["containers"]], "shop-cart")

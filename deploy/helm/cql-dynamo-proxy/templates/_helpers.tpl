@@ -9,6 +9,11 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* On every pod with the sidecar: what deploy/prometheus (PodMonitor, scrape config) selects. */}}
+{{- define "cql-dynamo-proxy.podLabels" -}}
+cql-dynamo-proxy/sidecar: "true"
+{{- end -}}
+
 {{- define "cql-dynamo-proxy.labels" -}}
 {{ include "cql-dynamo-proxy.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -44,6 +49,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- if and (gt (int .Values.replicaCount) 1) .Values.state.existingClaim -}}
 {{- fail "state.existingClaim holds the state of one pod: use replicaCount 1 with it" -}}
+{{- end -}}
+{{- range .Values.app.containers -}}
+{{- range .ports -}}
+{{- if eq (.name | default "") "metrics" -}}
+{{- fail "app.containers: a port named metrics: the name is the sidecar's (probes and scrapes find it by name, and port names are unique in a pod)" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.mapping.inline .Values.mapping.existingConfigMap -}}
 {{- fail "mapping: give inline or existingConfigMap, not both" -}}
