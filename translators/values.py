@@ -451,9 +451,9 @@ def _stored_form(t: CqlType, v: Any) -> Any:
     if isinstance(t, ListType | VectorType):
         return [_stored_form(t.element, x) for x in items_of(v, t.cql())]
     if isinstance(t, SetType):
-        from translators import keys
+        from translators import ordered_bytes
 
-        enc = keys.bytecomparable_encoder(t.element)
+        enc = ordered_bytes.bytecomparable_encoder(t.element)
         by_key: dict[bytes, Any] = {}
         for x in items_of(v, "set"):
             if x is None:
@@ -461,9 +461,9 @@ def _stored_form(t: CqlType, v: Any) -> Any:
             by_key.setdefault(enc(x), x)
         return [_stored_form(t.element, by_key[k]) for k in sorted(by_key)]
     if isinstance(t, MapType):
-        from translators import keys
+        from translators import ordered_bytes
 
-        kenc = keys.bytecomparable_encoder(t.key)
+        kenc = ordered_bytes.bytecomparable_encoder(t.key)
         entries: dict[bytes, tuple[Any, Any]] = {}
         for k, x in map_pairs(v):
             if k is None:
@@ -745,9 +745,9 @@ def _set_to(t: SetType, v: Any, nested: bool) -> Attribute | None:
         return {"NS": [str(n) for n in sorted({int_value(x, code) for x in items})]}
     if kind == "BS":
         return {"BS": sorted({blob_value(x) for x in items})}
-    from translators import keys
+    from translators import ordered_bytes
 
-    enc = keys.bytecomparable_encoder(et)
+    enc = ordered_bytes.bytecomparable_encoder(et)
     by_key: dict[bytes, Any] = {}
     for x in items:
         by_key.setdefault(enc(x), x)
@@ -961,9 +961,9 @@ def cql_sort_key(t: CqlType) -> Callable[[Any], Any] | None:
         t.code in TEXT_CODES or t.code in INTEGER_CODES or t.code == TypeCode.VARINT
     ):
         return None
-    from translators import keys
+    from translators import ordered_bytes
 
-    return keys.bytecomparable_encoder(t)
+    return ordered_bytes.bytecomparable_encoder(t)
 
 
 def _element_from(t: CqlType, a: Any) -> Any:
