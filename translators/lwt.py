@@ -18,7 +18,7 @@ from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
 from cql_protocol.types import BOOLEAN, CqlType, serialize
 
 from .mapping import TableMapping
-from .statements import LwtCondition, Untranslatable
+from .statements.results import LwtCondition, Untranslatable
 from .values import values_equal
 
 APPLIED = "[applied]"

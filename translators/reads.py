@@ -59,7 +59,9 @@ from . import item_codec, keys, values
 from .mapping import IndexSpec, TableMapping
 from .row_state import Collection, RowState, _list_order, visible
 from .select_meta import Selected, resolve_selection
-from .statements import Untranslatable, _Binder, _Table
+from .statements import _Table
+from .statements.results import Untranslatable
+from .statements.terms import _Binder
 from .token import partition_token
 
 Attribute = dict[str, Any]
