@@ -3,8 +3,8 @@
 Partition key
     One column without an entity prefix keeps its own type: N for tinyint, smallint, int, bigint,
     counter, timestamp, date and time; B for blob (raw bytes) and for tuples, UDTs and frozen
-    collections (values.canonical_bytes: their serialized form); S for everything else, in the canonical
-    text of values.to_text (text as is, boolean "true"/"false", uuid canonical, inet canonical,
+    collections (canonical.canonical_bytes: their serialized form); S for everything else, in the canonical
+    text of canonical.to_text (text as is, boolean "true"/"false", uuid canonical, inet canonical,
     varint/decimal/float/double as exact decimal text: N would lose big numbers, decimal scale,
     NaN, infinities and -0.0). Several columns, or an entity prefix: S = prefix followed by the
     components' canonical texts joined by "#", each with "\\" and "#" escaped by a backslash.
@@ -51,9 +51,10 @@ from cql_protocol.types import (
     NativeType,
     TypeCode,
 )
-from translators import values as _values
+from translators import canonical, cql_values
+from translators.cql_values import INTEGER_CODES, TEXT_CODES
 from translators.ordered_bytes import _END, _INVERT, _NEXT, END, NEXT, Decoder, Encoder, _codec
-from translators.values import INTEGER_CODES, TEXT_CODES, Attribute
+from translators.values import Attribute, attr_bytes
 
 BEFORE = b"\x20"
 AFTER = b"\x60"
@@ -109,10 +110,10 @@ def _split_components(s: str) -> list[str]:
 
 def _single_bytes(t: CqlType, v: Any) -> bytes:
     if isinstance(t, CustomType) or (type(t) is NativeType and t.code == TypeCode.BLOB):
-        return _values.blob_value(v)
+        return cql_values.blob_value(v)
     if type(t) is NativeType:
-        return _values.to_text(t, v).encode("utf-8")
-    return _values.canonical_bytes(t, v)
+        return canonical.to_text(t, v).encode("utf-8")
+    return canonical.canonical_bytes(t, v)
 
 
 def encode_partition(
@@ -137,15 +138,15 @@ def encode_partition(
     if len(types) == 1 and not prefix:
         t, v = types[0], values[0]
         if kind == "S":
-            s = _values.to_text(t, v)
+            s = canonical.to_text(t, v)
             if not s:
                 raise ValueError("a partition key cannot be empty")
             return {"S": s}
         if kind == "N":
             if type(t) is NativeType and t.code in INTEGER_CODES:
-                return {"N": str(_values.int_value(v, t.code))}
+                return {"N": str(cql_values.int_value(v, t.code))}
             if type(t) is NativeType and t.code == TypeCode.VARINT:
-                n = _values.varint_value(v)
+                n = cql_values.varint_value(v)
                 if len(str(abs(n))) > 38:
                     raise ValueError(f"varint {n} has more than 38 digits: it cannot be an N key")
                 return {"N": str(n)}
@@ -159,7 +160,7 @@ def encode_partition(
     if kind != "S":
         raise ValueError("a composite or prefixed partition key is stored as S")
     s = prefix + "#".join(
-        [_escape_component(_values.to_text(t, v)) for t, v in zip(types, values, strict=True)]
+        [_escape_component(canonical.to_text(t, v)) for t, v in zip(types, values, strict=True)]
     )
     if not s:
         raise ValueError("a partition key cannot be empty")
@@ -171,16 +172,16 @@ def decode_partition(types: Sequence[CqlType], attr: Attribute, prefix: str = ""
     if len(types) == 1 and not prefix:
         t = types[0]
         if "S" in attr:
-            return (_values.from_text(t, attr["S"]),)
+            return (canonical.from_text(t, attr["S"]),)
         if "N" in attr:
-            return (_values.from_text(t, attr["N"]),)
+            return (canonical.from_text(t, attr["N"]),)
         if "B" in attr:
-            b = _values.attr_bytes(attr["B"])
+            b = attr_bytes(attr["B"])
             if isinstance(t, CustomType) or (type(t) is NativeType and t.code == TypeCode.BLOB):
                 return (b,)
             if type(t) is NativeType:
-                return (_values.from_text(t, b.decode("utf-8")),)
-            return (_values.from_canonical_bytes(t, b),)
+                return (canonical.from_text(t, b.decode("utf-8")),)
+            return (canonical.from_canonical_bytes(t, b),)
         raise ValueError(f"not a partition key attribute: {attr!r}")
     s = attr.get("S")
     if not isinstance(s, str) or not s.startswith(prefix):
@@ -188,7 +189,7 @@ def decode_partition(types: Sequence[CqlType], attr: Attribute, prefix: str = ""
     parts = _split_components(s[len(prefix) :])
     if len(parts) != len(types):
         raise ValueError(f"partition key {s!r} has {len(parts)} components, expected {len(types)}")
-    return tuple(_values.from_text(t, p) for t, p in zip(types, parts, strict=True))
+    return tuple(canonical.from_text(t, p) for t, p in zip(types, parts, strict=True))
 
 
 # --- sort key ----------------------------------------------------------------------------------
@@ -257,11 +258,11 @@ def _plain_value(t: CqlType, kind: str, v: Any) -> Attribute:
     if v is None:
         raise ValueError("clustering values cannot be null")
     if kind == "S":
-        s = _values.text_value(v) if t.code == TypeCode.VARCHAR else _values.ascii_value(v)
+        s = cql_values.text_value(v) if t.code == TypeCode.VARCHAR else cql_values.ascii_value(v)
         if not s:
             raise ValueError("an empty text cannot be a plain sort key: use bytecomparable")
         return {"S": s}
-    return {"N": str(_values.int_value(v, t.code))}
+    return {"N": str(cql_values.int_value(v, t.code))}
 
 
 def encode_clustering(
@@ -300,12 +301,12 @@ def decode_clustering(
             return (attr["S"],) if "S" in attr else _bad_sort_key(attr)
         if "N" not in attr:
             _bad_sort_key(attr)
-        return (_values.from_text(types[0], attr["N"]),)
+        return (canonical.from_text(types[0], attr["N"]),)
     if encoding != "bytecomparable":
         raise ValueError(f"unknown sort key encoding {encoding!r}")
     if "B" not in attr:
         _bad_sort_key(attr)
-    data = _values.attr_bytes(attr["B"])
+    data = attr_bytes(attr["B"])
     p = _prefix_bytes(prefix)
     if not data.startswith(p):
         raise ValueError(f"sort key {data!r} does not start with {p!r}")
@@ -476,9 +477,9 @@ def _plain_condition(
     if kind == "N":
         lo = hi = None
         if lower is not None:
-            lo = _values.int_value(lower[0], t.code) + (0 if lower[1] else 1)
+            lo = cql_values.int_value(lower[0], t.code) + (0 if lower[1] else 1)
         if upper is not None:
-            hi = _values.int_value(upper[0], t.code) - (0 if upper[1] else 1)
+            hi = cql_values.int_value(upper[0], t.code) - (0 if upper[1] else 1)
         if lo is not None and hi is not None:
             if lo > hi:
                 return _EMPTY
@@ -493,12 +494,12 @@ def _plain_condition(
     shi: str | None = None
     hi_inclusive = True
     if lower is not None:
-        s = _values.text_value(lower[0])
+        s = cql_values.text_value(lower[0])
         slo = s if lower[1] else s + "\x00"
         if slo == "":
             slo = None
     if upper is not None:
-        shi = _values.text_value(upper[0])
+        shi = cql_values.text_value(upper[0])
         hi_inclusive = upper[1]
         if shi == "":
             return _EMPTY

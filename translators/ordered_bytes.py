@@ -1,7 +1,8 @@
 """Byte-comparable encodings of single CQL values (after apache/cassandra ByteComparable.md).
 
 Unsigned byte order of the encodings is CQL order: the bytecomparable sort keys of translators.keys
-are built of them, and translators.values orders set elements and map keys by them. Per type (ASC):
+are built of them, and translators.canonical and translators.values order set elements and map keys
+by them. Per type (ASC):
   boolean                   00 / 01
   tinyint..bigint, counter, fixed-size big-endian, sign bit flipped
   timestamp, date, time
@@ -46,7 +47,7 @@ from cql_protocol.types import (
     UDTType,
     VectorType,
 )
-from translators import values as _values
+from translators import cql_values
 
 NEXT = b"\x40"
 NULL = b"\x3f"
@@ -76,7 +77,7 @@ Decoder = Callable[[bytes, int], tuple[Any, int]]
 
 def _fixed(s: struct.Struct, bias: int, code: int) -> tuple[Encoder, Decoder]:
     pack, unpack_from, size = s.pack, s.unpack_from, s.size
-    int_value = _values.int_value
+    int_value = cql_values.int_value
 
     def enc(v: Any) -> bytes:
         return pack(int_value(v, code) + bias)
@@ -91,7 +92,7 @@ def _fixed(s: struct.Struct, bias: int, code: int) -> tuple[Encoder, Decoder]:
 
 
 def _bool_enc(v: Any) -> bytes:
-    return b"\x01" if _values.bool_value(v) else b"\x00"
+    return b"\x01" if cql_values.bool_value(v) else b"\x00"
 
 
 def _bool_dec(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -102,7 +103,7 @@ def _bool_dec(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _float_enc(v: Any) -> bytes:
-    x = _values.float32_of(v)
+    x = cql_values.float32_of(v)
     bits = 0x7FC00000 if x != x else _U32.unpack(_F32.pack(x))[0]
     return _U32.pack(bits ^ (0xFFFFFFFF if bits & 0x80000000 else 0x80000000))
 
@@ -114,7 +115,7 @@ def _float_dec(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _double_enc(v: Any) -> bytes:
-    x = _values.double_value(v)
+    x = cql_values.double_value(v)
     bits = 0x7FF8000000000000 if x != x else _U64.unpack(_F64.pack(x))[0]
     return _U64.pack(bits ^ (_M64 if bits >> 63 else 1 << 63))
 
@@ -143,11 +144,11 @@ def _unescape(buf: bytes, pos: int) -> tuple[bytes, int]:
 
 
 def _text_enc(v: Any) -> bytes:
-    return _escape(_values.text_value(v).encode("utf-8"))
+    return _escape(cql_values.text_value(v).encode("utf-8"))
 
 
 def _ascii_enc(v: Any) -> bytes:
-    return _escape(_values.ascii_value(v).encode("ascii"))
+    return _escape(cql_values.ascii_value(v).encode("ascii"))
 
 
 def _text_dec(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -156,7 +157,7 @@ def _text_dec(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _blob_enc(v: Any) -> bytes:
-    return _escape(_values.blob_value(v))
+    return _escape(cql_values.blob_value(v))
 
 
 def _blob_dec(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -164,7 +165,7 @@ def _blob_dec(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _inet_enc(v: Any) -> bytes:
-    return _escape(_values.inet_packed(v))
+    return _escape(cql_values.inet_packed(v))
 
 
 def _inet_dec(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -210,7 +211,7 @@ def _varint_dec(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _varint_enc(v: Any) -> bytes:
-    return varint_bytes(_values.varint_value(v))
+    return varint_bytes(cql_values.varint_value(v))
 
 
 # Integral decimals decoded from a key come back without an exponent up to this many digits.
@@ -218,7 +219,7 @@ _PLAIN_DECIMAL_DIGITS = 40
 
 
 def _decimal_enc(v: Any) -> bytes:
-    d = _values.decimal_of(v)
+    d = cql_values.decimal_of(v)
     if d.is_zero():
         return b"\x80"
     sign, digits, exp = d.as_tuple()
@@ -267,7 +268,7 @@ def _decimal_dec(buf: bytes, pos: int) -> tuple[Any, int]:
 def _uuid_int(v: Any) -> int:
     if isinstance(v, uuid.UUID):
         return v.int
-    return uuid.UUID(_values.uuid_text(v)).int
+    return uuid.UUID(cql_values.uuid_text(v)).int
 
 
 def _uuid_enc(v: Any) -> bytes:
@@ -422,7 +423,7 @@ def _list_codec(t: ListType | VectorType) -> tuple[Encoder, Decoder]:
     dim = t.dimension if isinstance(t, VectorType) else None
 
     def enc(v: Any) -> bytes:
-        items = _values.items_of(v, what)
+        items = cql_values.items_of(v, what)
         if dim is not None and len(items) != dim:
             raise ValueError(f"{what} needs exactly {dim} elements, got {len(items)}")
         return b"".join([NEXT + eenc(_no_null(x, what)) for x in items]) + END
@@ -445,7 +446,7 @@ def _set_codec(t: SetType) -> tuple[Encoder, Decoder]:
     what = t.cql()
 
     def enc(v: Any) -> bytes:
-        parts = sorted({eenc(_no_null(x, what)) for x in _values.items_of(v, what)})
+        parts = sorted({eenc(_no_null(x, what)) for x in cql_values.items_of(v, what)})
         return b"".join([NEXT + p for p in parts]) + END
 
     return enc, _sequence_dec(edec, what)
@@ -457,7 +458,7 @@ def _map_codec(t: MapType) -> tuple[Encoder, Decoder]:
     what = t.cql()
 
     def enc(v: Any) -> bytes:
-        entries = {kenc(_no_null(k, what)): venc(_no_null(x, what)) for k, x in _values.map_pairs(v)}
+        entries = {kenc(_no_null(k, what)): venc(_no_null(x, what)) for k, x in cql_values.map_pairs(v)}
         return b"".join([NEXT + k + NEXT + entries[k] for k in sorted(entries)]) + END
 
     def dec(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -474,7 +475,7 @@ def _map_codec(t: MapType) -> tuple[Encoder, Decoder]:
                 raise ValueError(f"invalid {what} key byte {buf[pos]:#04x}")
             x, pos = vdec(buf, pos + 1)
             pairs.append((k, x))
-        return _values.pairs_to_map(pairs), pos
+        return cql_values.pairs_to_map(pairs), pos
 
     return enc, dec
 

@@ -55,7 +55,7 @@ from cql_protocol.messages.result import ColumnSpec
 from cql_protocol.primitives import UNSET, Unset
 from cql_protocol.types import CqlType, ListType, MapType, SetType, TypeCode, UDTType, native, serialize
 
-from . import item_codec, keys, values
+from . import canonical, cql_values, item_codec, keys, values
 from .mapping import IndexSpec, TableMapping
 from .row_state import Collection, RowState, _list_order, visible
 from .select_meta import Selected, resolve_selection
@@ -590,7 +590,7 @@ def _partition_segments(tm: TableMapping, partitions: list[tuple[Any, ...]],
         types = [cols[c] for c in ck[:prefix]]
         for parts in product(*(rows for _, rows in chosen)):
             row = tuple(x for part in parts for x in part)
-            ident = b"".join(values.canonical_bytes(t, v) for t, v in zip(types, row, strict=True))
+            ident = b"".join(canonical.canonical_bytes(t, v) for t, v in zip(types, row, strict=True))
             if ident not in seen:
                 seen.add(ident)
                 clusterings.append(row)
@@ -676,7 +676,7 @@ def _index_segment(tm: TableMapping, index: IndexSpec, value: Any) -> Segment:
     kind = tm.attribute_type(col)
     if attr is None or kind not in attr:
         # the GSI key holds the stored type; a value that is not stored that way matches nothing
-        attr = {kind: values.to_text(tm.schema.columns[col], value)} if kind == "S" else attr
+        attr = {kind: canonical.to_text(tm.schema.columns[col], value)} if kind == "S" else attr
     req: dict[str, Any] = {
         "TableName": tm.dynamodb_table,
         "IndexName": index.name,
@@ -835,7 +835,7 @@ def _metadata(plan: ReadPlan, s: Selected, d: Decoded, st: Decoded | None) -> An
 
 
 def _same(t: CqlType, a: Any, b: Any) -> bool:
-    return values.canonical_bytes(t, a) == values.canonical_bytes(t, b)
+    return canonical.canonical_bytes(t, a) == canonical.canonical_bytes(t, b)
 
 
 def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None]:
@@ -848,7 +848,7 @@ def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None
         if kind == "column":
             assert s.column is not None
             v = _cell_value(plan, s.column, d, st)
-            out.append(None if v is None else values.canonical_bytes(cols[s.column], v))
+            out.append(None if v is None else canonical.canonical_bytes(cols[s.column], v))
         elif kind in ("writetime", "ttl", "maxwritetime"):
             v = _metadata(plan, s, d, st)
             out.append(None if v is None else serialize(s.spec.type, v, v5))
@@ -860,11 +860,11 @@ def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None
             found = None
             if m is not None:
                 key = _literal_key(plan, s, t)
-                for k, x in values.map_pairs(m):
+                for k, x in cql_values.map_pairs(m):
                     if _same(t.key, k, key):
                         found = x
                         break
-            out.append(None if found is None else values.canonical_bytes(t.value, found))
+            out.append(None if found is None else canonical.canonical_bytes(t.value, found))
         elif kind == "field":
             assert s.column is not None
             t = cols[s.column]
@@ -877,7 +877,7 @@ def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None
                 else:
                     idx = [f for f, _ in t.fields].index(s.field or "")
                     fv = u[idx] if idx < len(u) else None
-            out.append(None if fv is None else values.canonical_bytes(s.spec.type, fv))
+            out.append(None if fv is None else canonical.canonical_bytes(s.spec.type, fv))
         else:
             out.append(None)  # aggregates are filled in by aggregate_row
     return out
@@ -935,7 +935,7 @@ def matches(plan: ReadPlan, d: Decoded, st: Decoded | None) -> bool:
             return False
         if f.target == "element":
             assert isinstance(t, MapType)
-            found = next((x for k, x in values.map_pairs(v) if _same(t.key, k, f.key)), None)
+            found = next((x for k, x in cql_values.map_pairs(v) if _same(t.key, k, f.key)), None)
             if found is None or not _same(t.value, found, f.values[0]):
                 return False
             continue
@@ -943,12 +943,12 @@ def matches(plan: ReadPlan, d: Decoded, st: Decoded | None) -> bool:
         if op is Operator.CONTAINS:
             assert isinstance(t, ListType | SetType | MapType)
             et = t.value if isinstance(t, MapType) else t.element
-            items = [x for _, x in values.map_pairs(v)] if isinstance(t, MapType) else list(v)
+            items = [x for _, x in cql_values.map_pairs(v)] if isinstance(t, MapType) else list(v)
             if not any(_same(et, x, f.values[0]) for x in items):
                 return False
         elif op is Operator.CONTAINS_KEY:
             assert isinstance(t, MapType)
-            if not any(_same(t.key, k, f.values[0]) for k, _ in values.map_pairs(v)):
+            if not any(_same(t.key, k, f.values[0]) for k, _ in cql_values.map_pairs(v)):
                 return False
         elif op in (Operator.EQ, Operator.IN):
             if not any(_same(t, v, x) for x in f.values):
