@@ -38,15 +38,32 @@ from typing import Any
 
 import orjson
 
-from cql_protocol.cql.ast import Operator, Select
+from cql_protocol.cql.ast import Select
 from cql_protocol.primitives import Unset
 from cql_protocol.types import CqlType
-from translators import keys, values
+from translators import keys
 from translators.mapping import IndexSpec, TableMapping
-from translators.reads.plan import Attribute, Cursor, Filter, ReadPlan
-from translators.reads.restrictions import FILTERING_MESSAGE, _limit, _order_by, _restrictions
-from translators.reads.segments import _index_segment, _partition_segments, _scan_segment
-from translators.select_meta import resolve_selection
+from translators.reads.plan import Attribute, Cursor, ReadPlan, Segment
+from translators.reads.restrictions import (
+    FILTERING_MESSAGE,
+    _choose_index,
+    _clustering_slice,
+    _ClusteringSlice,
+    _limit,
+    _order_by,
+    _partitions,
+    _Restrictions,
+    _restrictions,
+)
+from translators.reads.segments import (
+    _clusterings,
+    _index_segment,
+    _key_lookup_segment,
+    _partition_query_segments,
+    _scan_segment,
+    _whole_keys,
+)
+from translators.select_meta import Selected, resolve_selection
 from translators.statements import _Table
 from translators.statements.results import Untranslatable
 from translators.statements.terms import _Binder
@@ -117,10 +134,10 @@ def _fingerprint(stmt: Select, tm: TableMapping, raw_values: Sequence[bytes | Un
     return h.digest()
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Planning
 # ---------------------------------------------------------------------------------------------
+
 
 def plan_select(
     stmt: Select,
@@ -154,85 +171,16 @@ def plan_select(
         raise table.invalid("PER PARTITION LIMIT is not allowed with SELECT DISTINCT queries")
 
     r = _restrictions(table, stmt)
-    schema = tm.schema
-    ck = schema.clustering_columns
-    pk_full = all(c in r.pk for c in schema.partition_key)
-    index: IndexSpec | None = None
-    index_value: Any = None
-    if not pk_full:
-        for col, v in r.indexed:
-            index = next((i for i in tm.indexes if i.partition_key == col), None)
-            if index is not None:
-                index_value = v
-                break
-    for col, v in r.indexed:
-        if index is not None and col == index.partition_key and v is index_value:
-            continue
-        r.filters.append(Filter("column", col, Operator.EQ, (v,)))
-        has_cql_index = any(i.partition_key == col and i.cql_index for i in tm.indexes)
-        if not has_cql_index or len(r.indexed) > 1:
-            r.needs_filtering = True
-    if index is not None and not index.cql_index:
-        r.needs_filtering = True  # Cassandra has no index here: it wants ALLOW FILTERING
-
-    # partitions
-    partitions: list[tuple[Any, ...]] = []
-    if pk_full:
-        partitions = table.combine([r.pk[c] for c in schema.partition_key], schema.partition_key)
-        # Cassandra answers IN on the partition key in key order (the key type's comparator)
-        sort_keys = [values.cql_sort_key(schema.columns[c]) for c in schema.partition_key]
-        partitions.sort(key=lambda p: tuple(v if f is None else f(v) for f, v in zip(sort_keys, p, strict=True)))
-    else:
-        for col, (_cols, rows) in r.pk.items():
-            r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
-            r.needs_filtering = True
-    if r.token_lower or r.token_upper:
-        if pk_full:
-            raise table.unsupported("token() restrictions together with a restricted partition key are not "
-                                    "translated")
-        r.filters.append(Filter("token", None, Operator.GT, (r.token_lower, r.token_upper)))
-
-    # clustering: an =/IN prefix, then a slice on the next column; the rest is filtered
-    chosen: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]] = []
-    i = 0
-    if pk_full:
-        while i < len(ck) and ck[i] in r.ck_groups and ck[i] not in r.ck_bounds:
-            g = r.ck_groups[ck[i]]
-            chosen.append(g)
-            i += len(g[0])
-    prefix = i
-    lower = upper = None
-    if pk_full and prefix < len(ck) and ck[prefix] in r.ck_bounds and ck[prefix] not in r.ck_groups:
-        lower, upper = r.ck_bounds[ck[prefix]]
-        slice_col: str | None = ck[prefix]
-    else:
-        slice_col = None
-    used = {c for cols, _ in chosen for c in cols}
-    clustering_restricted = bool(r.ck_groups or r.ck_bounds)
-    for col, (cols, rows) in r.ck_groups.items():
-        if col in used or col != cols[0]:
-            continue
-        if len(cols) > 1:
-            raise table.unsupported(f"multi-column restriction on ({', '.join(cols)}) that is not a clustering "
-                                    f"prefix is not translated")
-        r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
-        r.needs_filtering = True
-    for col, (lo, hi) in r.ck_bounds.items():
-        if col == slice_col:
-            continue
-        if col in r.ck_groups:
-            raise table.invalid(f"Column \"{col}\" cannot be restricted by both an equality and an inequality "
-                                f"relation")
-        for b, op_incl, op_excl in ((lo, Operator.GTE, Operator.GT), (hi, Operator.LTE, Operator.LT)):
-            if b is not None:
-                r.filters.append(Filter("column", col, op_incl if b[1] else op_excl, (b[0],)))
-        r.needs_filtering = True
-    if not pk_full and clustering_restricted and index is None:
+    pk_full = all(c in r.pk for c in tm.schema.partition_key)
+    index, index_value = _choose_index(tm, r, pk_full)
+    partitions = _partitions(table, r, pk_full)
+    cs = _clustering_slice(table, r, pk_full)
+    if not pk_full and cs.restricted and index is None:
         r.needs_filtering = True
     if r.needs_filtering and not stmt.allow_filtering:
         raise table.invalid(FILTERING_MESSAGE)
 
-    if stmt.distinct and clustering_restricted:
+    if stmt.distinct and cs.restricted:
         raise table.invalid("SELECT DISTINCT with WHERE clause only supports restriction by partition key and/or "
                             "static columns.")
 
@@ -244,23 +192,8 @@ def plan_select(
                             "must either remove the ORDER BY or the IN and sort client side, or disable paging for "
                             "this query")
 
-    has_static = bool(schema.static) and tm.sk is not None and tm.sk.encoding == "bytecomparable"
-    static_rows = has_static and (stmt.distinct or (not clustering_restricted and not r.regular))
-    selected_cols = {s.column for s in selection} if not stmt.is_star else set(schema.columns)
-    filtered_cols = {f.column for f in r.filters}
-    uses_static = has_static and (static_rows or bool((selected_cols | filtered_cols) & schema.static))
-    static_sk = None
-    if has_static:
-        assert tm.sk is not None
-        static_sk = keys.encode_clustering([schema.columns[c] for c in ck], [o for _, o in schema.clustering], (),
-                                           tm.sk.prefix, "bytecomparable")
-
-    if pk_full:
-        segments = _partition_segments(tm, partitions, chosen, prefix, lower, upper, reverse)
-    elif index is not None:
-        segments = [_index_segment(tm, index, index_value)]
-    else:
-        segments = [_scan_segment(tm)]
+    static_rows, uses_static, static_sk = _statics(tm, stmt, r, selection, cs.restricted)
+    segments = _segments(tm, pk_full, partitions, cs, reverse, index, index_value)
 
     fp = _fingerprint(stmt, tm, values_)
     resume = decode_paging_state(fp, paging_state, name) if paging_state and paging else None
@@ -285,3 +218,37 @@ def plan_select(
         protocol_version=protocol_version,
         static_sort_key=static_sk,
     )
+
+
+def _segments(tm: TableMapping, pk_full: bool, partitions: list[tuple[Any, ...]], cs: _ClusteringSlice,
+              reverse: bool, index: IndexSpec | None, index_value: Any) -> list[Segment]:
+    """The requests, by read shape: whole primary keys, a query per partition (and clustering
+    prefix), a GSI query, or a scan."""
+    if pk_full:
+        clusterings = _clusterings(tm, cs.chosen, cs.prefix)
+        if _whole_keys(tm, cs.prefix, cs.lower, cs.upper):
+            return [_key_lookup_segment(tm, partitions, clusterings, reverse)]
+        return _partition_query_segments(tm, partitions, clusterings, cs.lower, cs.upper, reverse)
+    if index is not None:
+        return [_index_segment(tm, index, index_value)]
+    return [_scan_segment(tm)]
+
+
+def _statics(tm: TableMapping, stmt: Select, r: _Restrictions, selection: Sequence[Selected],
+             clustering_restricted: bool) -> tuple[bool, bool, Attribute | None]:
+    """(static_rows, uses_static, static_sort_key) of a plan: whether a partition holding only
+    static values gives a row, whether rows need their partition's static values, and the sort
+    key of the static row."""
+    schema = tm.schema
+    ck = schema.clustering_columns
+    has_static = bool(schema.static) and tm.sk is not None and tm.sk.encoding == "bytecomparable"
+    static_rows = has_static and (stmt.distinct or (not clustering_restricted and not r.regular))
+    selected_cols = {s.column for s in selection} if not stmt.is_star else set(schema.columns)
+    filtered_cols = {f.column for f in r.filters}
+    uses_static = has_static and (static_rows or bool((selected_cols | filtered_cols) & schema.static))
+    static_sk = None
+    if has_static:
+        assert tm.sk is not None
+        static_sk = keys.encode_clustering([schema.columns[c] for c in ck], [o for _, o in schema.clustering], (),
+                                           tm.sk.prefix, "bytecomparable")
+    return static_rows, uses_static, static_sk

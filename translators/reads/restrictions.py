@@ -19,6 +19,8 @@ from cql_protocol.cql.ast import (
 )
 from cql_protocol.primitives import UNSET
 from cql_protocol.types import CqlType, ListType, MapType, SetType, TypeCode, native
+from translators import values
+from translators.mapping import IndexSpec, TableMapping
 from translators.reads.plan import Filter
 from translators.statements import _Table
 
@@ -210,3 +212,101 @@ def _order_by(table: _Table, stmt: Select, pk_full: bool) -> bool:
             raise table.invalid("Unsupported order by relation")
         reversed_ = rev
     return bool(reversed_)
+
+
+def _choose_index(tm: TableMapping, r: _Restrictions, pk_full: bool) -> tuple[IndexSpec | None, Any]:
+    """The GSI to query (and the value its key must equal) when the partition key is not fully
+    restricted; the other `column = value` restrictions on non-key columns become filters."""
+    index: IndexSpec | None = None
+    index_value: Any = None
+    if not pk_full:
+        for col, v in r.indexed:
+            index = next((i for i in tm.indexes if i.partition_key == col), None)
+            if index is not None:
+                index_value = v
+                break
+    for col, v in r.indexed:
+        if index is not None and col == index.partition_key and v is index_value:
+            continue
+        r.filters.append(Filter("column", col, Operator.EQ, (v,)))
+        has_cql_index = any(i.partition_key == col and i.cql_index for i in tm.indexes)
+        if not has_cql_index or len(r.indexed) > 1:
+            r.needs_filtering = True
+    if index is not None and not index.cql_index:
+        r.needs_filtering = True  # Cassandra has no index here: it wants ALLOW FILTERING
+    return index, index_value
+
+
+def _partitions(table: _Table, r: _Restrictions, pk_full: bool) -> list[tuple[Any, ...]]:
+    """The partition keys named (IN expanded), in the order Cassandra returns them; [] when the
+    partition key is not fully restricted, whose restrictions (and token ranges) become filters."""
+    schema = table.tm.schema
+    partitions: list[tuple[Any, ...]] = []
+    if pk_full:
+        partitions = table.combine([r.pk[c] for c in schema.partition_key], schema.partition_key)
+        # Cassandra answers IN on the partition key in key order (the key type's comparator)
+        sort_keys = [values.cql_sort_key(schema.columns[c]) for c in schema.partition_key]
+        partitions.sort(key=lambda p: tuple(v if f is None else f(v) for f, v in zip(sort_keys, p, strict=True)))
+    else:
+        for col, (_cols, rows) in r.pk.items():
+            r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
+            r.needs_filtering = True
+    if r.token_lower or r.token_upper:
+        if pk_full:
+            raise table.unsupported("token() restrictions together with a restricted partition key are not "
+                                    "translated")
+        r.filters.append(Filter("token", None, Operator.GT, (r.token_lower, r.token_upper)))
+    return partitions
+
+
+@dataclass
+class _ClusteringSlice:
+    """The clustering restrictions the sort key expresses: =/IN on the first `prefix` columns
+    (`chosen`: the groups of columns and their value rows), then `lower`/`upper` bounds on the next."""
+
+    chosen: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]]
+    prefix: int
+    lower: tuple[Any, bool] | None
+    upper: tuple[Any, bool] | None
+    restricted: bool  # some clustering column is restricted
+
+
+def _clustering_slice(table: _Table, r: _Restrictions, pk_full: bool) -> _ClusteringSlice:
+    """An =/IN prefix, then a slice on the next column; the other clustering restrictions become
+    filters."""
+    ck = table.tm.schema.clustering_columns
+    chosen: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]] = []
+    i = 0
+    if pk_full:
+        while i < len(ck) and ck[i] in r.ck_groups and ck[i] not in r.ck_bounds:
+            g = r.ck_groups[ck[i]]
+            chosen.append(g)
+            i += len(g[0])
+    prefix = i
+    lower = upper = None
+    if pk_full and prefix < len(ck) and ck[prefix] in r.ck_bounds and ck[prefix] not in r.ck_groups:
+        lower, upper = r.ck_bounds[ck[prefix]]
+        slice_col: str | None = ck[prefix]
+    else:
+        slice_col = None
+    used = {c for cols, _ in chosen for c in cols}
+    clustering_restricted = bool(r.ck_groups or r.ck_bounds)
+    for col, (cols, rows) in r.ck_groups.items():
+        if col in used or col != cols[0]:
+            continue
+        if len(cols) > 1:
+            raise table.unsupported(f"multi-column restriction on ({', '.join(cols)}) that is not a clustering "
+                                    f"prefix is not translated")
+        r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
+        r.needs_filtering = True
+    for col, (lo, hi) in r.ck_bounds.items():
+        if col == slice_col:
+            continue
+        if col in r.ck_groups:
+            raise table.invalid(f"Column \"{col}\" cannot be restricted by both an equality and an inequality "
+                                f"relation")
+        for b, op_incl, op_excl in ((lo, Operator.GTE, Operator.GT), (hi, Operator.LTE, Operator.LT)):
+            if b is not None:
+                r.filters.append(Filter("column", col, op_incl if b[1] else op_excl, (b[0],)))
+        r.needs_filtering = True
+    return _ClusteringSlice(chosen, prefix, lower, upper, clustering_restricted)

@@ -20,14 +20,12 @@ def _sk_sort_key(attr: Attribute) -> Any:
     return Decimal(attr["N"])
 
 
-def _partition_segments(tm: TableMapping, partitions: list[tuple[Any, ...]],
-                        chosen: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]], prefix: int,
-                        lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None,
-                        reverse: bool) -> list[Segment]:
-    schema = tm.schema
-    cols = schema.columns
-    ck = schema.clustering_columns
-    sk = tm.sk
+def _clusterings(tm: TableMapping, chosen: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]],
+                 prefix: int) -> list[tuple[Any, ...]]:
+    """The clustering prefixes the =/IN restrictions name (their product, duplicates dropped);
+    [()] when there are none."""
+    cols = tm.schema.columns
+    ck = tm.schema.clustering_columns
     clusterings: list[tuple[Any, ...]] = [()]
     if chosen:
         clusterings = []
@@ -41,15 +39,39 @@ def _partition_segments(tm: TableMapping, partitions: list[tuple[Any, ...]],
             if ident not in seen:
                 seen.add(ident)
                 clusterings.append(row)
-    whole_keys = sk is None or sk.encoding == "constant" or (prefix == len(ck) and lower is None and upper is None)
-    if whole_keys:
-        keys_: list[Item] = []
-        for p in partitions:
-            ks = [item_codec.key_item(tm, p, c) for c in clusterings]
-            if sk is not None and len(ks) > 1:
-                ks.sort(key=lambda k: _sk_sort_key(k[sk.attribute]), reverse=reverse)
-            keys_.extend(ks)
-        return [Segment("Get", keys=tuple(keys_))]
+    return clusterings
+
+
+def _whole_keys(tm: TableMapping, prefix: int, lower: tuple[Any, bool] | None,
+                upper: tuple[Any, bool] | None) -> bool:
+    """Whether the restrictions name whole primary keys (read by GetItem) rather than ranges."""
+    sk = tm.sk
+    return sk is None or sk.encoding == "constant" or (
+        prefix == len(tm.schema.clustering_columns) and lower is None and upper is None)
+
+
+def _key_lookup_segment(tm: TableMapping, partitions: list[tuple[Any, ...]], clusterings: list[tuple[Any, ...]],
+                        reverse: bool) -> Segment:
+    """GetItem (one key) or BatchGetItem (several) of whole primary keys, in result order."""
+    sk = tm.sk
+    keys_: list[Item] = []
+    for p in partitions:
+        ks = [item_codec.key_item(tm, p, c) for c in clusterings]
+        if sk is not None and len(ks) > 1:
+            ks.sort(key=lambda k: _sk_sort_key(k[sk.attribute]), reverse=reverse)
+        keys_.extend(ks)
+    return Segment("Get", keys=tuple(keys_))
+
+
+def _partition_query_segments(tm: TableMapping, partitions: list[tuple[Any, ...]],
+                              clusterings: list[tuple[Any, ...]], lower: tuple[Any, bool] | None,
+                              upper: tuple[Any, bool] | None, reverse: bool) -> list[Segment]:
+    """One Query per partition and clustering prefix, with the sort key condition of the slice,
+    in result order."""
+    schema = tm.schema
+    cols = schema.columns
+    ck = schema.clustering_columns
+    sk = tm.sk
     assert sk is not None
     types = [cols[c] for c in ck]
     orders = [o for _, o in schema.clustering]
