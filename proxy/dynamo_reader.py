@@ -25,20 +25,17 @@ from cql_protocol.primitives import Unset
 from cql_protocol.types import CqlType
 from translators import item_codec
 from translators.mapping import IndexSpec, TableMapping
-from translators.reads import (
-    Cursor,
+from translators.reads import encode_paging_state, plan_select
+from translators.reads.plan import Cursor, ReadPlan, Segment
+from translators.reads.rows import (
     Decoded,
-    ReadPlan,
-    Segment,
     aggregate_row,
     batch_chunks,
     column_present,
     decode_item,
-    encode_paging_state,
     is_static_item,
     key_of,
     matches,
-    plan_select,
     project,
     sort_key_of,
     static_key,

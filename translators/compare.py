@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import values
+from . import cql_values, values
 from .item_codec import expand, from_item, from_wire, is_collection
 from .mapping import TableMapping
 from .row_state import visible
@@ -106,7 +106,7 @@ def compare(tm: TableMapping, cassandra_rows: list[dict[str, Any]], items: list[
             a, b = crow.get(c), drow.get(c)
             if is_collection(t) and a in ([], {}):
                 a = None
-            if not values.values_equal(t, a, b):
+            if not cql_values.values_equal(t, a, b):
                 diffs.append(f"{c}: Cassandra {a!r}, DynamoDB {b!r}")
         if diffs:
             out.append(Difference("MISMATCH", k, tuple(diffs)))

@@ -25,7 +25,7 @@ from cql_protocol.types import (
     VectorType,
 )
 
-from .values import pairs_to_map
+from .cql_values import pairs_to_map
 
 
 def element_from_key(t: CqlType, key: Any) -> Any:

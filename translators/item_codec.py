@@ -11,6 +11,7 @@ import orjson
 from cql_protocol.types import ListType, MapType, SetType
 
 from . import keys, values
+from .item_size import MAX_ITEM_SIZE, item_size
 from .mapping import TableMapping
 from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_meta, visible
 
@@ -87,7 +88,7 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
     exp = item_expiry(state, now, tm.tombstone_ttl)
     if exp is not None:
         item[tm.ttl_attribute] = {"N": str(exp)}
-    if tm.large_items == "compress" and values.item_size(item) > values.MAX_ITEM_SIZE:
+    if tm.large_items == "compress" and item_size(item) > MAX_ITEM_SIZE:
         item = compress_item(tm, item)
     return item
 

@@ -17,9 +17,9 @@ from typing import Any
 from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
 from cql_protocol.types import BOOLEAN, CqlType, serialize
 
+from .cql_values import values_equal
 from .mapping import TableMapping
-from .statements import LwtCondition, Untranslatable
-from .values import values_equal
+from .statements.results import LwtCondition, Untranslatable
 
 APPLIED = "[applied]"
 _TRUE = serialize(BOOLEAN, True)

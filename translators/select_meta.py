@@ -35,7 +35,7 @@ from cql_protocol.messages.result import ColumnSpec
 from cql_protocol.types import CqlType, ListType, MapType, SetType, TypeCode, UDTType, native
 
 from .mapping import TableMapping
-from .statements import Untranslatable
+from .statements.results import Untranslatable
 
 BIGINT = native(TypeCode.BIGINT)
 INT = native(TypeCode.INT)

@@ -14,7 +14,7 @@ from . import values
 from .item_codec import from_wire
 from .mapping import Mapping, TableMapping
 from .row_state import Mutation
-from .statements import CounterWrite, RangeDelete, RowKey, RowWrite, Write
+from .statements.results import CounterWrite, RangeDelete, RowKey, RowWrite, Write
 
 
 def _enc(t: CqlType, v: Any) -> Any:

@@ -29,10 +29,10 @@ from proxy.large_items import LargeItems
 from proxy.s3_client import S3Client
 from proxy.sigv4 import FrozenCredentials
 from tests.conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, free_port, start_sidecar
-from translators import values
 from translators.compare import compare
 from translators.driver_values import row_from_driver
 from translators.item_codec import POINTER
+from translators.item_size import item_size
 from translators.mapping import load_mapping
 
 from .drivers import metric, session_for
@@ -205,7 +205,7 @@ def test_rows_of_1_and_5_mb_land_as_pointer_items_and_compare_equal(setup, sc, c
         item = _raw_item(dynamodb, blobs.dynamodb_table, {"pk": {"N": str(rid)}})
         assert item is not None and POINTER in item and "body" not in item and "_m" not in item
         assert {"pk", "id", "_ts", "_v"} <= set(item)
-        assert values.item_size(item) < 2048
+        assert item_size(item) < 2048
         ptr = item[POINTER]["M"]
         assert ptr["bucket"]["S"] == bucket
         head = s3c.head_object(Bucket=bucket, Key=ptr["key"]["S"])

@@ -64,7 +64,7 @@ from cql_protocol.cql import (
     quote_ident,
 )
 from cql_protocol.cql.duration import parse_duration
-from cql_protocol.cql.parser import MAX_DEPTH
+from cql_protocol.cql.parser.tokens import MAX_DEPTH
 from cql_protocol.errors import CQLError, ErrorCode, InvalidRequest, SyntaxError_
 from cql_protocol.typeparse import parse_cql_type
 from cql_protocol.types import (

@@ -36,17 +36,16 @@ from cql_protocol.types import (
 from translators import keys
 from translators.keys import (
     SortKeyCondition,
-    bytecomparable,
     clustering_bounds,
     clustering_range,
     decode_clustering,
     decode_partition,
     encode_clustering,
     encode_partition,
-    from_bytecomparable,
     partition_key_type,
     sort_key_condition,
 )
+from translators.ordered_bytes import bytecomparable, from_bytecomparable
 
 ASCII = native(TypeCode.ASCII)
 TEXT = native(TypeCode.VARCHAR)

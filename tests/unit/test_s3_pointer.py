@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from proxy.dynamodb_client import dumps
-from translators import values
 from translators.item_codec import from_item, to_item
+from translators.item_size import MAX_ITEM_SIZE, item_size
 from translators.mapping import loads_mapping
 from translators.row_state import Mutation, merge
 from translators.s3_pointer import POINTER, Pointer, PointerError, offload, pointer_of, restore
@@ -41,9 +41,9 @@ def _big_item(size: int = 600_000, ttl: int = 0):
 
 def test_oversized_item_becomes_a_small_pointer_item_keeping_keys_version_timestamp_and_ttl():
     _, item = _big_item(ttl=3600)
-    assert values.item_size(item) > values.MAX_ITEM_SIZE
+    assert item_size(item) > MAX_ITEM_SIZE
     small, ptr, body = offload(TM, item, "s3-test-bucket", "n0nce")
-    assert values.item_size(small) < 1024
+    assert item_size(small) < 1024
     kept = {"pk", "sk", "id", "at", "_ts", "_v", "_ttl"}
     assert set(small) == kept | {POINTER}
     assert all(small[k] == item[k] for k in kept)
@@ -53,7 +53,7 @@ def test_oversized_item_becomes_a_small_pointer_item_keeping_keys_version_timest
     assert table == "s3_big" and len(key_hash) == 40 and tail == f"{item['_v']['N']}-n0nce"
     assert pointer_of(small) == ptr
     # random bytes travel base64 inside the zlib stream: compression wins back most of the 4/3
-    assert len(body) < 1.02 * values.item_size(item)
+    assert len(body) < 1.02 * item_size(item)
     text = to_item(TM, (7,), (3,), merge(None, Mutation(ts=1, row_marker=True, cells={"note": "ab" * 300_000}),
                                          NOW), NOW)
     assert len(offload(TM, text, "b", "n")[2]) < 10_000

@@ -32,8 +32,9 @@ from cql_protocol.types import (
     VectorType,
     native,
 )
-from translators import values as V
-from translators.values import diff_row, from_attribute, item_size, to_attribute
+from translators import canonical, cql_values
+from translators.item_size import MAX_ITEM_SIZE, item_size
+from translators.values import diff_row, from_attribute, to_attribute
 
 ASCII = native(TypeCode.ASCII)
 TEXT = native(TypeCode.VARCHAR)
@@ -124,7 +125,7 @@ def _dedupe_keys(t: MapType, pairs: list[tuple[Any, Any]]) -> Any:
     for k, v in pairs:
         if all(cql_cmp(t.key, k, k2) != 0 for k2, _ in out):
             out.append((k, v))
-    return V.pairs_to_map(out)
+    return cql_values.pairs_to_map(out)
 
 
 def _sorted_unique(t: CqlType, items: Sequence[Any]) -> list[Any]:
@@ -142,9 +143,9 @@ def expected(t: CqlType, v: Any, top: bool = True) -> Any:
         return None
     if isinstance(t, NativeType):
         if t.code == TypeCode.DECIMAL:
-            return V.decimal_of(v)
+            return cql_values.decimal_of(v)
         if t.code == TypeCode.FLOAT:
-            return V.float32_of(v)
+            return cql_values.float32_of(v)
         if t.code == TypeCode.INET:
             packed = ipaddress.ip_address(v).packed
             return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
@@ -158,7 +159,7 @@ def expected(t: CqlType, v: Any, top: bool = True) -> Any:
     if isinstance(t, MapType):
         pairs = list(v.items()) if isinstance(v, dict) else list(v)
         pairs.sort(key=functools.cmp_to_key(lambda a, b: cql_cmp(t.key, a[0], b[0])))
-        return V.pairs_to_map([(expected(t.key, k, False), expected(t.value, x, False)) for k, x in pairs])
+        return cql_values.pairs_to_map([(expected(t.key, k, False), expected(t.value, x, False)) for k, x in pairs])
     if isinstance(t, TupleType):
         padded = list(v) + [None] * (len(t.elements) - len(v))
         return tuple(expected(e, x, False) for e, x in zip(t.elements, padded, strict=True))
@@ -245,7 +246,7 @@ def test_nested_values_round_trip(data: st.DataObject) -> None:
         _check_attribute_shape(attr)
     back = from_attribute(t, attr)
     assert same(back, expected(t, v)), (t.cql(), v, attr, back)
-    assert V.values_equal(t, v, back)
+    assert cql_values.values_equal(t, v, back)
     assert diff_row({"c": t}, {"c": v}, {} if attr is None else {"c": attr}) == []
 
 
@@ -254,14 +255,14 @@ def test_nested_values_round_trip(data: st.DataObject) -> None:
 def test_text_forms_round_trip(data: st.DataObject) -> None:
     t = data.draw(_types(1, True), label="type")
     v = data.draw(values_for(t), label="value")
-    s = V.to_text(t, v)
-    back = V.from_text(t, s)
-    assert V.to_text(t, back) == s
+    s = canonical.to_text(t, v)
+    back = canonical.from_text(t, s)
+    assert canonical.to_text(t, back) == s
     assert cql_cmp(t, back, v) == 0
-    assert V.values_equal(t, back, v)  # exact: float bits, decimal scale
-    name = V.key_text(t, v)
+    assert cql_values.values_equal(t, back, v)  # exact: float bits, decimal scale
+    name = canonical.key_text(t, v)
     assert name
-    assert V.values_equal(t, V.parse_key_text(t, name), v)
+    assert cql_values.values_equal(t, canonical.parse_key_text(t, name), v)
 
 
 # --- exact attribute vectors -------------------------------------------------------------------------
@@ -359,37 +360,37 @@ KNOWN: list[tuple[CqlType, Any, Any]] = [
 def test_known_attributes(t: CqlType, value: Any, attr: Any) -> None:
     assert to_attribute(t, value) == attr
     back = from_attribute(t, attr)
-    assert V.values_equal(t, back, value)
+    assert cql_values.values_equal(t, back, value)
 
 
 def test_decimal_scale_is_kept() -> None:
     for text in ("12.30", "1E+2", "0.00", "-0.000", "1.0", "3", "0.0000001"):
         back = from_attribute(DECIMAL, to_attribute(DECIMAL, Decimal(text)))
         assert isinstance(back, Decimal)
-        assert back.as_tuple() == V.decimal_of(Decimal(text)).as_tuple()
+        assert back.as_tuple() == cql_values.decimal_of(Decimal(text)).as_tuple()
     # What DynamoDB sends back for the N values we write parses to the same scale.
     assert from_attribute(DECIMAL, {"N": "0.0000001"}).as_tuple() == Decimal("1E-7").as_tuple()  # type: ignore[union-attr]
 
 
 def test_float32_text_is_short_and_exact() -> None:
-    assert V.float32_text(V.float32_of(0.1)) == "0.1"
-    assert V.float32_text(V.float32_of(1 / 3)) == "0.33333334"
-    assert V.float32_text(V.float32_of(16777217.0)) == "16777216"
-    assert V.float32_text(V.float32_of(1e10)) == "1E+10"
+    assert cql_values.float32_text(cql_values.float32_of(0.1)) == "0.1"
+    assert cql_values.float32_text(cql_values.float32_of(1 / 3)) == "0.33333334"
+    assert cql_values.float32_text(cql_values.float32_of(16777217.0)) == "16777216"
+    assert cql_values.float32_text(cql_values.float32_of(1e10)) == "1E+10"
     for bits in (1, 0x00800000, 0x7F7FFFFF, 0x3F800001, 0x4B000001, 0x80000001):
         x = struct.unpack(">f", struct.pack(">I", bits))[0]
-        assert V.float32_of(float(V.float32_text(x))) == x
+        assert cql_values.float32_of(float(cql_values.float32_text(x))) == x
 
 
 @PROPS
 @given(st.floats(width=32, allow_nan=False))
 def test_float32_text_round_trips(x: float) -> None:
-    s = V.float32_text(x)
+    s = cql_values.float32_text(x)
     assert struct.pack(">f", float(s)) == struct.pack(">f", x)
 
 
 def test_float_column_takes_doubles_as_cassandra_does() -> None:
-    assert from_attribute(FLOAT, to_attribute(FLOAT, 0.1)) == V.float32_of(0.1)
+    assert from_attribute(FLOAT, to_attribute(FLOAT, 0.1)) == cql_values.float32_of(0.1)
     with pytest.raises(ValueError):
         to_attribute(FLOAT, 1e39)
 
@@ -492,17 +493,17 @@ def test_bad_values_raise() -> None:
 
 
 def test_durations() -> None:
-    assert V.parse_duration("1y2mo3w4d5h6m7s8ms9us10ns") == Duration(14, 25, 18_367_008_009_010)
-    assert V.parse_duration("-2µs") == Duration(0, 0, -2000)
+    assert cql_values.parse_duration("1y2mo3w4d5h6m7s8ms9us10ns") == Duration(14, 25, 18_367_008_009_010)
+    assert cql_values.parse_duration("-2µs") == Duration(0, 0, -2000)
     for text in ("", "-", "1", "d", "1d1", "1q", " 1d"):
         with pytest.raises(ValueError):
-            V.parse_duration(text)
+            cql_values.parse_duration(text)
 
 
 @PROPS
 @given(DURATIONS)
 def test_duration_text_round_trips(d: Duration) -> None:
-    assert V.parse_duration(V.duration_text(d)) == d
+    assert cql_values.parse_duration(cql_values.duration_text(d)) == d
 
 
 def test_time_values_accept_datetime_objects() -> None:
@@ -542,7 +543,7 @@ def test_item_size_follows_the_documented_rules() -> None:
     ) + (1 + 2 + 2) + (1 + 1)
     big = {"pk": {"S": "k"}, "v": {"S": "x" * 400_000}}
     assert item_size(big) == 2 + 1 + 1 + 400_000
-    assert item_size(big) < V.MAX_ITEM_SIZE < item_size({"v": {"B": b"x" * 409_600}})
+    assert item_size(big) < MAX_ITEM_SIZE < item_size({"v": {"B": b"x" * 409_600}})
     with pytest.raises(ValueError):
         item_size({"x": {"Q": 1}})
 
