@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import ssl
 from collections.abc import Callable
@@ -162,10 +163,31 @@ def _aws_endpoint(s: Any, service: str, region: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+class _OneLineErrors(logging.Filter):
+    """botocore logs a failed credential refresh with its whole traceback: the commands say the
+    failure in their own line, and a sidecar's log should not fill with stacks while STS is down."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage().rstrip('.')}: {_one_line(record.exc_info[1])}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_ONE_LINE = _OneLineErrors()
+
+
 def _fetched(s: Any) -> Any:
     """The session's credentials, fetched once (the session keeps them for its clients)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    logger = logging.getLogger("botocore.credentials")
+    if _ONE_LINE not in logger.filters:
+        logger.addFilter(_ONE_LINE)
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # a failure now is the command's own error line, said once
     try:
         creds = s.get_credentials()
         if creds is None:
@@ -174,6 +196,8 @@ def _fetched(s: Any) -> Any:
         creds.get_frozen_credentials()
     except (BotoCoreError, ClientError) as e:
         raise AwsSetupError(f"cannot get AWS credentials: {_one_line(e)}") from None
+    finally:
+        logger.setLevel(level)
     return creds
 
 

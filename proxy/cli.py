@@ -219,6 +219,12 @@ def _batch(command: str, run: Callable[[], int]) -> int:
         return 3 if command == "validate" else 1
 
 
+def _config_error(e: ConfigError) -> int:
+    what = "AWS configuration" if isinstance(e, aws_endpoints.AwsSetupError) else "configuration error"
+    print(f"cql-dynamo-proxy: {what}: {e}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     aws_endpoints.use_profile(args)
@@ -244,13 +250,11 @@ def _run(args: argparse.Namespace) -> int:
         try:
             return _batch(args.command, lambda: asyncio.run(_replay_dead_letters(args)))
         except ConfigError as e:
-            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-            return 2
+            return _config_error(e)
     try:
         cfg = load_config(args.config, _overrides(args))
     except ConfigError as e:
-        print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-        return 2
+        return _config_error(e)
     logging.basicConfig(
         level=getattr(logging, cfg.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -271,13 +275,11 @@ def _run(args: argparse.Namespace) -> int:
         try:
             server = ProxyServer(cfg)
         except ConfigError as e:
-            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-            return 2
+            return _config_error(e)
         try:
             runner(_serve(cfg, server))
         except ConfigError as e:  # found at start, e.g. no AWS credentials for a DynamoDB control table
-            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-            return 2
+            return _config_error(e)
         except OSError as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 1
