@@ -274,8 +274,12 @@ class HttpPool:
             raise HttpError(f"connecting to {self.host_header} timed out") from None
         except ssl.SSLError:
             raise  # a certificate problem is not an unreachable endpoint: said as it is
+        except ConnectFailed:
+            raise
         except OSError as e:
-            raise ConnectFailed(f"connecting to {self.host_header}: {e}") from e
+            # the proxy's address, never its URL: that may hold a password
+            via = f" through the proxy {self._proxy_addr[0]}:{self._proxy_addr[1]}" if self._proxy_addr else ""
+            raise ConnectFailed(f"connecting to {self.host_header}{via}: {e}") from e
         return conn
 
     async def post(self, headers: dict[str, str], body: bytes, deadline: float | None = None) -> tuple[int, bytes]:

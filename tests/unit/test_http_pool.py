@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from proxy.http_pool import ConnectFailed, HttpError, HttpPool, bypasses_proxy, proxy_for
+from tests.conftest import free_port
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 
@@ -183,3 +184,11 @@ async def test_a_refused_connect_is_a_failed_connection() -> None:
                                                       "HTTP/1.1 407")):
         await pool.post({}, b"{}")
     server.close()
+
+
+async def test_a_proxy_that_does_not_answer_is_named() -> None:
+    port = free_port()
+    pool = HttpPool("https://dynamodb.eu-west-1.amazonaws.com/", proxy=f"http://user:secret@127.0.0.1:{port}")
+    with pytest.raises(ConnectFailed, match=f"through the proxy 127.0.0.1:{port}") as e:
+        await pool.post({}, b"{}")
+    assert "secret" not in str(e.value)
