@@ -5,9 +5,9 @@ asked of botocore when a client is built (no network, except for credentials tha
 or instance metadata). Precedence, first found wins:
 
 1. what the caller passes: a command-line flag, else the mapping file's `dynamodb.endpoint`/`region`;
-2. the service's own setting: `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_S3`, or the profile's
-   `services` section in the AWS config file;
-3. the global setting: `AWS_ENDPOINT_URL`, or the profile's `endpoint_url`;
+2. `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`;
+3. the profile's `services` section in the AWS config file, then its `endpoint_url`
+   (2 and 3 in botocore's order, the AWS CLI's too; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS skips both);
 4. AWS's own endpoint for the region, by botocore's partition rules (FIPS, dual-stack, China and
    GovCloud partitions).
 
