@@ -12,7 +12,7 @@ or instance metadata). Precedence, first found wins:
    GovCloud partitions).
 
 The region comes from the caller, else `AWS_DEFAULT_REGION` or the profile's `region`; with none,
-`AwsSetupError` (botocore's us-east-1 guess would send a migration to the wrong account region).
+`AwsSetupError`: a default region would point a migration at tables in the wrong region.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ own AWS setup (~/.aws, AWS_* variables) can decide a result."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import pytest
 
 from proxy import aws_endpoints
 from proxy.aws_endpoints import AwsSetupError, resolve
-from proxy.dynamodb_client import DynamoDBClient
-from proxy.s3_client import S3Client
+from proxy.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+from proxy.s3_client import S3Client, S3Unavailable
 from proxy.sigv4 import FrozenCredentials
 from translators.provision import make_client
 
@@ -275,3 +277,37 @@ def test_an_unsupported_proxy_is_said_when_the_client_is_built(aws: Path, monkey
         DynamoDBClient(region="eu-west-1", credentials=_creds)
     with pytest.raises(AwsSetupError, match="only http:// proxies"):
         S3Client(region="eu-west-1", credentials=_creds)
+
+
+def test_credentials_that_cannot_be_refreshed_fail_the_request_not_the_process(aws: Path) -> None:
+    def refresh() -> FrozenCredentials:
+        raise aws_endpoints.CredentialsUnavailable("cannot refresh AWS credentials: STS does not answer")
+
+    async def call(client: DynamoDBClient | S3Client) -> None:
+        async with client:
+            if isinstance(client, DynamoDBClient):
+                await client.get_item(TableName="t", Key={"pk": {"S": "a"}})
+            else:
+                await client.get_object("bucket", "key")
+
+    # nothing listens on the endpoint: the request never gets that far
+    d = DynamoDBClient(region="eu-west-1", endpoint="http://127.0.0.1:9", credentials=refresh, max_attempts=2,
+                       base_backoff=0.001)
+    with pytest.raises(DynamoDBUnavailable, match="cannot refresh AWS credentials"):
+        asyncio.run(call(d))
+    assert d.stats.retries == 1
+    s3 = S3Client(region="eu-west-1", endpoint="http://127.0.0.1:9", credentials=refresh, max_attempts=2,
+                  base_backoff=0.001)
+    with pytest.raises(S3Unavailable, match="cannot refresh AWS credentials"):
+        asyncio.run(call(s3))
+
+
+def test_botocores_refresh_failures_are_logged_on_one_line(aws: Path, caplog: pytest.LogCaptureFixture) -> None:
+    aws_endpoints.credentials()
+    try:
+        raise RuntimeError("Could not connect to the endpoint URL\nsecond line")
+    except RuntimeError:
+        logging.getLogger("botocore.credentials").warning("Refreshing temporary credentials failed.", exc_info=True)
+    record = caplog.records[-1]
+    assert record.exc_info is None
+    assert record.getMessage() == "Refreshing temporary credentials failed: Could not connect to the endpoint URL"
