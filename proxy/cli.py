@@ -16,7 +16,7 @@ from translators import COMMANDS as TRANSLATOR_COMMANDS
 from translators import add_subcommands as add_translator_subcommands
 from translators import run_subcommand as run_translator_subcommand
 
-from . import __version__, cli_args
+from . import __version__, aws_endpoints, cli_args
 from .backfill import command as backfill_command
 from .backfill import restore_command
 from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_warnings
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the sidecar")
     _add_config_options(serve)
+    aws_endpoints.add_profile_option(serve)
     add_translator_subcommands(sub)
     dl = sub.add_parser("dead-letters", help="replay DynamoDB writes that failed for good")
     dl_sub = dl.add_subparsers(dest="dl_command", required=True)
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--mapping", help="the sidecar's mapping file (needed for translated CQL writes)")
     replay.add_argument("--dynamodb-endpoint", default=None)
     replay.add_argument("--dynamodb-region", default=None)
+    aws_endpoints.add_profile_option(replay)
     replay.add_argument("--forget-unresolved", action="store_true",
                         help="drop the unresolved conditional writes (once restore-cassandra or a check made them moot)")
     add_phase_subcommand(sub)
@@ -175,11 +177,9 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
     if not total:  # nothing to send: DynamoDB need not even answer
         print(f"0 dead-lettered writes (in {dead.path})")
         return 0
-    try:
-        client = DynamoDBClient(region=args.dynamodb_region or (mapping.region if mapping else None) or None,
-                                endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None)
-    except DynamoDBUnavailable as e:  # no credentials anywhere in the AWS chain
-        raise ConfigError(str(e)) from None
+    # a bad AWS setup (no region, no credentials) raises AwsSetupError, a ConfigError: exit 2
+    client = DynamoDBClient(region=args.dynamodb_region or (mapping.region if mapping else None) or None,
+                            endpoint=args.dynamodb_endpoint or (mapping.endpoint if mapping else None) or None)
     async with client:
         large = None
         if mapping is not None and uses_s3(mapping):
@@ -223,8 +223,23 @@ def _batch(command: str, run: Callable[[], int]) -> int:
         return 3 if command == "validate" else 1
 
 
+def _config_error(e: ConfigError) -> int:
+    what = "AWS configuration" if isinstance(e, aws_endpoints.AwsSetupError) else "configuration error"
+    print(f"cql-dynamo-proxy: {what}: {e}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    aws_endpoints.use_profile(args)
+    try:
+        return _run(args)
+    except aws_endpoints.AwsSetupError as e:  # any command, found wherever its first AWS client is built
+        print(f"cql-dynamo-proxy {args.command}: AWS configuration: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command in TRANSLATOR_COMMANDS:
         return run_translator_subcommand(args)
     if args.command == "phase":
@@ -239,13 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _batch(args.command, lambda: asyncio.run(_replay_dead_letters(args)))
         except ConfigError as e:
-            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-            return 2
+            return _config_error(e)
     try:
         cfg = load_config(args.config, _overrides(args))
     except ConfigError as e:
-        print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-        return 2
+        return _config_error(e)
     logging.basicConfig(
         level=getattr(logging, cfg.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -266,13 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server = ProxyServer(cfg)
         except ConfigError as e:
-            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-            return 2
+            return _config_error(e)
         try:
             runner(_serve(cfg, server))
         except ConfigError as e:  # found at start, e.g. no AWS credentials for a DynamoDB control table
-            print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
-            return 2
+            return _config_error(e)
         except OSError as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 1

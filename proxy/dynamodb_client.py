@@ -1,8 +1,8 @@
 """An asyncio DynamoDB client for the hot path.
 
 Low-level JSON in and out (the attribute-value wire format), pooled keep-alive connections
-(proxy.http_pool), credentials from botocore's standard chain (environment, profile, web identity,
-container and instance metadata), SigV4 by `sigv4.DynamoDBSigner`, and jittered exponential
+(proxy.http_pool), region, endpoint and credentials by proxy.aws_endpoints (botocore's standard
+chain and endpoint rules), SigV4 by `sigv4.DynamoDBSigner`, and jittered exponential
 retries on throttling, 5xx answers, timeouts and dropped connections.
 
 Inside a request deadline (proxy.deadline) each attempt gets what is left of it, and a retry is
@@ -17,15 +17,16 @@ import base64
 import logging
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
+from . import aws_endpoints
 from . import deadline as _deadline
+from .aws_endpoints import AwsSetupError, CredentialSource
 from .deadline import DeadlineExceeded
-from .http_pool import ConnectFailed, HttpPool
+from .http_pool import ConnectFailed, HttpPool, proxy_for
 from .metrics import LatencyHistogram
 from .sigv4 import DynamoDBSigner, FrozenCredentials
 
@@ -172,25 +173,6 @@ class ClientStats:
         return sum(st.timeouts for st in self.ops.values())
 
 
-CredentialSource = Callable[[], FrozenCredentials]
-
-
-def botocore_credentials(profile: str | None = None) -> tuple[CredentialSource, str | None]:
-    """The standard AWS chain through botocore; returns a cheap getter and the configured region."""
-    import botocore.session
-
-    session = botocore.session.Session(profile=profile)
-    creds = session.get_credentials()
-    if creds is None:
-        raise DynamoDBUnavailable("no AWS credentials found (environment, profile, web identity or instance role)")
-
-    def get() -> FrozenCredentials:
-        f = creds.get_frozen_credentials()  # refreshes temporary credentials when near expiry
-        return FrozenCredentials(f.access_key, f.secret_key, f.token)
-
-    return get, session.get_config_variable("region")
-
-
 class DynamoDBClient:
     def __init__(
         self,
@@ -206,11 +188,17 @@ class DynamoDBClient:
         base_backoff: float = 0.025,
         max_backoff: float = 2.0,
     ) -> None:
+        target = aws_endpoints.resolve("dynamodb", region=region, endpoint=endpoint, profile=profile)
         if credentials is None:
-            credentials, configured_region = botocore_credentials(profile)
-            region = region or configured_region
-        self.region = region or "us-east-1"
-        self.endpoint = (endpoint or f"https://dynamodb.{self.region}.amazonaws.com").rstrip("/") + "/"
+            credentials = aws_endpoints.credentials(profile)
+        self.target = target
+        self.region = target.region
+        self.endpoint = target.endpoint + "/"
+        try:
+            self._proxy = proxy_for(self.endpoint)
+        except ValueError as e:
+            raise AwsSetupError(str(e)) from None
+        self._tls = aws_endpoints.tls_context(profile) if self.endpoint.startswith("https:") else None
         parts = urlsplit(self.endpoint)
         default_port = 443 if parts.scheme == "https" else 80
         host = parts.hostname or ""
@@ -236,7 +224,8 @@ class DynamoDBClient:
     def _http(self) -> HttpPool:
         if self._session is None:
             self._session = HttpPool(self.endpoint, max_connections=self.max_connections,
-                                     timeout=self._timeout, connect_timeout=self._connect_timeout)
+                                     timeout=self._timeout, connect_timeout=self._connect_timeout,
+                                     ssl_context=self._tls, proxy=self._proxy)
         return self._session
 
     async def close(self) -> None:
@@ -267,8 +256,9 @@ class DynamoDBClient:
         attempt = 0
         while True:
             attempt += 1
-            headers = self._signer.headers(target, body, self._creds())
             try:
+                # inside: credentials that cannot be refreshed fail this attempt like a dropped connection
+                headers = self._signer.headers(target, body, self._creds())
                 status, raw = await self._http().post(headers, body, dl)
             except DeadlineExceeded as e:
                 raise self._timed_out(op, operation, attempt, e) from None

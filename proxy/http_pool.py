@@ -3,15 +3,24 @@
 aiohttp's general-purpose client costs roughly 100 µs of Python per request; this one writes each
 request in one send and parses the answer in place, with TLS from the standard library. One request
 at a time per connection (no pipelining), a bounded pool of idle connections.
+
+Through a proxy when the environment names one, as botocore and curl read it: `https_proxy` /
+`HTTPS_PROXY` for https endpoints (an HTTP CONNECT tunnel, TLS inside it end to end),
+`http_proxy` / `HTTP_PROXY` for http ones (absolute-form requests), none for hosts `no_proxy` /
+`NO_PROXY` lists (`*`, host names and their subdomains, IP addresses and networks, `:port`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import ipaddress
+import os
 import ssl
 import time
 from collections import deque
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 from .deadline import MIN_ATTEMPT, DeadlineExceeded
 
@@ -22,6 +31,74 @@ class HttpError(OSError):
 
 class ConnectFailed(HttpError):
     """No connection could be opened (refused, unreachable): the request was not sent."""
+
+
+def _env(environ: Mapping[str, str], name: str) -> str:
+    # the lowercase spelling first, as urllib, requests and curl read it
+    return environ.get(name.lower()) or environ.get(name.upper()) or ""
+
+
+def _host_matches(host: str, port: int, entry: str) -> bool:
+    """Whether one no_proxy entry covers host:port (host already lowercase, without brackets)."""
+    entry = entry.strip().lower()
+    if not entry:
+        return False
+    if entry == "*":
+        return True
+    try:  # an address or a network, e.g. 10.0.0.0/8 or ::1
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry.strip("[]"), strict=False)
+    except ValueError:
+        pass
+    name, sep, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+    if sep:
+        if not entry_port.isdigit() or int(entry_port) != port:
+            return False
+        entry = name
+    entry = entry.removeprefix("*").lstrip(".")
+    # a domain covers itself and its subdomains, never a name that merely ends with it
+    return host == entry or host.endswith("." + entry)
+
+
+def bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
+    """Whether `no_proxy` (comma- or space-separated) exempts host:port from the proxy."""
+    host = host.lower().strip("[]")
+    return any(_host_matches(host, port, e) for e in no_proxy.replace(" ", ",").split(","))
+
+
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy URL requests to `url` go through (None: direct), from the environment."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(url)
+    proxy = _env(env, f"{parts.scheme}_proxy")
+    if not proxy:
+        return None
+    if bypasses_proxy(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80),
+                      _env(env, "no_proxy")):
+        return None
+    if "://" not in proxy:  # host:port, as requests and botocore accept it
+        proxy = "http://" + proxy
+    p = urlsplit(proxy)
+    if p.scheme != "http" or not p.hostname:
+        raise ValueError(f"proxy {proxy!r} for {url}: only http:// proxies are supported")
+    return proxy
+
+
+class _Tunnel(asyncio.Protocol):
+    """The proxy's answer to CONNECT; the connection then carries TLS to the endpoint."""
+
+    def __init__(self) -> None:
+        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._buf = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if b"\r\n\r\n" in self._buf and not self.reply.done():
+            self.reply.set_result(bytes(self._buf))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(ConnectFailed(f"the proxy closed the connection before answering CONNECT: "
+                                                   f"{exc or 'EOF'}"))
 
 
 class _Conn(asyncio.Protocol):
@@ -120,7 +197,8 @@ class _Conn(asyncio.Protocol):
 
 class HttpPool:
     def __init__(self, url: str, *, max_connections: int = 64, timeout: float = 5.0,
-                 connect_timeout: float = 2.0, ssl_context: ssl.SSLContext | None = None) -> None:
+                 connect_timeout: float = 2.0, ssl_context: ssl.SSLContext | None = None,
+                 proxy: str | None = None) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.hostname = parts.hostname or ""
@@ -134,9 +212,51 @@ class HttpPool:
         self._idle: deque[_Conn] = deque()
         self.max_connections = max_connections
         self._slots = asyncio.Semaphore(max_connections)
+        self.proxy = proxy
+        self._proxy_addr: tuple[str, int] | None = None
+        self._proxy_headers = ""
+        # plain http through a proxy names the whole URL in the request line
+        self._target_prefix = ""
+        if proxy is not None:
+            p = urlsplit(proxy)
+            self._proxy_addr = (p.hostname or "", p.port or 80)
+            if p.username is not None:
+                token = base64.b64encode(f"{unquote(p.username)}:{unquote(p.password or '')}".encode()).decode()
+                self._proxy_headers = f"Proxy-Authorization: Basic {token}\r\n"
+            if not self.https:
+                self._target_prefix = f"http://{self.host_header}"
+
+    async def _open(self) -> _Conn:
+        loop = asyncio.get_running_loop()
+        if self._proxy_addr is None:
+            _, conn = await loop.create_connection(_Conn, self.hostname, self.port, ssl=self._ssl,
+                                                   server_hostname=self.hostname if self._ssl else None)
+            return conn
+        if self._ssl is None:
+            _, conn = await loop.create_connection(_Conn, *self._proxy_addr)
+            return conn
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        authority = f"{host}:{self.port}"
+        raw, tunnel = await loop.create_connection(_Tunnel, *self._proxy_addr)
+        try:
+            raw.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{self._proxy_headers}\r\n".encode())
+            reply = await tunnel.reply
+            status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
+            fields = status_line.split(" ", 2)
+            if len(fields) < 2 or not fields[1].startswith("2"):
+                raise ConnectFailed(f"the proxy {self._proxy_addr[0]}:{self._proxy_addr[1]} refused CONNECT "
+                                    f"{authority}: {status_line}")
+            conn = _Conn()
+            tls = await loop.start_tls(raw, conn, self._ssl, server_hostname=self.hostname)
+        except BaseException:
+            raw.close()
+            raise
+        if tls is None:
+            raise ConnectFailed(f"the TLS handshake through the proxy with {authority} did not complete")
+        conn.connection_made(tls)  # start_tls leaves this to the caller
+        return conn
 
     async def _connect(self, deadline: float | None) -> _Conn:
-        loop = asyncio.get_running_loop()
         limit = self.connect_timeout
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -147,19 +267,19 @@ class HttpPool:
         else:
             cut = False
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(_Conn, self.hostname, self.port, ssl=self._ssl,
-                                       server_hostname=self.hostname if self._ssl else None),
-                limit,
-            )
+            conn = await asyncio.wait_for(self._open(), limit)
         except TimeoutError:
             if cut:
                 raise DeadlineExceeded(f"connecting to {self.host_header}: no answer within the deadline") from None
             raise HttpError(f"connecting to {self.host_header} timed out") from None
         except ssl.SSLError:
             raise  # a certificate problem is not an unreachable endpoint: said as it is
+        except ConnectFailed:
+            raise
         except OSError as e:
-            raise ConnectFailed(f"connecting to {self.host_header}: {e}") from e
+            # the proxy's address, never its URL: that may hold a password
+            via = f" through the proxy {self._proxy_addr[0]}:{self._proxy_addr[1]}" if self._proxy_addr else ""
+            raise ConnectFailed(f"connecting to {self.host_header}{via}: {e}") from e
         return conn
 
     async def post(self, headers: dict[str, str], body: bytes, deadline: float | None = None) -> tuple[int, bytes]:
@@ -180,7 +300,10 @@ class HttpPool:
                       deadline: float | None = None) -> tuple[int, bytes]:
         """One request on a pooled connection; `path` is sent as given (already encoded).
         `deadline` (time.monotonic()): the whole request, slot wait included, ends by then."""
-        head = [f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\nContent-Length: {len(body)}\r\n"]
+        head = [f"{method} {self._target_prefix}{path} HTTP/1.1\r\nHost: {self.host_header}\r\n"
+                f"Content-Length: {len(body)}\r\n"]
+        if self._target_prefix:
+            head.append(self._proxy_headers)
         head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
         head.append("\r\n")
         data = "".join(head).encode() + body

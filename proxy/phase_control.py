@@ -45,14 +45,15 @@ def build_store(cfg: Config, *, region: str | None = None, endpoint: str | None 
         raise ConfigError(str(e)) from None
     if kind == "file":
         return FileControlStore(target)
+    from .aws_endpoints import AwsSetupError
     from .control_dynamodb import DynamoDBControlStore
-    from .dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+    from .dynamodb_client import DynamoDBClient
 
     try:
         # few, short attempts: a poll that fails is simply repeated a second later
         client = DynamoDBClient(region=cfg.dynamodb_region or region, endpoint=cfg.dynamodb_endpoint or endpoint,
                                 max_connections=4, timeout=3.0, connect_timeout=1.0, max_attempts=2)
-    except DynamoDBUnavailable as e:
+    except AwsSetupError as e:
         raise ConfigError(f"control: {e}") from None
     return DynamoDBControlStore(client, target)
 

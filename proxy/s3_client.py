@@ -1,10 +1,11 @@
 """An asyncio S3 client for the hot path: PUT, GET, DELETE of whole objects and HEAD of a bucket.
 
 The same machinery as the DynamoDB client: the project's keep-alive pool (proxy.http_pool, one per
-host), SigV4 by `sigv4.S3Signer` with the payload hash signed, credentials from botocore's standard
-chain, and jittered exponential retries on throttling, 5xx answers, timeouts and dropped
+host), SigV4 by `sigv4.S3Signer` with the payload hash signed, region, endpoint and credentials by
+proxy.aws_endpoints, and jittered exponential retries on throttling, 5xx answers, timeouts and dropped
 connections. A custom endpoint (MinIO, a VPC endpoint) is addressed path-style
-(`<endpoint>/<bucket>/<key>`); AWS itself virtual-hosted (`<bucket>.s3.<region>.amazonaws.com`),
+(`<endpoint>/<bucket>/<key>`); AWS itself virtual-hosted (`<bucket>.` before the regional host
+botocore's partition rules give, e.g. `s3.<region>.amazonaws.com`, `s3.cn-north-1.amazonaws.com.cn`),
 except for bucket names with dots, which a wildcard certificate cannot cover.
 
 Inside a request deadline (proxy.deadline) attempts and retries are bounded as in the DynamoDB
@@ -21,10 +22,11 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from . import aws_endpoints
 from . import deadline as _deadline
+from .aws_endpoints import AwsSetupError, CredentialSource
 from .deadline import DeadlineExceeded
-from .dynamodb_client import CredentialSource, botocore_credentials
-from .http_pool import ConnectFailed, HttpPool
+from .http_pool import ConnectFailed, HttpPool, proxy_for
 from .metrics import LatencyHistogram
 from .sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
 
@@ -102,11 +104,18 @@ class S3Client:
         base_backoff: float = 0.025,
         max_backoff: float = 2.0,
     ) -> None:
+        target = aws_endpoints.resolve("s3", region=region, endpoint=endpoint, profile=profile)
         if credentials is None:
-            credentials, configured_region = botocore_credentials(profile)
-            region = region or configured_region
-        self.region = region or "us-east-1"
-        self.endpoint = endpoint.rstrip("/") if endpoint else None
+            credentials = aws_endpoints.credentials(profile)
+        self.target = target
+        self.region = target.region
+        # None: AWS's own, addressed virtual-hosted
+        self.endpoint = target.endpoint if target.custom else None
+        try:
+            proxy_for(target.endpoint)  # an unsupported proxy is said now, not at the first large item
+        except ValueError as e:
+            raise AwsSetupError(str(e)) from None
+        self._tls = aws_endpoints.tls_context(profile) if target.endpoint.startswith("https:") else None
         self._credentials = credentials
         self._creds_cache: tuple[float, FrozenCredentials] | None = None
         self.max_connections = max_connections
@@ -119,14 +128,14 @@ class S3Client:
         self._pools: dict[str, tuple[HttpPool, S3Signer]] = {}
 
     def describe(self) -> str:
-        return self.endpoint or f"https://s3.{self.region}.amazonaws.com"
+        return self.target.endpoint
 
     def _route(self, bucket: str, key: str | None) -> tuple[str, str]:
         """(base URL, request path) of a bucket or an object."""
+        base = self.target.endpoint
         if self.endpoint is None and "." not in bucket:
-            base = f"https://{bucket}.s3.{self.region}.amazonaws.com"
-            return base, object_path(None, key) if key is not None else "/"
-        base = self.endpoint or f"https://s3.{self.region}.amazonaws.com"
+            scheme, _, host = base.partition("://")
+            return f"{scheme}://{bucket}.{host}", object_path(None, key) if key is not None else "/"
         prefix = urlsplit(base).path.rstrip("/")
         return base, prefix + (object_path(bucket, key) if key is not None else f"/{bucket}")
 
@@ -134,7 +143,7 @@ class S3Client:
         found = self._pools.get(base)
         if found is None:
             pool = HttpPool(base, max_connections=self.max_connections, timeout=self._timeout,
-                            connect_timeout=self._connect_timeout)
+                            connect_timeout=self._connect_timeout, ssl_context=self._tls, proxy=proxy_for(base))
             found = self._pools[base] = (pool, S3Signer(self.region, pool.host_header))
         return found
 
@@ -175,8 +184,9 @@ class S3Client:
         attempt = 0
         while True:
             attempt += 1
-            headers = signer.s3_headers(method, path, payload_hash, self._creds(), extra=extra)
             try:
+                # inside: credentials that cannot be refreshed fail this attempt like a dropped connection
+                headers = signer.s3_headers(method, path, payload_hash, self._creds(), extra=extra)
                 status, raw = await pool.request(method, path, headers, body, dl)
             except DeadlineExceeded as e:
                 raise self._timed_out(operation, target, base, e) from None

@@ -59,6 +59,9 @@ def add_subcommands(sub: Any) -> None:
                         help="with --dry-run: plan without contacting DynamoDB, as if no table existed")
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint (default: the mapping's, then AWS's)")
     create.add_argument("--region", default=None, help="AWS region (default: the mapping's, then the AWS config)")
+    from proxy.aws_endpoints import add_profile_option
+
+    add_profile_option(create)
     create.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait for each table or GSI")
 
 
@@ -213,6 +216,8 @@ def _mapping_check(args: argparse.Namespace) -> int:
 def _tables_create(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from proxy.aws_endpoints import AwsSetupError
+
     from .provision import ProvisionError, apply, make_client, plan
 
     mapping = _load(args.mapping)
@@ -239,6 +244,9 @@ def _tables_create(args: argparse.Namespace) -> int:
     except ProvisionError as e:
         _err(str(e))
         return EXIT_FAILURE
+    except AwsSetupError as e:
+        _err(f"AWS configuration: {e}")
+        return EXIT_INVALID
     except (BotoCoreError, ClientError) as e:
         _err(f"DynamoDB: {e}")
         return EXIT_FAILURE

@@ -372,7 +372,8 @@ def apply(actions: Sequence[Action], client: Any, *, timeout: float = 600.0, pol
 
 
 def make_client(region: str | None = None, endpoint: str | None = None) -> Any:
-    """A boto3 DynamoDB client; region and endpoint fall back to the AWS environment and config."""
-    import boto3
+    """A boto3 DynamoDB client going where the sidecar's and the batch commands' clients go: region
+    and endpoint resolved once by proxy.aws_endpoints (raises AwsSetupError)."""
+    from proxy.aws_endpoints import boto3_client, resolve
 
-    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint)
+    return boto3_client(resolve("dynamodb", region=region, endpoint=endpoint))

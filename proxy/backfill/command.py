@@ -24,6 +24,7 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from ..aws_endpoints import add_profile_option
 from ..cli_args import at_most, non_negative_float, percent, port, positive_int
 from ..config import env_secret
 from . import gate, outcome
@@ -62,6 +63,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="limit on DynamoDB write units per second (0: none)")
     p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
     p.add_argument("--dynamodb-region", default=None)
+    add_profile_option(p)
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
     p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from translators.mapping import Mapping, TableMapping
 
+from ..aws_endpoints import AwsSetupError
 from ..dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
 from .failures import CommandError, cassandra_error, dynamodb_error
 
@@ -56,9 +57,23 @@ def check_port_free(port: int) -> None:
 
 
 def check(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
-    """Cassandra first (the source of a backfill, the target of a restore), then DynamoDB."""
-    check_cassandra(stores, mapping, tables)
-    asyncio.run(check_dynamodb(stores, mapping, tables))
+    """The AWS setup first (profile, region, endpoint, credentials: wrong whatever the stores say),
+    then Cassandra (the source of a backfill, the target of a restore), then DynamoDB."""
+    client = dynamodb_client(stores, mapping)
+    try:
+        check_cassandra(stores, mapping, tables)
+    except BaseException:
+        asyncio.run(client.close())
+        raise
+    asyncio.run(check_dynamodb(client, mapping, tables))
+
+
+def dynamodb_client(stores: Stores, mapping: Mapping) -> DynamoDBClient:
+    try:
+        return DynamoDBClient(region=stores.dynamodb_region or mapping.region,
+                              endpoint=stores.dynamodb_endpoint or mapping.endpoint, max_attempts=DYNAMODB_ATTEMPTS)
+    except AwsSetupError as e:
+        raise CommandError(f"AWS configuration: {e}") from None
 
 
 def check_cassandra(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
@@ -94,13 +109,7 @@ def check_cassandra(stores: Stores, mapping: Mapping, tables: list[str]) -> None
         cluster.shutdown()
 
 
-async def check_dynamodb(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
-    region = stores.dynamodb_region or mapping.region
-    try:
-        client = DynamoDBClient(region=region, endpoint=stores.dynamodb_endpoint or mapping.endpoint,
-                                max_attempts=DYNAMODB_ATTEMPTS)
-    except DynamoDBUnavailable as e:  # no credentials anywhere in the AWS chain
-        raise CommandError(f"DynamoDB: {e}") from None
+async def check_dynamodb(client: DynamoDBClient, mapping: Mapping, tables: list[str]) -> None:
     endpoint = client.endpoint.rstrip("/")
     try:
         checked: set[str] = set()

@@ -15,6 +15,7 @@ from typing import Any
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
+from ..aws_endpoints import add_profile_option
 from ..cli_args import at_most, non_negative_float, port, positive_int
 from ..config import env_secret
 from . import gate
@@ -45,6 +46,7 @@ def add_subcommand(sub: Any) -> None:
                    help="limit on items copied per second (0: none)")
     p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
     p.add_argument("--dynamodb-region", default=None)
+    add_profile_option(p)
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     p.add_argument("--ledger", default=None,
                    help="checkpoint file; a run resumes what it records (default: one per set of tables under "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import subprocess
 
 import pytest
 
-from proxy.http_pool import HttpError, HttpPool
+from proxy.http_pool import ConnectFailed, HttpError, HttpPool, bypasses_proxy, proxy_for
+from tests.conftest import free_port
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 
@@ -128,3 +130,65 @@ async def test_tls(tmp_path):
     with pytest.raises(ssl.SSLError):
         await strict.post({}, b"{}")
     server.close()
+
+
+# -- proxies ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "port", "no_proxy", "bypassed"), [
+    ("dynamodb.eu-west-1.amazonaws.com", 443, "amazonaws.com", True),
+    ("dynamodb.eu-west-1.amazonaws.com", 443, ".amazonaws.com", True),
+    ("dynamodb.eu-west-1.amazonaws.com", 443, "*.amazonaws.com", True),
+    ("amazonaws.com", 443, ".amazonaws.com", True),
+    ("notamazonaws.com", 443, "amazonaws.com", False),  # a suffix only at a dot
+    ("s3.local", 9000, "s3.local:9000", True),
+    ("s3.local", 9001, "s3.local:9000", False),
+    ("anything", 80, "*", True),
+    ("10.1.2.3", 443, "10.0.0.0/8", True),
+    ("11.1.2.3", 443, "10.0.0.0/8", False),
+    ("127.0.0.1", 8000, "127.0.0.1", True),
+    ("::1", 8000, "::1", True),
+    ("[::1]", 8000, "::1", True),
+    ("Example.COM", 443, "other.org, example.com", True),
+    ("example.com", 443, "other.org example.com", True),
+    ("example.com", 443, "", False),
+    ("localhost", 443, "127.0.0.1", False),  # names are not resolved
+])
+def test_no_proxy_entries(host: str, port: int, no_proxy: str, bypassed: bool) -> None:
+    assert bypasses_proxy(host, port, no_proxy) is bypassed
+
+
+def test_the_proxy_follows_the_endpoints_scheme() -> None:
+    env = {"HTTPS_PROXY": "http://secure:3128", "HTTP_PROXY": "plain:3128"}
+    assert proxy_for("https://dynamodb.eu-west-1.amazonaws.com/", env) == "http://secure:3128"
+    assert proxy_for("http://127.0.0.1:8000/", env) == "http://plain:3128"  # a bare host:port is http://
+    assert proxy_for("http://127.0.0.1:8000/", {"HTTPS_PROXY": "http://secure:3128"}) is None
+    # the lowercase spelling wins, as urllib and curl read them
+    assert proxy_for("https://x/", {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}) \
+        == "http://lower:1"
+    assert proxy_for("https://x.internal/", {**env, "no_proxy": ".internal"}) is None
+    assert proxy_for("https://x.internal/", {**env, "NO_PROXY": "internal"}) is None
+    with pytest.raises(ValueError, match="only http:// proxies"):
+        proxy_for("https://x/", {"HTTPS_PROXY": "https://tls-proxy:443"})
+
+
+async def test_a_refused_connect_is_a_failed_connection() -> None:
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    server, port = await _server(refuse)
+    pool = HttpPool("https://dynamodb.eu-west-1.amazonaws.com/", proxy=f"http://127.0.0.1:{port}")
+    with pytest.raises(ConnectFailed, match=re.escape("refused CONNECT dynamodb.eu-west-1.amazonaws.com:443: "
+                                                      "HTTP/1.1 407")):
+        await pool.post({}, b"{}")
+    server.close()
+
+
+async def test_a_proxy_that_does_not_answer_is_named() -> None:
+    port = free_port()
+    pool = HttpPool("https://dynamodb.eu-west-1.amazonaws.com/", proxy=f"http://user:secret@127.0.0.1:{port}")
+    with pytest.raises(ConnectFailed, match=f"through the proxy 127.0.0.1:{port}") as e:
+        await pool.post({}, b"{}")
+    assert "secret" not in str(e.value)
