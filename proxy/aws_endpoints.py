@@ -89,7 +89,8 @@ def _region(s: Any, region: str | None, service: str) -> str:
     if not found:
         raise AwsSetupError(f"no AWS region for {service}: give it on the command line or in the mapping "
                             "(dynamodb.region), or set AWS_DEFAULT_REGION or the profile's region in the AWS "
-                            "config file")
+                            "config file" + ("; AWS_REGION is set, but the Python SDK reads AWS_DEFAULT_REGION"
+                                             if os.environ.get("AWS_REGION") else ""))
     return str(found)
 
 
