@@ -60,7 +60,14 @@ from .deadline import Bounded, DeadlineExceeded
 from .dynamo_writer import DynamoWriter
 from .dynamodb_client import DynamoDBUnavailable
 from .journal import UNRESOLVED, DeadLetters
-from .routing import DYNAMO_AUTHORITATIVE, Route, effective_phase, share_bucket, write_route
+from .routing import (
+    DYNAMO_AUTHORITATIVE,
+    WRITING_PHASES,
+    Route,
+    effective_phase,
+    table_bucket,
+    write_route,
+)
 from .s3_client import S3Unavailable
 from .write_queue import TRANSLATED, WriteQueue
 
@@ -69,8 +76,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIRRORED_PHASES = frozenset({"dual_write", "verify"})
-WRITING_PHASES = frozenset({"dual_write", "verify", "dynamo_fallback", "dynamo"})  # DynamoDB gets writes
 TAKEN = "taken"  # the request is answered by the sidecar (DynamoDB-authoritative); nothing to forward
 WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE", "BATCH"})
 # failures where no store answered: the write may have reached DynamoDB, and may still be applied
@@ -543,7 +548,7 @@ def partition_bucket(tm: TableMapping, partition: tuple[Any, ...]) -> float:
     cols = tm.schema.columns
     attr = encode_partition([cols[c] for c in tm.schema.partition_key], partition, tm.pk.prefix,
                             dynamodb_type=tm.pk.dynamodb_type)
-    return share_bucket(tm.cql_name.encode() + b"\0" + repr(sorted(attr.items())).encode())
+    return table_bucket(tm, attr)
 
 
 def _plain_put(w: Write) -> dict[str, Any] | None:

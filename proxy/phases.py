@@ -16,9 +16,10 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
+from translators.mapping.model import PHASES  # the one list of phases, in their order
+
 log = logging.getLogger(__name__)
 
-PHASES: tuple[str, ...] = ("cassandra", "dual_write", "verify", "dynamo_fallback", "dynamo")
 _INDEX = {p: i for i, p in enumerate(PHASES)}
 
 # Which store decides (authoritative) and which stores each phase writes.
@@ -85,6 +86,15 @@ def partition_bucket(partition_key: bytes) -> float:
     return h * 100.0 / 18446744073709551616.0
 
 
+def phase_for_bucket(phase: str, share: float, bucket: float) -> str:
+    """The rollout rule, the one both the phase store and the request path use: a partition at
+    `bucket` is in `phase` when the bucket is below the share, else in the phase before it."""
+    if bucket < share:
+        return phase
+    prev = previous_phase(phase)
+    return phase if prev is None else prev
+
+
 @dataclass(frozen=True, slots=True)
 class TablePhase:
     phase: str
@@ -124,10 +134,7 @@ class TablePhase:
 
     def phase_for_bucket(self, bucket: float) -> str:
         """The phase of a partition at `bucket` (see `partition_bucket`)."""
-        if bucket < self.share:
-            return self.phase
-        prev = previous_phase(self.phase)
-        return self.phase if prev is None else prev
+        return phase_for_bucket(self.phase, self.share, bucket)
 
     def phase_for_key(self, partition_key: bytes) -> str:
         return self.phase if self.share >= 100.0 else self.phase_for_bucket(partition_bucket(partition_key))

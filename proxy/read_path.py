@@ -42,7 +42,7 @@ from translators.mapping import Mapping, TableMapping
 from .deadline import Bounded, DeadlineExceeded, within
 from .dynamo_reader import DynamoReader, is_empty, read
 from .read_repair import ReadRepair
-from .routing import Route, effective_phase, route, share_bucket
+from .routing import QUIET_READ_PHASES, Route, effective_phase, route, table_bucket
 
 if TYPE_CHECKING:
     from .client_session import ClientSession, Pending, ResponseHandler
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_QUIET_PHASES = frozenset({"cassandra", "dual_write"})
 # dynamo_fallback: DynamoDB's part of the deadline; the rest is left for the read from Cassandra.
 # A healthy DynamoDB answers in milliseconds, so half of the deadline only ever runs out when it is sick.
 FALLBACK_SHARE = 0.5
@@ -116,7 +115,7 @@ class ReadPath:
         if kind != "SELECT" or table is None:
             return None
         tm = self.mapping.table(ks or s.keyspace or "", table)
-        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in _QUIET_PHASES:
+        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in QUIET_READ_PHASES:
             return None
         stmt = _parse(q)
         if not isinstance(stmt, cql.Select):
@@ -133,7 +132,7 @@ class ReadPath:
         if kind != "SELECT" or table is None:
             return None
         tm = self.mapping.table(ks or pw.keyspace or "", table)
-        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in _QUIET_PHASES:
+        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in QUIET_READ_PHASES:
             return None
         stmt = _parse(pw.query)
         if not isinstance(stmt, cql.Select):
@@ -170,8 +169,7 @@ class ReadPath:
         pks = reads.partition_keys(plan)
         if pks is None:
             return None
-        name = rq.tm.cql_name.encode() + b"\0"
-        return [share_bucket(name + repr(sorted(pk.items())).encode()) for pk in pks]
+        return [table_bucket(rq.tm, pk) for pk in pks]
 
     def _plan(self, rq: ReadRequest) -> reads.ReadPlan:
         p = rq.params

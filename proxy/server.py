@@ -17,7 +17,7 @@ from . import __version__
 from .cassandra_pool import CassandraPool
 from .client_session import ClientSession
 from .config import Config, ConfigError
-from .dual_write import DEAD_LETTER_ORIGINS, WRITING_PHASES, DualWrite
+from .dual_write import DEAD_LETTER_ORIGINS, DualWrite
 from .dynamo_reader import DynamoReader
 from .dynamo_writer import DynamoWriter
 from .dynamodb_client import ClientStats, DynamoDBClient
@@ -28,6 +28,7 @@ from .phase_control import PhaseControl, build_control
 from .phases import PHASES, PhaseRegistry, PhaseSet, phaseset_from_phases
 from .read_path import ReadPath
 from .read_repair import ReadRepair
+from .routing import WRITING_PHASES
 from .s3_client import S3Client
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node

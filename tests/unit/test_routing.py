@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.routing import PHASES, Route, effective_phase, previous_phase, route, share_bucket, write_route
+from proxy.phases import PHASES, TablePhase, partition_bucket
+from proxy.routing import Route, effective_phase, route, table_bucket, write_route
 
 
 @pytest.mark.parametrize(("kind", "phase", "expected"), [
@@ -23,14 +24,9 @@ def test_route_per_phase(kind: str, phase: str, expected: Route) -> None:
     assert route(kind, phase) is expected  # type: ignore[arg-type]
 
 
-def test_previous_phase() -> None:
-    assert [previous_phase(p) for p in PHASES] == ["cassandra", "cassandra", "dual_write", "verify",
-                                                   "dynamo_fallback"]
-
-
 def test_share_bucket_is_stable_and_spread() -> None:
-    assert share_bucket(b"user-1") == share_bucket(b"user-1")
-    buckets = [share_bucket(f"k{i}".encode()) for i in range(20_000)]
+    assert partition_bucket(b"user-1") == partition_bucket(b"user-1")
+    buckets = [partition_bucket(f"k{i}".encode()) for i in range(20_000)]
     assert all(0 <= b < 100 for b in buckets)
     # a 10% share holds about 10% of partitions
     inside = sum(b < 10 for b in buckets) / len(buckets)
@@ -70,3 +66,18 @@ def test_effective_phase(kind: str, phase: str, share: float, buckets: list[floa
 ])
 def test_write_route(phases: list[str], cassandra_too: bool, expected: Route) -> None:
     assert write_route(phases, cassandra_too) is expected
+
+
+@pytest.mark.parametrize("phase", PHASES[1:])
+@pytest.mark.parametrize("share", [1.0, 10.0, 50.0, 99.5])
+def test_requests_and_the_phase_store_place_each_partition_alike(phase: str, share: float) -> None:
+    """One rollout rule: a one-partition request runs in the phase the store gives its partition."""
+    from translators.mapping import table_from_dict
+
+    tm = table_from_dict({"cql": "ks.t", "schema": {"columns": {"id": "text", "v": "int"}, "partition_key": ["id"]}})
+    tp = TablePhase(phase, share)
+    for i in range(300):
+        bucket = table_bucket(tm, {"pk": {"S": f"k{i}"}})
+        expected = tp.phase_for_bucket(bucket)
+        assert effective_phase("read", phase, share, [bucket]) == expected
+        assert effective_phase("write", phase, share, [bucket]) == expected

@@ -17,16 +17,22 @@ of the share is routed by the one of the two that writes every store either of t
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-PHASES = ("cassandra", "dual_write", "verify", "dynamo_fallback", "dynamo")
-_INDEX = {p: i for i, p in enumerate(PHASES)}
+from translators.mapping import TableMapping
+
+from ..phases import AUTHORITY, PHASES, WRITES, partition_bucket, phase_for_bucket, previous_phase
+
 # phases whose writes reach both stores
-_BOTH_STORES = frozenset({"dual_write", "verify", "dynamo_fallback"})
-DYNAMO_AUTHORITATIVE = frozenset({"dynamo_fallback", "dynamo"})
+_BOTH_STORES = frozenset(p for p in PHASES if len(WRITES[p]) == 2)
+DYNAMO_AUTHORITATIVE = frozenset(p for p in PHASES if AUTHORITY[p] == "dynamodb")
+# phases in which DynamoDB gets the table's writes, and those where Cassandra still decides them
+WRITING_PHASES = frozenset(p for p in PHASES if "dynamodb" in WRITES[p])
+MIRRORED_PHASES = WRITING_PHASES - DYNAMO_AUTHORITATIVE
+# phases whose reads never leave Cassandra: no need to look at a SELECT beyond its table
+QUIET_READ_PHASES = frozenset({"cassandra", "dual_write"})
 
 Kind = Literal["read", "write"]
 
@@ -58,31 +64,26 @@ def route(kind: Kind, phase: str) -> Route:
     return _ROUTES[(kind, phase)]
 
 
-def previous_phase(phase: str) -> str:
-    i = _INDEX[phase]
-    return PHASES[i - 1] if i > 0 else phase
-
-
-def share_bucket(partition_key: bytes) -> float:
-    """Where a partition falls in [0, 100): the same on every sidecar and across restarts."""
-    h = int.from_bytes(hashlib.blake2b(partition_key, digest_size=8).digest(), "big")
-    return h * 100.0 / 2**64
+def table_bucket(tm: TableMapping, key: Mapping[str, Any]) -> float:
+    """The rollout bucket of one partition of a mapped table, from its DynamoDB partition key
+    attributes: the same on every sidecar, for reads and writes alike."""
+    return partition_bucket(tm.cql_name.encode() + b"\0" + repr(sorted(key.items())).encode())
 
 
 def effective_phase(kind: Kind, phase: str, share: float, buckets: Iterable[float] | None) -> str:
     """The phase a request runs in. `buckets`: the share buckets of the partitions it touches, or
     None when that is not known (a scan): such a read stays in the previous phase until the share
-    reaches 100%."""
-    if share >= 100.0 or phase == "cassandra":
-        return phase
+    reaches 100%. Each partition's own phase is phases.phase_for_bucket's."""
     prev = previous_phase(phase)
+    if share >= 100.0 or prev is None:
+        return phase
     if buckets is None:
         return prev if kind == "read" else _mixed(prev, phase)
-    inside = [b < share for b in buckets]
-    if not inside or not any(inside):
+    per_partition = {phase_for_bucket(phase, share, b) for b in buckets}
+    if len(per_partition) == 1:
+        return per_partition.pop()
+    if not per_partition:
         return prev
-    if all(inside):
-        return phase
     return prev if kind == "read" else _mixed(prev, phase)
 
 
