@@ -19,11 +19,12 @@ from cql_protocol.errors import (
     UnsupportedVersion,
 )
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error
-from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message, peek_query_string
+from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message
 from cql_protocol.opcodes import Opcode
 
 from . import handshake, handshake_exec, intercept, standalone
 from .cassandra_pool import NoCassandraAvailable
+from .handlers import HANDLERS
 from .log_limit import LimitedLog
 from .metrics import (
     CLOSED_BY_REASON,
@@ -35,13 +36,14 @@ from .metrics import (
     STATS,
     count_error,
 )
+from .routing.decide import decide
+from .routing.request import describe
 from .stream_ids import StreamIdsExhausted
 from .system_tables import Node
 from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from .dual_write import DualWrite, Intercepted
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,6 @@ limited = LimitedLog(log)  # what a peer's garbage makes us log
 _monotonic = time.monotonic
 
 _READY = handshake.State.READY
-_MIRROR_OPS = frozenset({Opcode.QUERY, Opcode.EXECUTE, Opcode.BATCH, Opcode.PREPARE})
 
 # A handler sees Cassandra's response to one request and decides what the client gets.
 ResponseHandler = Callable[["ClientSession", Frame, "Pending"], None]
@@ -381,59 +382,17 @@ class ClientSession(asyncio.Protocol):
         limited.log(logging.INFO, kind, msg, *args)
 
     def on_client_frame(self, f: Frame) -> None:
-        """A request of a READY session (the reading loop is the gate: nothing else gets here)."""
-        if self.server.draining:
-            self.reply_error(f.stream, Overloaded("the sidecar is shutting down; retry on another node"))
-            return
-        op = f.opcode
-        dual = self.server.dual
-        if dual is not None and op in _MIRROR_OPS:
-            try:
-                mirrored = self._dual_intercept(dual, f)
-            except CQLError as e:
-                self.reply_error(f.stream, e)
-                return
-            if mirrored is None and op != Opcode.PREPARE and op != Opcode.BATCH and self.server.reads is not None:
-                try:
-                    mirrored = self._read_intercept(f)
-                except CQLError as e:
-                    self.reply_error(f.stream, e)
-                    return
-            if mirrored is not None:
-                if not isinstance(mirrored, str):  # else TAKEN: the sidecar answers it
-                    self.forward(*mirrored)
-                return
-        if op == Opcode.EXECUTE:
-            handler = intercept.for_execute(self, f) if self.system_prepared else None
-            self.forward(f, handler)
-        elif op == Opcode.QUERY:
-            self.forward(f, intercept.for_query(self, f))
-        elif op == Opcode.PREPARE:
-            self.forward(f, intercept.for_prepare(self, f))
-        elif op == Opcode.BATCH or op == Opcode.REGISTER:
-            self.forward(f, None)
-        elif op == Opcode.OPTIONS:
-            self.forward(f, intercept.on_supported)
-        else:  # STARTUP, AUTH_RESPONSE
-            handshake_exec.on_frame(self, f)
-
-    def _dual_intercept(self, dual: DualWrite, f: Frame) -> Intercepted:
-        op = f.opcode
-        if op == Opcode.QUERY:
-            return dual.for_query(self, f)
-        if op == Opcode.EXECUTE:
-            return dual.for_execute(self, f)
-        if op == Opcode.BATCH:
-            return dual.for_batch(self, f)
-        # PREPARE: system-table statements keep their own handler; all others are recorded
-        if intercept.system_table_of(peek_query_string(f.plain_body(), f.flags)) is not None:
-            return None
-        return f, dual.for_prepare(self, f)
-
-    def _read_intercept(self, f: Frame) -> Intercepted:
-        reads = self.server.reads
-        assert reads is not None
-        return reads.for_query(self, f) if f.opcode == Opcode.QUERY else reads.for_execute(self, f)
+        """A request of a READY session (the reading loop is the gate: nothing else gets here):
+        read once, decided once, run by the decision's handler."""
+        server = self.server
+        dual = server.dual
+        req = describe(f, self.keyspace, dual.prepared if dual is not None else None, self.system_prepared)
+        try:
+            HANDLERS[decide(req, server)](self, req)
+        except ProtocolError:
+            raise  # a body that does not decode: the reading loop answers it (_malformed)
+        except CQLError as e:
+            self.reply_error(f.stream, e)
 
     def forward(self, f: Frame, handler: ResponseHandler | None) -> None:
         up = self.upstream

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cql_protocol.cql import ast as cql
-from cql_protocol.cql import classify, parse_cached
+from cql_protocol.cql import parse_cached
 from cql_protocol.errors import CQLError, InvalidRequest, Unprepared, WriteFailure, WriteTimeout
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
@@ -42,9 +42,8 @@ from cql_protocol.messages import (
     Rows,
     decode_frame,
     encode_envelope,
-    peek_execute_id,
-    peek_query_string,
 )
+from cql_protocol.opcodes import Opcode
 from cql_protocol.types import BOOLEAN, CqlType, deserialize
 from translators import values
 from translators.item_codec import to_item
@@ -68,6 +67,8 @@ from .routing import (
     table_bucket,
     write_route,
 )
+from .routing.decide import WRITE_KINDS
+from .routing.request import PreparedStatement, Request
 from .s3_client import S3Unavailable
 from .write_queue import TRANSLATED, WriteQueue
 
@@ -77,7 +78,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAKEN = "taken"  # the request is answered by the sidecar (DynamoDB-authoritative); nothing to forward
-WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE", "BATCH"})
 # failures where no store answered: the write may have reached DynamoDB, and may still be applied
 NO_ANSWER = (DeadlineExceeded, DynamoDBUnavailable, S3Unavailable)
 # dead-letter origins (cdp_dead_letters_total{origin}) and deadline-bound operations
@@ -92,13 +92,6 @@ _BATCH_WRITE_TYPES = {BatchType.LOGGED: "BATCH", BatchType.UNLOGGED: "UNLOGGED_B
 
 # what interception decides: forward this frame with this handler, TAKEN, or None (forward as is)
 Intercepted: TypeAlias = "tuple[Frame, ResponseHandler] | str | None"
-
-
-@dataclass(frozen=True)
-class PreparedWrite:
-    query: str
-    keyspace: str | None
-    bind_types: tuple[CqlType, ...]
 
 
 Parts: TypeAlias = "list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]]"
@@ -153,7 +146,7 @@ class DualWrite:
         self.deadline = deadline  # seconds from a request's arrival to its answer (dynamodb_deadline)
         self.dead_letters = dead_letters
         # every id prepared through this sidecar; None: not a write to mirror
-        self.prepared: dict[bytes, PreparedWrite | None] = {}
+        self.prepared: dict[bytes, PreparedStatement | None] = {}
         self.stats = DualWriteStats()
         self.in_flight = 0
         self.queue: WriteQueue | None = None  # set when a table uses write_mode: queued
@@ -205,17 +198,14 @@ class DualWrite:
             return self.mirrored(stmt.keyspace or session_keyspace, stmt.table) is not None
         return False
 
-    # -- interception ----------------------------------------------------------------------------
-    def for_query(self, s: ClientSession, f: Frame) -> Intercepted:
-        q = peek_query_string(f.plain_body(), f.flags)
-        kind, ks, table = classify(q)
-        if kind not in WRITE_KINDS:
-            return None
-        if kind != "BATCH" and self.mirrored(ks or s.keyspace, table) is None:
-            return None
+    # -- the mapped write paths (proxy.routing.decide chose Action.WRITE or PREPARE) -------------
+    def for_query(self, s: ClientSession, req: Request) -> Intercepted:
+        q = req.query
+        assert q is not None
         stmt = _parse(q)
         if stmt is None or not self.touches_mirrored(stmt, s.keyspace):
             return None
+        f = req.frame
         env = decode_frame(f)
         assert isinstance(env.message, Query)
         pinned, changed = pin(stmt)
@@ -229,9 +219,10 @@ class DualWrite:
         return self._prepare_mirror(s, f, env, [(stmt, params.values or [], None)], params.timestamp,
                                     reencode=changed)
 
-    def for_prepare(self, s: ClientSession, f: Frame) -> ResponseHandler:
-        q = peek_query_string(f.plain_body(), f.flags)
-        kind, _, _ = classify(q)
+    def for_prepare(self, s: ClientSession, req: Request) -> ResponseHandler:
+        q = req.query
+        assert q is not None
+        kind = req.kind
         keyspace = s.keyspace
 
         def on_prepared(s2: ClientSession, r: Frame, p: Pending) -> None:
@@ -247,23 +238,26 @@ class DualWrite:
         return on_prepared
 
     def remember(self, query_id: bytes, query: str, keyspace: str | None, bind_types: tuple[CqlType, ...]) -> None:
-        self.prepared[query_id] = PreparedWrite(query, keyspace, bind_types)
+        self.prepared[query_id] = PreparedStatement.of(query, keyspace, bind_types)
 
-    def for_execute(self, s: ClientSession, f: Frame) -> Intercepted:
-        qid = peek_execute_id(f.plain_body(), f.flags)
-        if qid not in self.prepared:
-            # prepared before this sidecar knew it: make the driver prepare it again through us
-            raise Unprepared(qid)
-        pw = self.prepared[qid]
-        if pw is None:
-            return None
+    def for_execute(self, s: ClientSession, req: Request) -> Intercepted:
+        pw = req.prepared
+        assert pw is not None
         stmt = _parse(pw.query)
         if stmt is None or not self.touches_mirrored(stmt, pw.keyspace):
             return None
+        f = req.frame
         env = decode_frame(f)
         assert isinstance(env.message, Execute)
         return self._prepare_mirror(s, f, env, [(stmt, env.message.params.values or [], pw.bind_types)],
                                     env.message.params.timestamp, keyspace=pw.keyspace)
+
+    def for_write(self, s: ClientSession, req: Request) -> Intercepted:
+        if req.opcode == Opcode.QUERY:
+            return self.for_query(s, req)
+        if req.opcode == Opcode.EXECUTE:
+            return self.for_execute(s, req)
+        return self.for_batch(s, req.frame)
 
     def for_batch(self, s: ClientSession, f: Frame) -> Intercepted:
         env = decode_frame(f)

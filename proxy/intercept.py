@@ -25,9 +25,8 @@ from cql_protocol.messages import (
     Supported,
     decode_frame,
     encode_envelope,
-    peek_execute_id,
-    peek_query_string,
 )
+from cql_protocol.opcodes import Opcode
 from cql_protocol.types import INET, deserialize
 
 from .handshake import PROTOCOL_VERSIONS
@@ -36,6 +35,7 @@ from .system_tables import Node, peer_filter, rewrite_local, rewrite_peers, row_
 
 if TYPE_CHECKING:
     from .client_session import ClientSession, Pending, ResponseHandler
+    from .routing.request import Request
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,15 @@ def error_code(f: Frame) -> int:
     return int(struct.unpack_from(">i", body, 0)[0]) if len(body) >= 4 else -1
 
 
-def for_query(s: ClientSession, f: Frame) -> ResponseHandler | None:
-    q = peek_query_string(f.plain_body(), f.flags)
-    head = q.lstrip()[:4].lower()
-    if head == "use ":
-        return _on_use_result
-    if head[:3] != "sel" and head != "sele":
-        return None
-    table = system_table_of(q)
-    if table is None:
-        return None
+def for_system_rows(s: ClientSession, req: Request) -> ResponseHandler | None:
+    """The handler rewriting Cassandra's answer to a read of system.local or system.peers(_v2)."""
+    f = req.frame
+    if req.opcode == Opcode.EXECUTE:
+        stmt = s.system_prepared.get(req.query_id or b"")
+        # `WHERE peer = ?` on a prepared statement: answered unfiltered (drivers only list all peers)
+        return _system_rows_handler(stmt, None) if stmt is not None else None
+    q, table = req.query, req.system_table
+    assert q is not None and table is not None
     only, bound = peer_filter(q) if table != "local" else (None, False)
     if bound:
         env = decode_frame(f)
@@ -74,11 +73,10 @@ def for_query(s: ClientSession, f: Frame) -> ResponseHandler | None:
     return _system_rows_handler(SystemStatement(table, q, None), only)
 
 
-def for_prepare(s: ClientSession, f: Frame) -> ResponseHandler | None:
-    q = peek_query_string(f.plain_body(), f.flags)
-    table = system_table_of(q)
-    if table is None:
-        return None
+def for_prepare(s: ClientSession, req: Request) -> ResponseHandler:
+    """A PREPARE of a system-table read: its id is remembered, so EXECUTE gets the same rewrite."""
+    q, table = req.query, req.system_table
+    assert q is not None and table is not None
 
     def on_prepared(s2: ClientSession, r: Frame, p: Pending) -> None:
         s2.out.append((r, p.client_stream))
@@ -87,14 +85,6 @@ def for_prepare(s: ClientSession, f: Frame) -> ResponseHandler | None:
             s2.system_prepared[env.message.query_id] = SystemStatement(table, q, env.message.result_metadata)
 
     return on_prepared
-
-
-def for_execute(s: ClientSession, f: Frame) -> ResponseHandler | None:
-    stmt = s.system_prepared.get(peek_execute_id(f.plain_body(), f.flags))
-    if stmt is None:
-        return None
-    # `WHERE peer = ?` on a prepared statement: answered unfiltered (drivers only list all peers)
-    return _system_rows_handler(stmt, None)
 
 
 def _system_rows_handler(stmt: SystemStatement, only: str | None) -> ResponseHandler:
@@ -143,7 +133,7 @@ def _reply_with(s: ClientSession, env: Envelope, msg: Message, stream: int) -> N
     s.out.append((frame, None))
 
 
-def _on_use_result(s: ClientSession, r: Frame, p: Pending) -> None:
+def on_use_result(s: ClientSession, r: Frame, p: Pending) -> None:
     s.out.append((r, p.client_stream))
     env = decode_frame(r)
     if isinstance(env.message, SetKeyspace):
@@ -174,4 +164,5 @@ def on_event(s: ClientSession, f: Frame) -> None:
     s.out.append((f, None))
 
 
-__all__ = ["Node", "SystemStatement", "for_execute", "for_prepare", "for_query", "on_event", "on_supported", "system_table_of"]
+__all__ = ["Node", "SystemStatement", "for_prepare", "for_system_rows", "on_event", "on_supported", "on_use_result",
+           "system_table_of"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cql_protocol.cql import ast as cql
-from cql_protocol.cql import classify, parse_cached
+from cql_protocol.cql import parse_cached
 from cql_protocol.errors import CQLError, ReadFailure, ReadTimeout, ServerError
 from cql_protocol.frame import Frame
 from cql_protocol.messages import (
@@ -31,8 +31,6 @@ from cql_protocol.messages import (
     QueryParameters,
     Rows,
     decode_frame,
-    peek_execute_id,
-    peek_query_string,
 )
 from cql_protocol.opcodes import Opcode
 from cql_protocol.types import CqlType, deserialize
@@ -42,7 +40,8 @@ from translators.mapping import Mapping, TableMapping
 from .deadline import Bounded, DeadlineExceeded, within
 from .dynamo_reader import DynamoReader, is_empty, read
 from .read_repair import ReadRepair
-from .routing import QUIET_READ_PHASES, Route, effective_phase, route, table_bucket
+from .routing import Route, effective_phase, route, table_bucket
+from .routing.request import Request
 
 if TYPE_CHECKING:
     from .client_session import ClientSession, Pending, ResponseHandler
@@ -108,38 +107,22 @@ class ReadPath:
         self._verify_slots = verify_concurrency
         self.in_flight = 0
 
-    # -- interception ----------------------------------------------------------------------------
-    def for_query(self, s: ClientSession, f: Frame) -> Intercepted:
-        q = peek_query_string(f.plain_body(), f.flags)
-        kind, ks, table = classify(q)
-        if kind != "SELECT" or table is None:
+    # -- the mapped read path (proxy.routing.decide chose Action.READ) ---------------------------
+    def for_read(self, s: ClientSession, req: Request) -> Intercepted:
+        assert req.query is not None and req.table is not None
+        tm = self.mapping.table(req.keyspace or "", req.table)
+        if tm is None:
             return None
-        tm = self.mapping.table(ks or s.keyspace or "", table)
-        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in QUIET_READ_PHASES:
-            return None
-        stmt = _parse(q)
+        stmt = _parse(req.query)
         if not isinstance(stmt, cql.Select):
             return None
+        f = req.frame
         env = decode_frame(f)
-        assert isinstance(env.message, Query)
-        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, None, f.version, time.monotonic()))
-
-    def for_execute(self, s: ClientSession, f: Frame) -> Intercepted:
-        pw = self.dual.prepared.get(peek_execute_id(f.plain_body(), f.flags))
-        if pw is None:
-            return None
-        kind, ks, table = classify(pw.query)
-        if kind != "SELECT" or table is None:
-            return None
-        tm = self.mapping.table(ks or pw.keyspace or "", table)
-        if tm is None or self.dual.phase_of(tm.keyspace, tm.table)[0] in QUIET_READ_PHASES:
-            return None
-        stmt = _parse(pw.query)
-        if not isinstance(stmt, cql.Select):
-            return None
-        env = decode_frame(f)
-        assert isinstance(env.message, Execute)
-        return self._route(s, f, ReadRequest(tm, stmt, env.message.params, pw.bind_types, f.version,
+        msg = env.message
+        if isinstance(msg, Query):
+            return self._route(s, f, ReadRequest(tm, stmt, msg.params, None, f.version, time.monotonic()))
+        assert isinstance(msg, Execute) and req.prepared is not None
+        return self._route(s, f, ReadRequest(tm, stmt, msg.params, req.prepared.bind_types, f.version,
                                              time.monotonic()))
 
     def _route(self, s: ClientSession, f: Frame, rq: ReadRequest) -> Intercepted:

@@ -92,6 +92,18 @@ class ProxyServer:
         tp = self.phases.phase_of(keyspace, table)
         return (tp.phase, tp.share) if tp is not None else ("cassandra", 100.0)
 
+    # -- what proxy.routing.decide asks (SessionView) ---------------------------------------------
+    @property
+    def mirroring(self) -> bool:
+        return self.dual is not None
+
+    def phase_of(self, keyspace: str, table: str) -> tuple[str, float] | None:
+        """(phase, share) of a mapped table, None for one outside the mapping."""
+        dual = self.dual
+        if dual is None or dual.mapping.table(keyspace, table) is None:
+            return None
+        return dual.phase_of(keyspace, table)
+
     def standalone_ok(self) -> bool:
         """Whether sessions can do without Cassandra: every mapped table fully in phase `dynamo`."""
         dual = self.dual

@@ -34,6 +34,7 @@ from translators import prepare_meta
 from translators.select_meta import result_columns
 
 from . import handshake, handshake_exec
+from .routing.request import describe
 from .synthetic_schema import InvalidSystemQuery
 
 if TYPE_CHECKING:
@@ -121,18 +122,14 @@ def _mapped(s: ClientSession, f: Frame, stmt: cql.Statement, keyspace: str | Non
     server = s.server
     dual, reads = server.dual, server.reads
     assert dual is not None and reads is not None
+    req = describe(f, s.keyspace, dual.prepared, s.system_prepared)
     if isinstance(stmt, cql.Select):
         _require_mapped(s, stmt.keyspace or keyspace, stmt.table)
-        taken = reads.for_query(s, f) if f.opcode == Opcode.QUERY else reads.for_execute(s, f)
+        taken = reads.for_read(s, req)
     else:
         for target in _targets(stmt):
             _require_mapped(s, target.keyspace or keyspace, target.table)
-        if f.opcode == Opcode.QUERY:
-            taken = dual.for_query(s, f)
-        elif f.opcode == Opcode.EXECUTE:
-            taken = dual.for_execute(s, f)
-        else:
-            taken = dual.for_batch(s, f)
+        taken = dual.for_write(s, req)
     if taken is None:
         raise InvalidRequest(f"{_name(stmt, keyspace)}: this statement cannot be served without Cassandra")
     if not isinstance(taken, str):  # the routes only forward when Cassandra is there

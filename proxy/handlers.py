@@ -1,0 +1,98 @@
+"""One handler per decision (proxy.routing.decide.Action): each runs a request of a READY session.
+
+A handler either forwards the frame to Cassandra (with the response handler that shapes the
+answer), answers the client itself, or hands the request to a mapped path that answers later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cql_protocol.errors import Overloaded, Unprepared
+
+from . import handshake_exec, intercept
+from .routing.decide import Action
+
+if TYPE_CHECKING:
+    from .client_session import ClientSession
+    from .dual_write import Intercepted
+    from .routing.request import Request
+
+Handler = Callable[["ClientSession", "Request"], None]
+
+
+def _forward(s: ClientSession, req: Request) -> None:
+    s.forward(req.frame, None)
+
+
+def _overloaded(s: ClientSession, req: Request) -> None:
+    s.reply_error(req.frame.stream, Overloaded("the sidecar is shutting down; retry on another node"))
+
+
+def _unprepared(s: ClientSession, req: Request) -> None:
+    # prepared before this sidecar knew it: the driver prepares it again through us
+    s.reply_error(req.frame.stream, Unprepared(req.query_id or b""))
+
+
+def _handshake(s: ClientSession, req: Request) -> None:
+    handshake_exec.on_frame(s, req.frame)
+
+
+def _supported(s: ClientSession, req: Request) -> None:
+    s.forward(req.frame, intercept.on_supported)
+
+
+def _use(s: ClientSession, req: Request) -> None:
+    s.forward(req.frame, intercept.on_use_result)
+
+
+def _system_rows(s: ClientSession, req: Request) -> None:
+    s.forward(req.frame, intercept.for_system_rows(s, req))
+
+
+def _prepare_system(s: ClientSession, req: Request) -> None:
+    s.forward(req.frame, intercept.for_prepare(s, req))
+
+
+def _prepare(s: ClientSession, req: Request) -> None:
+    dual = s.server.dual
+    assert dual is not None
+    s.forward(req.frame, dual.for_prepare(s, req))
+
+
+def _run(s: ClientSession, req: Request, outcome: Intercepted) -> None:
+    """What a mapped path decided: forward with its handler, answered by it ("taken"), or, when
+    nothing in the request reaches DynamoDB after all, forwarded as it came."""
+    if outcome is None:
+        s.forward(req.frame, None)
+    elif not isinstance(outcome, str):
+        s.forward(*outcome)
+
+
+def _write(s: ClientSession, req: Request) -> None:
+    dual = s.server.dual
+    assert dual is not None
+    _run(s, req, dual.for_write(s, req))
+
+
+def _read(s: ClientSession, req: Request) -> None:
+    reads = s.server.reads
+    assert reads is not None
+    _run(s, req, reads.for_read(s, req))
+
+
+HANDLERS: dict[Action, Handler] = {
+    Action.FORWARD: _forward,
+    Action.OVERLOADED: _overloaded,
+    Action.UNPREPARED: _unprepared,
+    Action.HANDSHAKE: _handshake,
+    Action.SUPPORTED: _supported,
+    Action.USE: _use,
+    Action.SYSTEM_ROWS: _system_rows,
+    Action.PREPARE_SYSTEM: _prepare_system,
+    Action.PREPARE: _prepare,
+    Action.WRITE: _write,
+    Action.READ: _read,
+}
+assert set(HANDLERS) == set(Action), "every decision has its handler"
