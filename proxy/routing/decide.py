@@ -17,6 +17,9 @@ from .request import Request
 from .rules import QUIET_READ_PHASES, WRITING_PHASES
 
 WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE", "BATCH"})
+# plain ints: an enum member lookup costs more than the whole decision for a pass-through request
+_QUERY, _EXECUTE, _BATCH, _PREPARE = int(Opcode.QUERY), int(Opcode.EXECUTE), int(Opcode.BATCH), int(Opcode.PREPARE)
+_OPTIONS, _STARTUP, _AUTH_RESPONSE = int(Opcode.OPTIONS), int(Opcode.STARTUP), int(Opcode.AUTH_RESPONSE)
 
 
 class Action(StrEnum):
@@ -31,6 +34,20 @@ class Action(StrEnum):
     PREPARE = "prepare"  # PREPARE of anything else: remembered for the mapped paths
     WRITE = "write"  # a write touching a mapped table in a phase that writes DynamoDB
     READ = "read"  # a read of a mapped table in a phase that reads DynamoDB
+
+
+# the members as module globals, for the same reason
+_A_FORWARD = Action.FORWARD
+_A_OVERLOADED = Action.OVERLOADED
+_A_UNPREPARED = Action.UNPREPARED
+_A_HANDSHAKE = Action.HANDSHAKE
+_A_SUPPORTED = Action.SUPPORTED
+_A_USE = Action.USE
+_A_SYSTEM_ROWS = Action.SYSTEM_ROWS
+_A_PREPARE_SYSTEM = Action.PREPARE_SYSTEM
+_A_PREPARE = Action.PREPARE
+_A_WRITE = Action.WRITE
+_A_READ = Action.READ
 
 
 class SessionView(Protocol):
@@ -52,33 +69,33 @@ class SessionView(Protocol):
 def decide(req: Request, view: SessionView) -> Action:
     op = req.opcode
     if view.draining:
-        return Action.OVERLOADED
-    if op == Opcode.QUERY or op == Opcode.EXECUTE:
-        if op == Opcode.EXECUTE and not req.known_id:
-            return Action.UNPREPARED
+        return _A_OVERLOADED
+    if op in (_QUERY, _EXECUTE):
+        if op == _EXECUTE and not req.known_id:
+            return _A_UNPREPARED
         kind = req.kind
         if kind == "SELECT":
             if req.system_table is not None:
-                return Action.SYSTEM_ROWS
-            return Action.READ if _reads_dynamodb(req, view) else Action.FORWARD
+                return _A_SYSTEM_ROWS
+            return _A_READ if _reads_dynamodb(req, view) else _A_FORWARD
         if kind in WRITE_KINDS:
             # a BATCH's tables are known only once its body is read: the write handler does that
             mapped = view.mirroring if kind == "BATCH" else _writes_dynamodb(req, view)
-            return Action.WRITE if mapped else Action.FORWARD
-        if kind == "USE" and op == Opcode.QUERY:
-            return Action.USE
-        return Action.FORWARD
-    if op == Opcode.BATCH:
-        return Action.WRITE if view.mirroring else Action.FORWARD
-    if op == Opcode.PREPARE:
+            return _A_WRITE if mapped else _A_FORWARD
+        if kind == "USE" and op == _QUERY:
+            return _A_USE
+        return _A_FORWARD
+    if op == _BATCH:
+        return _A_WRITE if view.mirroring else _A_FORWARD
+    if op == _PREPARE:
         if req.system_table is not None:
-            return Action.PREPARE_SYSTEM
-        return Action.PREPARE if view.mirroring else Action.FORWARD
-    if op == Opcode.OPTIONS:
-        return Action.SUPPORTED
-    if op == Opcode.STARTUP or op == Opcode.AUTH_RESPONSE:
-        return Action.HANDSHAKE
-    return Action.FORWARD  # REGISTER
+            return _A_PREPARE_SYSTEM
+        return _A_PREPARE if view.mirroring else _A_FORWARD
+    if op == _OPTIONS:
+        return _A_SUPPORTED
+    if op in (_STARTUP, _AUTH_RESPONSE):
+        return _A_HANDSHAKE
+    return _A_FORWARD  # REGISTER
 
 
 def _phase(req: Request, view: SessionView) -> tuple[str, float] | None:

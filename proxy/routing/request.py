@@ -16,6 +16,8 @@ from cql_protocol.opcodes import Opcode
 
 from ..system_tables import system_table_of
 
+_QUERY, _PREPARE, _EXECUTE, _BATCH = int(Opcode.QUERY), int(Opcode.PREPARE), int(Opcode.EXECUTE), int(Opcode.BATCH)
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedStatement:
@@ -35,7 +37,7 @@ class PreparedStatement:
         return cls(query, keyspace, bind_types, kind, ks or keyspace, table)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a microsecond per request
 class Request:
     frame: Frame
     opcode: int
@@ -55,15 +57,15 @@ def describe(f: Frame, session_keyspace: str | None,
     """The request in `f`. `prepared`: the ids prepared through this sidecar (None: the sidecar
     does not track them, no table is mapped); `system_prepared`: the session's system-table ids."""
     op = f.opcode
-    if op == Opcode.QUERY or op == Opcode.PREPARE:
+    if op in (_QUERY, _PREPARE):
         q = peek_query_string(f.plain_body(), f.flags)
         if prepared is None:
             # nothing mapped: only USE and system-table reads matter, and a glance tells them
             return Request(f, op, _glance(q), q, session_keyspace, None, system_table_of(q))
         kind, ks, table = classify(q)
-        system = system_table_of(q) if kind == "SELECT" or op == Opcode.PREPARE else None
+        system = system_table_of(q) if kind == "SELECT" or op == _PREPARE else None
         return Request(f, op, kind, q, ks or session_keyspace, table, system)
-    if op == Opcode.EXECUTE:
+    if op == _EXECUTE:
         if prepared is None and not system_prepared:
             return Request(f, op)
         qid = peek_execute_id(f.plain_body(), f.flags)
@@ -77,7 +79,7 @@ def describe(f: Frame, session_keyspace: str | None,
         if ps is None:
             return Request(f, op, query_id=qid)
         return Request(f, op, ps.kind, ps.query, ps.table_keyspace, ps.table, query_id=qid, prepared=ps)
-    if op == Opcode.BATCH:
+    if op == _BATCH:
         return Request(f, op, "BATCH")
     return Request(f, op)
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cql_protocol.frame import HEADER
 from cql_protocol.opcodes import Opcode
 from proxy import client_session as cs
+from proxy import handshake
 from proxy import upstream as up
 from proxy.config import Config
 
@@ -79,6 +80,7 @@ def make_session() -> tuple[Any, Any]:
     cfg = Config()
     server = SimpleNamespace(cfg=cfg, sessions=set(), in_flight=0, draining=False, dual=None, reads=None)
     s = cs.ClientSession(server)  # type: ignore[arg-type]
+    s.state = handshake.State.READY  # the handshake is done: the request path proper
     s.transport = CountingTransport()  # type: ignore[assignment]
     u = up.UpstreamConnection(s, cfg.max_frame_bytes)
     u.transport = CountingTransport()  # type: ignore[assignment]
