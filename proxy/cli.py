@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             except ImportError:
                 log.warning("uvloop not installed: the default event loop costs about 1.7x more CPU per request")
         from .server import ProxyServer
+        from .startup_check import TableMissing
 
         try:
             server = ProxyServer(cfg)
@@ -268,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             runner(_serve(cfg, server))
         except ConfigError as e:  # found at start, e.g. no AWS credentials for a DynamoDB control table
             print(f"cql-dynamo-proxy: configuration error: {e}", file=sys.stderr)
+            return 2
+        except TableMissing as e:
+            print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 2
         except OSError as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
