@@ -159,10 +159,7 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
 
     if not Path(args.state_dir).is_dir():
         raise ConfigError(f"--state-dir {args.state_dir}: no such directory")
-    try:
-        mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
-    except OSError as e:
-        raise ConfigError(f"cannot read the mapping {args.mapping}: {e.strerror or e}") from None
+    mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
     dead = DeadLetters(Path(args.state_dir) / "dead-letters.jsonl")
     try:
         total = len(dead.read())
@@ -273,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         except TableMissing as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
             return 2
-        except OSError as e:
+        except OSError as e:  # a port in use or not of this host, a state directory that cannot be made
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
-            return 1
+            return 2
     return 0
 
 

@@ -47,6 +47,8 @@ def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
         m = load_mapping(path)
     except MappingError as e:
         raise ConfigError(str(e)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read the mapping {path}: {e.strerror or e}") from None
     tables = dict(m.tables)
     for item in (x.strip() for x in overrides.split(",") if x.strip()):
         name, sep, phase = item.partition("=")
@@ -142,7 +144,10 @@ class ProxyServer:
                 await self._check_tables(m)
             except TableMissing:
                 await self._dynamodb.close()
-                await self.control.stop()
+                try:
+                    await self.control.stop()
+                except OSError as e:  # the missing table is the line to exit with
+                    log.warning("leaving the control store: %s", e)
                 raise
             if uses_s3(m):
                 self.large = LargeItems(S3Client(

@@ -63,7 +63,7 @@ def check(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
 
 def check_cassandra(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import Cluster, UnresolvableContactPoints
 
     from .source import parse_contact_points
 
@@ -73,9 +73,12 @@ def check_cassandra(stores: Stores, mapping: Mapping, tables: list[str]) -> None
         raise CommandError(f"--cassandra: {e}") from None
     quiet_driver()
     auth = PlainTextAuthProvider(stores.username, stores.password or "") if stores.username else None
-    cluster = Cluster(hosts, port=port, protocol_version=4, auth_provider=auth,
-                      connect_timeout=CASSANDRA_CONNECT_TIMEOUT,
-                      control_connection_timeout=CASSANDRA_CONNECT_TIMEOUT)
+    try:
+        cluster = Cluster(hosts, port=port, protocol_version=4, auth_provider=auth,
+                          connect_timeout=CASSANDRA_CONNECT_TIMEOUT,
+                          control_connection_timeout=CASSANDRA_CONNECT_TIMEOUT)
+    except UnresolvableContactPoints:  # the driver resolves the names when it is built
+        raise CommandError(f"--cassandra {stores.cassandra}: no such host") from None
     try:
         try:
             cluster.connect()
