@@ -45,14 +45,20 @@ def check_files(reads: list[str | None], writes: list[str | None]) -> None:
             raise CommandError(f"cannot write {w}: no directory {Path(w).parent}")
 
 
-def check_port_free(port: int) -> None:
-    """--metrics-port: found taken before connecting to anything, not after planning the run."""
-    with socket.socket() as s:
+def check_port_free(host: str, port: int) -> None:
+    """--metrics-port: found taken (or --metrics-host not an address here) before connecting to
+    anything, not after planning the run."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise CommandError(f"--metrics-host {host}: {e.strerror or e}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the metrics server binds
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind(addr)
         except OSError as e:
-            raise CommandError(f"--metrics-port {port}: {e.strerror or e}") from None
+            raise CommandError(f"--metrics-port {port} on {host}: {e.strerror or e}") from None
 
 
 def check(stores: Stores, mapping: Mapping, tables: list[str]) -> None:

@@ -98,6 +98,8 @@ CASES: list[tuple[str, tuple[str, ...], int, tuple[str, ...]]] = [
      ("cannot connect to Cassandra at 127.0.0.1:1",)),
     ("validate-cassandra-unreachable", ("validate", "--mapping", SHOP, "--cassandra", CLOSED), 3,
      ("cannot connect to Cassandra at 127.0.0.1:1",)),
+    ("backfill-metrics-host-unknown", ("backfill", "--mapping", SHOP, "--metrics-host", "nosuch.invalid",
+                                       "--metrics-port", "9464"), 2, ("--metrics-host nosuch.invalid",)),
     ("backfill-bad-number", ("backfill", "--mapping", SHOP, "--workers", "0"), 2, ("--workers", "must be 1 or more")),
 ]
 
