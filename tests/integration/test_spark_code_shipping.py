@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 from .drivers import session_for
 from .stores import AWS_ENV, mapped_keyspace
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 KS = "st_spark"
 ROWS = 300
