@@ -130,3 +130,20 @@ def test_an_unreachable_dynamodb_is_a_warning(setup, cassandra, tmp_path):
         assert "DynamoDB at http://127.0.0.1:" in sc.log() and "does not answer" in sc.log()
     finally:
         sc.stop()
+
+
+def test_a_gsi_missing_in_dynamodb_stops_the_start(setup, cassandra, dynamodb, tmp_path):
+    mapping, targets = setup
+    with_index = tmp_path / "mapping.yaml"
+    line = f"    dynamodb_table: {targets['kv']}\n"
+    text = mapping.read_text()
+    assert line in text
+    # a GSI the mapping uses that `tables create` never made
+    with_index.write_text(text.replace(line, line + "    indexes: [{name: st_by_v, partition_key: v}]\n"))
+    r = _serve(cassandra, dynamodb, with_index, f"{KS}.kv=dual_write,{KS}.gone_c=dynamo", tmp_path)
+    _one_line(r, f"{KS}.kv", f"DynamoDB table {targets['kv']} (GSI st_by_v) does not exist", "phase dual_write")
+    sc = _start(cassandra, dynamodb, with_index, f"{KS}.gone_c=dynamo", tmp_path)  # kv in cassandra
+    try:
+        assert "(GSI st_by_v) does not exist" in sc.log() and "before moving the table to dual_write" in sc.log()
+    finally:
+        sc.stop()
