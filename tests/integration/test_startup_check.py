@@ -147,3 +147,31 @@ def test_a_gsi_missing_in_dynamodb_stops_the_start(setup, cassandra, dynamodb, t
         assert "(GSI st_by_v) does not exist" in sc.log() and "before moving the table to dual_write" in sc.log()
     finally:
         sc.stop()
+
+
+@pytest.mark.auth
+def test_cassandra_is_checked_with_the_sidecars_own_login(setup, cassandra_auth, dynamodb, tmp_path):
+    """The Cassandra with PasswordAuthenticator has no st_startup keyspace: without a login of its
+    own the sidecar cannot look (clients log in with theirs), so it warns and starts; with one, it
+    finds the keyspace missing."""
+    mapping, _ = setup
+    phases = f"{KS}.gone_c=dynamo"
+    sc = _start(cassandra_auth, dynamodb, mapping, phases, tmp_path)
+    try:
+        assert "it needs a login and the sidecar has none (--cassandra-username)" in sc.log()
+    finally:
+        sc.stop()
+    r = cli("serve", "--listen", f"127.0.0.1:{free_port()}", "--admin", f"127.0.0.1:{free_port()}", "--cassandra",
+            f"{cassandra_auth[0]}:{cassandra_auth[1]}", "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
+            "--state-dir", str(tmp_path / "state"), "--phases", phases, "--cassandra-username", "cassandra",
+            env={**AWS_ENV, "CDP_CASSANDRA_PASSWORD": "cassandra"}, timeout=60)
+    _one_line(r, f"{KS}.gone_d: keyspace {KS} does not exist in Cassandra at 127.0.0.1:{cassandra_auth[1]}",
+              "phase cassandra", "and 1 more")
+    assert f"{KS}.kv: keyspace {KS} does not exist" in r.stderr
+    sc = start_sidecar(cassandra_auth, tmp_path, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
+                       "--phases", phases, "--cassandra-username", "cassandra",
+                       env={**AWS_ENV, "CDP_CASSANDRA_PASSWORD": "wrong"})
+    try:
+        assert "it refused the login of 'cassandra'" in sc.log()
+    finally:
+        sc.stop()
