@@ -1,8 +1,9 @@
 """`cql-dynamo-proxy phase get|set|status|audit`: talks to a sidecar's admin API.
 
-Exit codes: 0 done, 1 refused (the guard, or a concurrent change won), 2 invalid request (unknown
-table or phase, bad share), 3 the sidecar or its control store could not be reached, or the token
-was refused."""
+Exit codes (docs/exit-codes.md): 0 done, 1 refused (the guard, the cutover gate, a missing DynamoDB
+table, or a concurrent change won), 2 invalid request (unknown table or phase, bad share, an
+--admin that is not a URL, an unreadable --token-file), 3 the sidecar or its control store could
+not be reached, or the token was refused."""
 
 from __future__ import annotations
 
