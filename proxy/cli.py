@@ -165,10 +165,7 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
 
     if not Path(args.state_dir).is_dir():
         raise ConfigError(f"--state-dir {args.state_dir}: no such directory")
-    try:
-        mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
-    except OSError as e:
-        raise ConfigError(f"cannot read the mapping {args.mapping}: {e.strerror or e}") from None
+    mapping = load_mapping_or_fail(args.mapping) if args.mapping else None
     dead = DeadLetters(Path(args.state_dir) / "dead-letters.jsonl")
     try:
         total = len(dead.read())
@@ -275,6 +272,7 @@ def _run(args: argparse.Namespace) -> int:
             except ImportError:
                 log.warning("uvloop not installed: the default event loop costs about 1.7x more CPU per request")
         from .server import ProxyServer
+        from .startup_check import TableMissing
 
         try:
             server = ProxyServer(cfg)
@@ -284,9 +282,12 @@ def _run(args: argparse.Namespace) -> int:
             runner(_serve(cfg, server))
         except ConfigError as e:  # found at start, e.g. no AWS credentials for a DynamoDB control table
             return _config_error(e)
-        except OSError as e:
+        except TableMissing as e:
             print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
-            return 1
+            return 2
+        except OSError as e:  # a port in use or not of this host, a state directory that cannot be made
+            print(f"cql-dynamo-proxy: cannot start: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -178,6 +178,13 @@ class Config:
         self.client_user_table  # noqa: B018
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        for name in INPUT_FILES:
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                problem = "is a directory" if os.path.isdir(path) else "no such file"
+                raise ConfigError(f"{_flag(name)} {path}: {problem}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         from .control_store import parse_control
 
         try:
@@ -206,6 +213,10 @@ class Config:
 MIN_FRAME_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 2**31 - 1
 SECRET_FIELDS = frozenset({"admin_token", "cassandra_password", "client_users"})
+# files the sidecar reads at start: a wrong path is named before anything else happens
+INPUT_FILES = ("mapping", "tls_cert", "tls_key", "tls_client_ca", "cassandra_tls_ca", "cassandra_tls_cert",
+               "cassandra_tls_key")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ENV_PREFIX = "CDP_"
 
 
@@ -305,8 +316,8 @@ def load_config(
                 data = yaml.safe_load(fh) or {}
         except OSError as e:
             raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        except yaml.YAMLError as e:  # its message spans lines: one line for the log
+            raise ConfigError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         for k, v in data.items():

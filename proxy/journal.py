@@ -211,4 +211,12 @@ class DeadLetters:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        return [orjson.loads(line) for line in self.path.read_bytes().splitlines() if line.strip()]
+        out = []
+        for n, line in enumerate(self.path.read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
+            rec = orjson.loads(line)
+            if not isinstance(rec, dict) or "operation" not in rec:  # replay would stop half-way
+                raise ValueError(f"line {n} is not a dead-lettered write")
+            out.append(rec)
+        return out

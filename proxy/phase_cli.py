@@ -1,8 +1,9 @@
 """`cql-dynamo-proxy phase get|set|status|audit`: talks to a sidecar's admin API.
 
-Exit codes: 0 done, 1 refused (the guard, or a concurrent change won), 2 invalid request (unknown
-table or phase, bad share), 3 the sidecar or its control store could not be reached, or the token
-was refused."""
+Exit codes (docs/exit-codes.md): 0 done, 1 refused (the guard, the cutover gate, a missing DynamoDB
+table, or a concurrent change won), 2 invalid request (unknown table or phase, bad share, an
+--admin that is not a URL, an unreadable --token-file), 3 the sidecar or its control store could
+not be reached, or the token was refused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, TextIO
 
@@ -62,6 +64,17 @@ def add_phase_subcommand(sub: Any) -> None:
 def _base_url(admin: str) -> str:
     admin = admin.strip().rstrip("/")
     return admin if "://" in admin else f"http://{admin}"
+
+
+def _check_admin_url(url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"--admin {url}: not http://HOST:PORT")
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -227,6 +240,7 @@ def run_phase_command(args: argparse.Namespace, out: TextIO | None = None, err: 
               "use --token-file or CDP_ADMIN_TOKEN", file=err)
     try:
         args.token = _token(args)  # read once, so a missing file is reported before anything is sent
+        _check_admin_url(_base_url(args.admin))
     except ConfigError as e:
         print(f"cql-dynamo-proxy phase: {e}", file=err)
         return EXIT_INVALID

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .config import Config, ConfigError
@@ -67,6 +67,8 @@ class PhaseControl:
         self.clock = clock
         # spells the commands a cutover refusal asks for
         self.hint = Hint(mapping_path or "MAPPING", store.spec)
+        # a move into a phase the stores cannot serve yet (a missing DynamoDB table): why, or None
+        self.stores_check: Callable[[str, TablePhase, TablePhase], Awaitable[str | None]] | None = None
 
     @property
     def stale_after(self) -> float:
@@ -100,6 +102,11 @@ class PhaseControl:
             if not force:
                 raise
             overridden.append(e.reason)
+        missing = await self.stores_check(name, old, new) if self.stores_check is not None else None
+        if missing is not None:
+            if not force:
+                raise TransitionRefused(old.phase, new.phase, missing)
+            overridden.append(missing)
         if needs_cutover(old, new):  # the run records are read only for a move the gate guards
             try:
                 check_cutover(old, new, await self._evidence(name, old))

@@ -25,11 +25,12 @@ from .journal import DeadLetters, Journal
 from .large_items import LargeItemError, LargeItems
 from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
 from .phase_control import PhaseControl, build_control
-from .phases import PHASES, PhaseRegistry, PhaseSet, phaseset_from_phases
+from .phases import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
 from .read_path import ReadPath
 from .read_repair import ReadRepair
 from .routing import WRITING_PHASES
 from .s3_client import S3Client
+from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, verify_or_fail
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
 from .timeouts import Timeouts
@@ -45,6 +46,8 @@ def load_mapping_or_fail(path: str, overrides: str = "") -> Mapping:
         m = load_mapping(path)
     except MappingError as e:
         raise ConfigError(str(e)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read the mapping {path}: {e.strerror or e}") from None
     tables = dict(m.tables)
     for item in (x.strip() for x in overrides.split(",") if x.strip()):
         name, sep, phase = item.partition("=")
@@ -141,6 +144,7 @@ class ProxyServer:
             # before the listener opens: a new sidecar should serve the fleet's phases from the start
             self.control = build_control(self.cfg, self.phases, self.cfg.listen_addr[1],
                                          region=m.region, endpoint=m.endpoint)
+            self.control.stores_check = self._stores_check
             await self.control.start()
             SOURCES.append(self.control.watcher.metrics)
             self._dynamodb = DynamoDBClient(
@@ -148,6 +152,15 @@ class ProxyServer:
                 endpoint=self.cfg.dynamodb_endpoint or m.endpoint or None,
                 max_connections=self.cfg.dynamodb_max_connections,
             )
+            try:
+                await self._check_tables(m)
+            except TableMissing:
+                await self._dynamodb.close()
+                try:
+                    await self.control.stop()
+                except OSError as e:  # the missing table is the line to exit with
+                    log.warning("leaving the control store: %s", e)
+                raise
             if uses_s3(m):
                 self.large = LargeItems(S3Client(
                     region=self.cfg.s3_region or self._dynamodb.region,
@@ -196,6 +209,22 @@ class ProxyServer:
         )
         log.info("listening for CQL clients on %s:%d (TLS %s)", host, self.listen_port,
                  "on" if self.client_ssl else "off")
+
+    async def _check_tables(self, m: Mapping) -> None:
+        """Every table exists where the phase it starts in needs it (see startup_check)."""
+        assert self._dynamodb is not None
+        phases = {key: self.phases.phase_of(*key) or TablePhase(tm.phase) for key, tm in m.tables.items()}
+        cfg = self.cfg
+        await verify_or_fail(m, phases, self._dynamodb.region, self._dynamodb.endpoint, CassandraAccess(
+            cfg.cassandra_endpoints, cfg.cassandra_username, cfg.cassandra_password, self.pool.ssl_ctx,
+            cfg.connect_timeout))
+
+    async def _stores_check(self, name: str, old: TablePhase, new: TablePhase) -> str | None:
+        ks, _, table = name.partition(".")
+        tm = self.mapping.table(ks, table) if self.mapping is not None else None
+        if tm is None or self._dynamodb is None:
+            return None
+        return await dynamodb_missing(tm, old, new, self._dynamodb)
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Stops accepting, answers new requests with OVERLOADED, lets in-flight ones finish."""

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 COMMANDS = ("mapping", "tables")
 
@@ -113,6 +114,17 @@ def _contact_points(value: str) -> tuple[list[str], int]:
     return hosts, ports.pop()
 
 
+def _connect_failure(e: Exception) -> tuple[bool, str]:
+    """Whether the driver's connection error is a refused login, and its reason in one line."""
+    from cassandra import AuthenticationFailed
+
+    errors = getattr(e, "errors", None)
+    per_host = list(errors.values()) if isinstance(errors, dict) and errors else [e]
+    refused = all(isinstance(x, AuthenticationFailed) for x in per_host)
+    # the driver's text is "Tried connecting to [...]. Last error: <reason>"
+    return refused, "; ".join(sorted({str(x).rpartition("Last error: ")[2] or type(x).__name__ for x in per_host}))
+
+
 def _mapping_init(args: argparse.Namespace) -> int:
     import logging
 
@@ -137,6 +149,9 @@ def _mapping_init(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and not args.force:
         _err(f"{out} exists; use --force to overwrite it")
         return EXIT_INVALID
+    if out is not None and not out.parent.is_dir():  # found before the schema is read, not after
+        _err(f"cannot write {out}: no directory {out.parent}")
+        return EXIT_INVALID
     try:
         hosts, port = _contact_points(args.cassandra)
     except ValueError as e:
@@ -145,17 +160,23 @@ def _mapping_init(args: argparse.Namespace) -> int:
 
     logging.getLogger("cassandra").setLevel(logging.ERROR)
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import Cluster, UnresolvableContactPoints
 
     auth = PlainTextAuthProvider(args.username, password or "") if args.username else None
-    cluster = Cluster(hosts, port=port, auth_provider=auth, connect_timeout=args.connect_timeout,
-                      control_connection_timeout=args.connect_timeout)
+    try:
+        cluster = Cluster(hosts, port=port, auth_provider=auth, connect_timeout=args.connect_timeout,
+                          control_connection_timeout=args.connect_timeout)
+    except UnresolvableContactPoints:  # the driver resolves the names when it is built
+        _err(f"--cassandra {args.cassandra}: no such host")
+        return EXIT_INVALID
     try:
         try:
             session = cluster.connect()
         except Exception as e:
-            _err(f"cannot connect to Cassandra at {args.cassandra}: {e}")
-            return EXIT_FAILURE
+            refused, why = _connect_failure(e)
+            _err(f"Cassandra at {args.cassandra} refused the login: {why}" if refused else
+                 f"cannot connect to Cassandra at {args.cassandra}: {why}")
+            return EXIT_INVALID if refused else EXIT_FAILURE
         try:
             result = import_schema_with_notes(session, args.keyspace or None, args.table or None,
                                               table_prefix=args.table_prefix)
@@ -226,9 +247,12 @@ def _tables_create(args: argparse.Namespace) -> int:
     if args.offline and not args.dry_run:
         _err("--offline only makes sense with --dry-run")
         return EXIT_INVALID
+    endpoint = args.endpoint_url or mapping.endpoint
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        _err(f"DynamoDB endpoint {endpoint!r} must be http://HOST[:PORT] or https://HOST[:PORT]")
+        return EXIT_INVALID
     try:
-        client = None if args.offline else make_client(args.region or mapping.region,
-                                                       args.endpoint_url or mapping.endpoint)
+        client = None if args.offline else make_client(args.region or mapping.region, endpoint)
         actions = plan(mapping, client)
         changes = [a for a in actions if a.changes]
         print(f"plan for {args.mapping}: {len(changes)} change(s)")

@@ -65,7 +65,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dynamodb-region", default=None)
     add_profile_option(p)
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
-    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    add_metrics_options(p)
     p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
     p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
     p.add_argument("--progress-interval", type=non_negative_float, default=5.0,
@@ -160,6 +160,14 @@ class _Served:
 _SERVED = _Served()
 
 
+def add_metrics_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on HOST:PORT")
+    # loopback unless asked: a job pod (the Spark driver) is scraped from outside it
+    p.add_argument("--metrics-host", default=os.environ.get("CDP_METRICS_HOST", "127.0.0.1"),
+                   help="address the --metrics-port server binds, 0.0.0.0 for every interface "
+                        "[env CDP_METRICS_HOST; default 127.0.0.1]")
+
+
 def _progress(args: argparse.Namespace, command: str) -> Progress:
     p = Progress(command, interval=args.progress_interval, metrics_file=args.metrics_file)
     _SERVED.current = p
@@ -169,7 +177,7 @@ def _progress(args: argparse.Namespace, command: str) -> Progress:
         registry = CollectorRegistry()
         registry.register(_SERVED)
         try:
-            start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
         except OSError as e:  # taken since the check at the start
             raise CommandError(f"--metrics-port {args.metrics_port}: {e.strerror or e}") from None
         _SERVED.port = args.metrics_port
@@ -221,7 +229,7 @@ def preflight(args: argparse.Namespace, mapping: Mapping, tables: list[str], wri
     directories of those it writes, a free --metrics-port, both stores and every table."""
     preflight_mod.check_files(reads, writes)
     if args.metrics_port:
-        preflight_mod.check_port_free(args.metrics_port)
+        preflight_mod.check_port_free(args.metrics_host, args.metrics_port)
     password = os.environ.get("CDP_CASSANDRA_PASSWORD") if args.cassandra_username else None
     preflight_mod.check(preflight_mod.Stores(args.cassandra, args.cassandra_username, password,
                                              args.dynamodb_endpoint, args.dynamodb_region), mapping, tables)

@@ -46,14 +46,20 @@ def check_files(reads: list[str | None], writes: list[str | None]) -> None:
             raise CommandError(f"cannot write {w}: no directory {Path(w).parent}")
 
 
-def check_port_free(port: int) -> None:
-    """--metrics-port: found taken before connecting to anything, not after planning the run."""
-    with socket.socket() as s:
+def check_port_free(host: str, port: int) -> None:
+    """--metrics-port: found taken (or --metrics-host not an address here) before connecting to
+    anything, not after planning the run."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise CommandError(f"--metrics-host {host}: {e.strerror or e}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the metrics server binds
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind(addr)
         except OSError as e:
-            raise CommandError(f"--metrics-port {port}: {e.strerror or e}") from None
+            raise CommandError(f"--metrics-port {port} on {host}: {e.strerror or e}") from None
 
 
 def check(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
@@ -78,7 +84,7 @@ def dynamodb_client(stores: Stores, mapping: Mapping) -> DynamoDBClient:
 
 def check_cassandra(stores: Stores, mapping: Mapping, tables: list[str]) -> None:
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import Cluster, UnresolvableContactPoints
 
     from .source import parse_contact_points
 
@@ -88,9 +94,12 @@ def check_cassandra(stores: Stores, mapping: Mapping, tables: list[str]) -> None
         raise CommandError(f"--cassandra: {e}") from None
     quiet_driver()
     auth = PlainTextAuthProvider(stores.username, stores.password or "") if stores.username else None
-    cluster = Cluster(hosts, port=port, protocol_version=4, auth_provider=auth,
-                      connect_timeout=CASSANDRA_CONNECT_TIMEOUT,
-                      control_connection_timeout=CASSANDRA_CONNECT_TIMEOUT)
+    try:
+        cluster = Cluster(hosts, port=port, protocol_version=4, auth_provider=auth,
+                          connect_timeout=CASSANDRA_CONNECT_TIMEOUT,
+                          control_connection_timeout=CASSANDRA_CONNECT_TIMEOUT)
+    except UnresolvableContactPoints:  # the driver resolves the names when it is built
+        raise CommandError(f"--cassandra {stores.cassandra}: no such host") from None
     try:
         try:
             cluster.connect()

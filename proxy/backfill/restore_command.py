@@ -16,10 +16,10 @@ from typing import Any
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from ..aws_endpoints import add_profile_option
-from ..cli_args import at_most, non_negative_float, port, positive_int
+from ..cli_args import at_most, non_negative_float, positive_int
 from ..config import env_secret
 from . import gate
-from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, preflight
+from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, add_metrics_options, preflight
 from .failures import CommandError, describe
 from .reverse import ReverseSpec, SegmentTask, run_segments
 from .segment_ledger import SegmentLedger
@@ -55,7 +55,7 @@ def add_subcommand(sub: Any) -> None:
                    help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
     p.add_argument("--force", action="store_true",
                    help="start without checking that every sidecar writes Cassandra (it may miss live writes)")
-    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    add_metrics_options(p)
     p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
     p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
     p.add_argument("--progress-interval", type=non_negative_float, default=5.0,

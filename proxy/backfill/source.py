@@ -59,6 +59,8 @@ def parse_contact_points(spec: str) -> tuple[list[str], int]:
         if sep and p.isdigit():
             hosts.append(host.strip("[]"))
             port = int(p)
+        elif sep and ":" not in host:  # HOST:PORT with a port that is not one (IPv6 has more colons)
+            raise ValueError(f"{part!r}: the port {p!r} is not a number")
         else:
             hosts.append(part)
     if not hosts:

@@ -10,16 +10,23 @@ send their events back. Ranges go out in waves of a few per executor core, and t
 written after each wave, so a driver that dies loses at most one wave of checkpoints; Spark itself
 retries a failed task (re-running a range is harmless: the writes are idempotent under LWW).
 
-Executors need this package importable (`pip install cql-dynamo-proxy[spark]` in a bootstrap action
-on EMR, or `--py-files` with a zip of cql_protocol, translators and proxy on Glue).
+The job ships its own code: at start it zips the `cql_protocol`, `translators` and `proxy` packages
+from where the driver imports them and adds the zip to the Spark context, so executors need only the
+dependencies (`pip install cql-dynamo-proxy[spark]` installs them; the project itself need not be
+installed there). `--no-ship-code` (env CDP_SPARK_SHIP_CODE=0) leaves that to the cluster, e.g. an
+image with the project installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 # absolute imports: spark-submit runs this file as a script
@@ -27,6 +34,20 @@ from proxy.backfill.command import add_subcommands, run
 from proxy.backfill.runner import Event, JobSpec, Task, run_in_process
 
 WAVE_PER_CORE = 4
+# what a range task imports of the project; their dependencies come from the executors' Python
+PACKAGES = ("cql_protocol", "translators", "proxy")
+
+
+def build_code_zip(dest: Path, packages: tuple[str, ...] = PACKAGES) -> Path:
+    """A zip of `packages` as the driver imports them (an installed copy, an editable one or a
+    source tree alike), without compiled bytecode."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in packages:
+            root = Path(importlib.import_module(name).__file__ or "").parent
+            for f in sorted(root.rglob("*")):
+                if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc":
+                    z.write(f, Path(name) / f.relative_to(root))
+    return dest
 
 
 def _run_partition(spec_d: dict[str, Any]) -> Callable[[Iterator[tuple[str, str, str | None]]], Iterator[Event]]:
@@ -58,14 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
     parser = argparse.ArgumentParser(prog="spark_job.py")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_subcommands(sub)
+    ship_default = os.environ.get("CDP_SPARK_SHIP_CODE", "1").strip().lower() not in ("0", "false", "no", "off")
+    for p in sub.choices.values():
+        p.add_argument("--ship-code", action=argparse.BooleanOptionalAction, default=ship_default,
+                       help="zip cql_protocol, translators and proxy and send them to the executors "
+                            "[env CDP_SPARK_SHIP_CODE; default on]")
     args = parser.parse_args(argv)
     builder = SparkSession.builder.appName(f"cql-dynamo-proxy {args.command}")
     if not SparkConf().contains("spark.master"):  # run with python, not spark-submit
         builder = builder.master(os.environ.get("CDP_SPARK_MASTER", "local[*]"))
     spark = builder.getOrCreate()
     try:
-        return run(args, spark_execute(spark.sparkContext))
+        with tempfile.TemporaryDirectory(prefix="cdp-spark-") as tmp:
+            if args.ship_code:
+                spark.sparkContext.addPyFile(str(build_code_zip(Path(tmp) / "cql_dynamo_proxy.zip")))
+            return run(args, spark_execute(spark.sparkContext))
     finally:
         spark.stop()
 

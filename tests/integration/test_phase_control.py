@@ -26,19 +26,21 @@ import pytest
 from tests.conftest import ROOT, free_port
 
 from .drivers import metric
+from .stores import ddb, recreate_keyspace
 
 pytestmark = pytest.mark.integration
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-MAPPING = """version: 1
-dynamodb: {region: us-east-1}
+TARGETS = [f"st_control_t{i}_{uuid.uuid4().hex[:8]}" for i in (1, 2)]
+MAPPING = f"""version: 1
+dynamodb: {{region: us-east-1}}
 tables:
-  - cql: control_ks.t1
-    dynamodb_table: control_t1
-    schema: {columns: {id: int, v: text}, partition_key: [id]}
-  - cql: control_ks.t2
-    dynamodb_table: control_t2
-    schema: {columns: {id: int, v: text}, partition_key: [id]}
+  - cql: st_control_ks.t1
+    dynamodb_table: {TARGETS[0]}
+    schema: {{columns: {{id: int, v: text}}, partition_key: [id]}}
+  - cql: st_control_ks.t2
+    dynamodb_table: {TARGETS[1]}
+    schema: {{columns: {{id: int, v: text}}, partition_key: [id]}}
 """
 
 
@@ -48,8 +50,23 @@ def dynamodb(backends) -> str:
     return f"http://127.0.0.1:{os.environ.get('CDP_DYNAMODB_PORT', '8000')}"
 
 
+@pytest.fixture(scope="module")
+def tables(cassandra, dynamodb) -> Iterator[None]:
+    """The mapped tables in both stores: a sidecar checks at start that its phases find them."""
+    recreate_keyspace(cassandra, "st_control_ks", [f"CREATE TABLE st_control_ks.t{i} (id int PRIMARY KEY, v text)"
+                                                   for i in (1, 2)])
+    client = ddb(dynamodb)
+    for name in TARGETS:
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
+    yield
+    for name in TARGETS:
+        client.delete_table(TableName=name)
+
+
 @pytest.fixture
-def mapping(tmp_path: Path) -> Path:
+def mapping(tmp_path: Path, tables: None) -> Path:
     p = tmp_path / "mapping.yaml"
     p.write_text(MAPPING)
     return p
@@ -98,15 +115,15 @@ def test_a_flip_on_one_sidecar_reaches_the_fleet(sidecar_factory, cassandra, dyn
     b = _start(sidecar_factory, cassandra, mapping, dynamodb, f"dynamodb:{control_table}", "--sidecar-id", "b")
     st, doc = _api(a, "GET", "/phases")
     assert st == 200 and doc["version"] == 0
-    assert doc["tables"]["control_ks.t1"] == {"phase": "cassandra", "share": 100.0}
+    assert doc["tables"]["st_control_ks.t1"] == {"phase": "cassandra", "share": 100.0}
     _wait(lambda: _api(a, "GET", "/phases/status")[1]["total"] == 2, what="both sidecars in the fleet view")
 
     t0 = time.monotonic()
-    st, doc = _api(a, "PUT", "/phases/control_ks.t1", {"phase": "dual_write", "share": 25},
+    st, doc = _api(a, "PUT", "/phases/st_control_ks.t1", {"phase": "dual_write", "share": 25},
                    headers={"X-Actor": "alice"})
     assert st == 200, doc
     assert doc["version"] == 1 and doc["changed"] is True and doc["updated_by"] == "alice"
-    assert doc["tables"]["control_ks.t1"] == {"phase": "dual_write", "share": 25.0}
+    assert doc["tables"]["st_control_ks.t1"] == {"phase": "dual_write", "share": 25.0}
 
     def converged() -> dict[str, Any] | None:
         s = _api(b, "GET", "/phases/status")[1]
@@ -116,7 +133,7 @@ def test_a_flip_on_one_sidecar_reaches_the_fleet(sidecar_factory, cassandra, dyn
     assert time.monotonic() - t0 < 5
     assert {s["sidecar_id"]: s["version"] for s in fleet["sidecars"]} == {"a": 1, "b": 1}
     assert fleet["converged_at"] is not None and not any(s["stale"] for s in fleet["sidecars"])
-    assert _api(b, "GET", "/phases/control_ks.t1")[1] == {"table": "control_ks.t1", "version": 1,
+    assert _api(b, "GET", "/phases/st_control_ks.t1")[1] == {"table": "st_control_ks.t1", "version": 1,
                                                           "phase": "dual_write", "share": 25.0}
     assert _api(b, "GET", "/status")[1]["phase_version"] == 1
     assert metric(b, "cdp_control_version") == 1 and metric(b, "cdp_control_flips_applied_total") == 1
@@ -125,32 +142,32 @@ def test_a_flip_on_one_sidecar_reaches_the_fleet(sidecar_factory, cassandra, dyn
     assert st == 200 and len(audit["entries"]) == 1
     e = audit["entries"][0]
     assert (e["version"], e["by"], e["table"], e["old"]["phase"], e["new"], e["force"]) == (
-        1, "alice", "control_ks.t1", "cassandra", {"phase": "dual_write", "share": 25.0}, False)
+        1, "alice", "st_control_ks.t1", "cassandra", {"phase": "dual_write", "share": 25.0}, False)
 
     # a refused jump answers 409 with the reason and changes nothing
-    st, err = _api(b, "PUT", "/phases/control_ks.t1", {"phase": "dynamo"})
+    st, err = _api(b, "PUT", "/phases/st_control_ks.t1", {"phase": "dynamo"})
     assert st == 409 and "dynamo_fallback first" in err["error"] and err["refused"] == {"from": "dual_write",
                                                                                           "to": "dynamo"}
-    st, err = _api(b, "PUT", "/phases/control_ks.t2", {"phase": "verify", "by": "bob"})
+    st, err = _api(b, "PUT", "/phases/st_control_ks.t2", {"phase": "verify", "by": "bob"})
     assert st == 409 and "skips dual_write" in err["reason"]
     time.sleep(0.5)
     assert _api(a, "GET", "/phases")[1]["version"] == 1
     assert len(_api(a, "GET", "/phases/audit")[1]["entries"]) == 1
     # bad input
-    assert _api(a, "PUT", "/phases/control_ks.nope", {"phase": "dual_write"})[0] == 404
-    assert _api(a, "PUT", "/phases/control_ks.t1", {"phase": "dual_write", "share": 0})[0] == 400
-    assert _api(a, "PUT", "/phases/control_ks.t1", {"phase": "warp"})[0] == 400
+    assert _api(a, "PUT", "/phases/st_control_ks.nope", {"phase": "dual_write"})[0] == 404
+    assert _api(a, "PUT", "/phases/st_control_ks.t1", {"phase": "dual_write", "share": 0})[0] == 400
+    assert _api(a, "PUT", "/phases/st_control_ks.t1", {"phase": "warp"})[0] == 400
     # the token guards the phase endpoints like /status
-    req = urllib.request.Request(f"{a.admin_url}/phases/control_ks.t1", data=b'{"phase": "cassandra"}',
+    req = urllib.request.Request(f"{a.admin_url}/phases/st_control_ks.t1", data=b'{"phase": "cassandra"}',
                                  method="PUT")
     with pytest.raises(urllib.error.HTTPError) as ex:
         urllib.request.urlopen(req, timeout=5)
     assert ex.value.code == 401
 
     # forced, by name in the body, and the whole fleet follows again
-    st, doc = _api(b, "PUT", "/phases/control_ks.t1", {"phase": "dynamo", "force": True, "by": "bob"})
+    st, doc = _api(b, "PUT", "/phases/st_control_ks.t1", {"phase": "dynamo", "force": True, "by": "bob"})
     assert st == 200 and doc["version"] == 2
-    _wait(lambda: _api(a, "GET", "/phases")[1]["tables"]["control_ks.t1"]["phase"] == "dynamo",
+    _wait(lambda: _api(a, "GET", "/phases")[1]["tables"]["st_control_ks.t1"]["phase"] == "dynamo",
           what="sidecar a on version 2")
     assert _api(a, "GET", "/phases/audit")[1]["entries"][0]["force"] is True
 
@@ -158,7 +175,7 @@ def test_a_flip_on_one_sidecar_reaches_the_fleet(sidecar_factory, cassandra, dyn
     b.stop()
     _wait(lambda: _api(a, "GET", "/phases/status")[1]["total"] == 1, what="b gone from the fleet view")
     c = _start(sidecar_factory, cassandra, mapping, dynamodb, f"dynamodb:{control_table}", "--sidecar-id", "c")
-    assert _api(c, "GET", "/phases")[1]["tables"]["control_ks.t1"]["phase"] == "dynamo"
+    assert _api(c, "GET", "/phases")[1]["tables"]["st_control_ks.t1"]["phase"] == "dynamo"
 
 
 def test_concurrent_changes_never_both_win(sidecar_factory, cassandra, dynamodb, mapping, control_table):
@@ -171,7 +188,7 @@ def test_concurrent_changes_never_both_win(sidecar_factory, cassandra, dynamodb,
 
             def put(i: int, step: int = step, barrier: threading.Barrier = barrier) -> tuple[int, dict[str, Any]]:
                 barrier.wait()
-                return _api(scs[i % 2], "PUT", "/phases/control_ks.t1",
+                return _api(scs[i % 2], "PUT", "/phases/st_control_ks.t1",
                             {"phase": "dual_write", "share": 10 + step * 10 + i, "by": f"w{step}-{i}"})
 
             results += list(pool.map(put, range(8)))
@@ -247,7 +264,7 @@ def test_an_unreachable_control_store_keeps_the_phases(sidecar_factory, cassandr
     host, port = dynamodb.removeprefix("http://").split(":")
     relay = Relay((host, int(port)))
     sc = _start(sidecar_factory, cassandra, mapping, f"http://127.0.0.1:{relay.port}", f"dynamodb:{control_table}")
-    st, doc = _api(sc, "PUT", "/phases/control_ks.t2", {"phase": "dual_write", "share": 50})
+    st, doc = _api(sc, "PUT", "/phases/st_control_ks.t2", {"phase": "dual_write", "share": 50})
     assert st == 200 and doc["version"] == 1
     assert metric(sc, "cdp_control_poll_failures_total") == 0
     relay.cut()
@@ -255,9 +272,9 @@ def test_an_unreachable_control_store_keeps_the_phases(sidecar_factory, cassandr
     _wait(lambda: metric(sc, "cdp_control_last_poll_age_seconds") > 1.0, what="the last good poll ageing")
     st, doc = _api(sc, "GET", "/phases")
     assert st == 200 and doc["version"] == 1
-    assert doc["tables"]["control_ks.t2"] == {"phase": "dual_write", "share": 50.0}
+    assert doc["tables"]["st_control_ks.t2"] == {"phase": "dual_write", "share": 50.0}
     assert metric(sc, "cdp_control_version") == 1
-    st, err = _api(sc, "PUT", "/phases/control_ks.t2", {"phase": "dual_write"})
+    st, err = _api(sc, "PUT", "/phases/st_control_ks.t2", {"phase": "dual_write"})
     assert st == 503 and "nothing changed" in err["error"]
     assert _api(sc, "GET", "/phases/status")[0] == 503
     assert "control store" in sc.log() and "unreachable" in sc.log()
@@ -265,11 +282,11 @@ def test_an_unreachable_control_store_keeps_the_phases(sidecar_factory, cassandr
 
 def test_a_store_on_a_closed_port_at_start_runs_the_mapping_phases(sidecar_factory, cassandra, mapping):
     sc = _start(sidecar_factory, cassandra, mapping, f"http://127.0.0.1:{free_port()}", "dynamodb:control_never",
-                "--phases", "control_ks.t1=dual_write")
+                "--phases", "st_control_ks.t1=dual_write")
     st, doc = _api(sc, "GET", "/phases")
     assert st == 200 and doc["version"] == 0
-    assert doc["tables"]["control_ks.t1"]["phase"] == "dual_write"
-    assert doc["tables"]["control_ks.t2"]["phase"] == "cassandra"
+    assert doc["tables"]["st_control_ks.t1"]["phase"] == "dual_write"
+    assert doc["tables"]["st_control_ks.t2"]["phase"] == "cassandra"
     assert metric(sc, "cdp_control_poll_failures_total") >= 1
 
 
@@ -284,15 +301,15 @@ def test_cli_end_to_end_with_a_file_store(sidecar_factory, cassandra, mapping, t
     sc = sidecar_factory(cassandra, "--mapping", str(mapping), "--control", f"file:{ctl}",
                          "--sidecar-id", "solo", "--control-heartbeat-interval", "0.5", env=AWS_ENV)
     r = _cli(sc, "get")
-    assert r.returncode == 0 and "control_ks.t1" in r.stdout and "version 0" in r.stdout
-    r = _cli(sc, "set", "control_ks.t1", "dual_write", "--share", "10", "--by", "carol")
+    assert r.returncode == 0 and "st_control_ks.t1" in r.stdout and "version 0" in r.stdout
+    r = _cli(sc, "set", "st_control_ks.t1", "dual_write", "--share", "10", "--by", "carol")
     assert r.returncode == 0, r.stderr
     assert "version 1" in r.stdout and "90% in cassandra" in r.stdout
-    r = _cli(sc, "set", "control_ks.t1", "dynamo")
+    r = _cli(sc, "set", "st_control_ks.t1", "dynamo")
     assert r.returncode == 1 and "refused" in r.stderr and "dynamo_fallback first" in r.stderr
-    r = _cli(sc, "set", "control_ks.zzz", "dual_write")
+    r = _cli(sc, "set", "st_control_ks.zzz", "dual_write")
     assert r.returncode == 2 and "not a table" in r.stderr
-    r = _cli(sc, "get", "control_ks.t1", "--json")
+    r = _cli(sc, "get", "st_control_ks.t1", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["share"] == 10.0
     r = _cli(sc, "status")
     assert r.returncode == 0 and "1/1 sidecars" in r.stdout and "converged" in r.stdout and "solo" in r.stdout

@@ -201,3 +201,46 @@ def test_repair_prefers_cassandra_at_equal_timestamps_and_tombstones_extras():
     assert visible(merge(corrupt, source[0], 0), 0)["v"] == "zzz"  # plain merge keeps the larger value
     fixed = repair_target(corrupt, source_state(source, 0), 0)
     assert fixed is not None and visible(fixed, 0) == {"v": "good"}
+
+
+def _outside_address() -> str | None:
+    """An address of this machine other than loopback (a UDP connect sends nothing)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            addr = str(s.getsockname()[0])
+        except OSError:
+            return None
+    return None if addr.startswith("127.") else addr
+
+
+def test_metrics_are_served_on_the_host_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    from proxy.backfill import command
+    from proxy.cli import build_parser
+    from tests.conftest import free_port
+
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("this machine has no address but loopback")
+    served: dict[str, int] = {}
+    for host_env in (None, "0.0.0.0"):
+        if host_env is None:
+            monkeypatch.delenv("CDP_METRICS_HOST", raising=False)
+        else:
+            monkeypatch.setenv("CDP_METRICS_HOST", host_env)
+        port = free_port()
+        args = build_parser().parse_args(["backfill", "--mapping", "m.yaml", "--metrics-port", str(port)])
+        assert args.metrics_host == (host_env or "127.0.0.1")
+        command._progress(args, "backfill")
+        served[host_env or "loopback"] = port
+    with urllib.request.urlopen(f"http://127.0.0.1:{served['loopback']}/metrics", timeout=5) as r:
+        assert b"cdp_backfill_ranges" in r.read()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://{outside}:{served['loopback']}/metrics", timeout=5)
+    with urllib.request.urlopen(f"http://{outside}:{served['0.0.0.0']}/metrics", timeout=5) as r:
+        assert b"cdp_backfill_ranges" in r.read()

@@ -53,7 +53,7 @@ def test_port_in_use_is_a_clear_failure(tmp_path):
         port = s.getsockname()[1]
         r = subprocess.run([sys.executable, "-m", "proxy.cli", "serve", "--listen", f"127.0.0.1:{port}",
                             "--admin", "127.0.0.1:0"], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 1 and "cannot start" in r.stderr
+    assert r.returncode == 2 and "cannot start" in r.stderr and "address already in use" in r.stderr
 
 
 def test_a_bad_mapping_stops_the_sidecar_at_start_with_the_line(tmp_path):
