@@ -90,13 +90,20 @@ class Mutation:
     collection_ops: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
-def _newer(cur: Cell | None, ts: int, value: Any = True) -> bool:
-    """Does a write at `ts` of `value` (None: a tombstone) beat the current cell?
+# Expiries this close are the same write computed twice (a retry, a second backfill's now + ttl):
+# the cell already there stays, so repeating a copy rewrites nothing.
+_EXPIRY_SLACK = 2
 
-    Equal timestamps resolve as Cassandra does, independent of arrival order: a tombstone wins,
-    otherwise the larger value (compared here by a canonical encoding, which orders some values
-    differently from Cassandra's byte order; only exact-microsecond ties between different values
-    can tell the difference).
+
+def _newer(cur: Cell | None, ts: int, value: Any = True, expiry: int = 0) -> bool:
+    """Does a write at `ts` of `value` (None: a tombstone) expiring at `expiry` (0: never) beat
+    the current cell?
+
+    Equal timestamps resolve as Cassandra (4.0 on) does, independent of arrival order: a tombstone
+    wins; then an expiring cell beats one that never expires, and of two expiring cells the later
+    expiry wins; then the larger value (compared here by a canonical encoding, which orders some
+    values differently from Cassandra's byte order; only exact-microsecond ties between different
+    values can tell the difference).
     """
     if cur is None or ts > cur.ts:
         return True
@@ -106,6 +113,13 @@ def _newer(cur: Cell | None, ts: int, value: Any = True) -> bool:
         return False
     if value is None:
         return True
+    if expiry != cur.expiry:
+        if not cur.expiry:
+            return True
+        if not expiry:
+            return False
+        if abs(expiry - cur.expiry) > _EXPIRY_SLACK:
+            return expiry > cur.expiry
     return _k(value) > _k(cur.value)
 
 
@@ -114,10 +128,10 @@ def merge(state: RowState | None, m: Mutation, now: int) -> RowState:
     s = RowState() if state is None else _copy(state)
     if m.delete_row:
         s.deleted = max(s.deleted, m.ts)
-    if m.row_marker and _newer(s.marker, m.ts, True):
+    if m.row_marker and _newer(s.marker, m.ts, True, m.expiry):
         s.marker = Cell(True, m.ts, m.expiry)
     for col, value in m.cells.items():
-        if _newer(s.cells.get(col), m.ts, value):
+        if _newer(s.cells.get(col), m.ts, value, m.expiry if value is not None else 0):
             s.cells[col] = Cell(value, m.ts, m.expiry if value is not None else 0)
     for col, op, payload in m.collection_ops:
         _apply_collection(s, col, op, payload, m.ts, m.expiry)
@@ -144,7 +158,7 @@ def _apply_collection(s: RowState, col: str, op: str, payload: Any, ts: int, exp
             verb = "append"
     if kind == "set":
         for e in payload:
-            if verb == "add" and _newer(c.elems.get(_k(e)), ts, e):
+            if verb == "add" and _newer(c.elems.get(_k(e)), ts, e, expiry):
                 c.elems[_k(e)] = Cell(e, ts, expiry)
             elif verb == "remove" and _newer(c.elems.get(_k(e)), ts, None):
                 c.elems[_k(e)] = Cell(None, ts)
@@ -152,22 +166,24 @@ def _apply_collection(s: RowState, col: str, op: str, payload: Any, ts: int, exp
         if verb == "put":
             for k, v in _pairs(payload):
                 new = (k, v) if v is not None else None
-                if _newer(c.elems.get(_k(k)), ts, new):
+                if _newer(c.elems.get(_k(k)), ts, new, expiry if v is not None else 0):
                     c.elems[_k(k)] = Cell(new, ts, expiry if v is not None else 0)
         elif verb == "remove_keys":
             for k in payload:
                 if _newer(c.elems.get(_k(k)), ts, None):
                     c.elems[_k(k)] = Cell(None, ts)
     elif kind == "list":
-        if verb in ("append", "prepend"):
-            items = list(payload)
+        if verb in ("append", "prepend", "append_at"):
+            # append_at (start, items): the elements from position `start` of an append at `ts`,
+            # for a copy of a list whose elements of one timestamp expire at different times
+            start, items = payload if verb == "append_at" else (0, list(payload))
             n = len(items)
-            for i, v in enumerate(items):
+            for i, v in enumerate(items, start):
                 # prepends sort before everything written so far, keeping their own order
-                key = (ts, i) if verb == "append" else (-ts, i - n)
+                key = (ts, i) if verb != "prepend" else (-ts, i - n)
                 # the same element written again (a retry, a second backfill) keeps its cell, as
                 # Cassandra's reconciliation of equal cells does: no rewrite for an expiry a second off
-                if _newer(c.elems.get(key), ts, v):
+                if _newer(c.elems.get(key), ts, v, expiry):
                     c.elems[key] = Cell(v, ts, expiry)
         elif verb == "set_index":
             idx, v = payload
@@ -175,7 +191,7 @@ def _apply_collection(s: RowState, col: str, op: str, payload: Any, ts: int, exp
             if not 0 <= idx < len(live):
                 raise IndexError(f"list index {idx} out of bound, list has size {len(live)}")
             key = live[idx]
-            if _newer(c.elems[key], ts, v):
+            if _newer(c.elems[key], ts, v, expiry if v is not None else 0):
                 c.elems[key] = Cell(v, ts, expiry if v is not None else 0)
         elif verb == "remove_values":
             doomed = list(payload)

@@ -300,7 +300,7 @@ def _convert_column(groups: dict[tuple[int, int], Mutation], col: Column, v: Any
             _group(groups, ts, exp).collection_ops.append((col.name, op, elems))
 
 
-def list_ops(elems: list[Any], ts: list[int], exp: list[int]) -> list[tuple[str, int, int, list[Any]]]:
+def list_ops(elems: list[Any], ts: list[int], exp: list[int]) -> list[tuple[str, int, int, Any]]:
     """The append/prepend operations whose merge names a list's elements as its live writes did.
 
     Appends and whole-list writes come in timestamp order; prepends go before everything and so show
@@ -314,15 +314,25 @@ def list_ops(elems: list[Any], ts: list[int], exp: list[int]) -> list[tuple[str,
     lead = 0
     while lead + 1 < len(groups) and groups[lead][0] > groups[lead + 1][0]:
         lead += 1
-    ops: list[tuple[str, int, int, list[Any]]] = []
+    ops: list[tuple[str, int, int, Any]] = []
     for t, idx in groups[:lead]:
         ops.append(("list:prepend", t, max(exp[i] for i in idx), [elems[i] for i in idx]))
-    # appends: one operation per timestamp, so keys (ts, i) never collide
+    # appends: the elements of one timestamp keep their positions (keys (ts, i) never collide),
+    # in runs of one expiry each (an append and a later overwrite at the same timestamp may leave
+    # elements of different TTLs)
     rest: dict[int, list[int]] = {}
     for t, idx in groups[lead:]:
         rest.setdefault(t, []).extend(idx)
     for t, idx in rest.items():
-        ops.append(("list:append", t, max(exp[i] for i in idx), [elems[i] for i in idx]))
+        start = 0
+        while start < len(idx):
+            end = start + 1
+            while end < len(idx) and exp[idx[end]] == exp[idx[start]]:
+                end += 1
+            run = [elems[i] for i in idx[start:end]]
+            ops.append(("list:append", t, exp[idx[start]], run) if start == 0
+                       else ("list:append_at", t, exp[idx[start]], (start, run)))
+            start = end
     return ops
 
 

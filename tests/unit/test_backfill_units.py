@@ -173,6 +173,23 @@ def test_list_elements_get_the_keys_live_writes_give_them():
     assert visible(backfilled, 0) == visible(live, 0) == {"l": [-2, -1, 0, 1, 7]}
 
 
+def test_list_elements_of_one_timestamp_keep_their_own_expiries():
+    # appended [0, 0] for good at 100, then overwritten at 100 with [5] for 60 s: the first element
+    # expires, the second stays (the overwrite's tombstone is at 99)
+    live = merge(None, Mutation(100, collection_ops=[("l", "list:append", [0, 0])]), 0)
+    live = merge(live, Mutation(100, 1_060, collection_ops=[("l", "list:overwrite", [5])]), 0)
+    coll = live.collections["l"]
+    elems = [coll.elems[k] for k in sorted(coll.elems)]
+    assert [(e.value, e.expiry) for e in elems] == [(5, 1_060), (0, 0)]
+    ops = list_ops([e.value for e in elems], [e.ts for e in elems], [e.expiry for e in elems])
+    assert ops == [("list:append", 100, 1_060, [5]), ("list:append_at", 100, 0, (1, [0]))]
+    copy = None
+    for op, ts, exp, payload in ops:
+        copy = merge(copy, Mutation(ts, exp, collection_ops=[("l", op, payload)]), 0)
+    assert copy is not None and copy.collections["l"].elems == coll.elems
+    assert visible(copy, 2_000) == visible(live, 2_000) == {"l": [0]}
+
+
 def test_counter_rows_carry_values():
     lay = _layout("cnt")
     row: list[Any] = [None] * len(lay.select)

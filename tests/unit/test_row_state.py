@@ -156,6 +156,24 @@ def test_equal_timestamps_resolve_the_same_in_any_order():
     assert visible(apply(a, d), NOW) == visible(apply(d, a), NOW) is None  # the tombstone wins
 
 
+@pytest.mark.parametrize("order", [0, 1])
+def test_equal_timestamps_an_expiring_cell_beats_one_that_never_expires(order: int):
+    """Cassandra 4.0 on (CASSANDRA-14592): at one timestamp an expiring cell wins over a regular
+    one, and of two expiring cells the later expiry; only then the value decides."""
+    plain = Mutation(ts=5, cells={"v": "zebra"}, collection_ops=[("l", "list:append", ["zebra"])])
+    ttl = Mutation(ts=5, expiry=NOW + 100, cells={"v": "apple"}, collection_ops=[("l", "list:append", ["apple"])])
+    longer = Mutation(ts=5, expiry=NOW + 900, cells={"v": "aardvark"})
+    pair = [plain, ttl] if order == 0 else [ttl, plain]
+    s = apply(*pair)
+    assert visible(s, NOW) == {"v": "apple", "l": ["apple"]}
+    assert s.cells["v"].expiry == NOW + 100 and s.collections["l"].elems[(5, 0)].expiry == NOW + 100
+    trio = apply(*pair, longer) if order == 0 else apply(longer, *pair)
+    assert visible(trio, NOW)["v"] == "aardvark"
+    # the same write again with an expiry a second later (a retry, a second copy) changes nothing
+    again = merge(s, Mutation(ts=5, expiry=NOW + 101, cells={"v": "apple"}), NOW)
+    assert again.cells["v"].expiry == NOW + 100
+
+
 def test_elements_python_or_json_cannot_tell_apart_stay_apart():
     # NaN and infinities (JSON has neither), 0.0 and -0.0 (equal in Python): distinct in Cassandra
     nan, inf = float("nan"), float("inf")
