@@ -20,13 +20,13 @@ from proxy.dynamodb_client import OPERATIONS
 from proxy.metrics import CLOSE_REASONS
 from proxy.phases import PHASES
 
-from .stores import AWS_ENV
+from .stores import AWS_ENV, cli, ddb, recreate_keyspace
 
 pytestmark = pytest.mark.integration
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 QUEUED, SYNC = "mx_obs.kv", "mx_obs.log"
-# written by hand: the sidecar reads neither store at start, so no keyspace or DynamoDB table is needed
+# written by hand; its tables are created in both stores, since serve checks them at start
 MAPPING = """\
 version: 1
 dynamodb: {region: us-east-1}
@@ -78,14 +78,23 @@ def scraped(cassandra, dynamodb, tmp_path_factory) -> Scrape:
     tmp = tmp_path_factory.mktemp("mx_metrics")
     mapping = tmp / "mapping.yaml"
     mapping.write_text(MAPPING)
+    recreate_keyspace(cassandra, "mx_obs", ["CREATE TABLE mx_obs.kv (id int PRIMARY KEY, v text)",
+                                            "CREATE TABLE mx_obs.log (src text, seq int, msg text, "
+                                            "PRIMARY KEY (src, seq))"])
+    r = cli("tables", "create", "--mapping", str(mapping), "--endpoint-url", dynamodb, "--region", "us-east-1")
+    assert r.returncode == 0, r.stdout + r.stderr
     mport = free_port()
-    sc = start_sidecar(cassandra, tmp, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
-                       "--metrics", f"127.0.0.1:{mport}", env=AWS_ENV)
     try:
-        # the first scrape, before any client request
-        return _scrape(mport)
+        sc = start_sidecar(cassandra, tmp, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
+                           "--metrics", f"127.0.0.1:{mport}", env=AWS_ENV)
+        try:
+            # the first scrape, before any client request
+            return _scrape(mport)
+        finally:
+            sc.stop()
     finally:
-        sc.stop()
+        for table in ("mx_obs_kv", "mx_obs_log"):
+            ddb(dynamodb).delete_table(TableName=table)
 
 
 def _value(scraped: Scrape, name: str, **labels: str) -> float:
