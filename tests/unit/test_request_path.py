@@ -5,17 +5,25 @@ the rewritten answers and every decision on a mapped table."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sidecar_pair import SidecarPair
+from sidecar_pair import SidecarPair, prepared_id, rows_of
 
 from cql_protocol.errors import ErrorCode
 from cql_protocol.messages import (
+    ColumnSpec,
     ErrorMessage,
+    Execute,
     Options,
+    Prepare,
+    Prepared,
+    PreparedMetadata,
     Query,
     QueryParameters,
     Ready,
+    Rows,
+    RowsMetadata,
     SetKeyspace,
     Startup,
     Supported,
@@ -23,6 +31,7 @@ from cql_protocol.messages import (
     decode_frame,
 )
 from cql_protocol.opcodes import Opcode
+from cql_protocol.types import INT, TEXT, serialize
 from proxy import handshake
 
 
@@ -149,7 +158,7 @@ async def test_system_local_is_rewritten_to_show_the_sidecar(pair: SidecarPair) 
     cols = [ColumnSpec("system", "local", n, t) for n, t in (
         ("key", TEXT), ("rpc_address", INET), ("native_port", INT), ("host_id", UUID),
         ("data_center", TEXT))]
-    cassandra_row = [b"local", serialize(INET, "10.0.0.5"), serialize(INT, 9042),
+    cassandra_row: list[bytes | None] = [b"local", serialize(INET, "10.0.0.5"), serialize(INT, 9042),
                      serialize(UUID, uuid.UUID(int=5)), b"dc1"]
     query = "SELECT * FROM system.local WHERE key='local'"
     pair.peer.results[query] = Rows(RowsMetadata(cols), [cassandra_row])
@@ -157,7 +166,9 @@ async def test_system_local_is_rewritten_to_show_the_sidecar(pair: SidecarPair) 
     await pair.settle()
     stream, rows = pair.answer()
     assert stream == 21 and isinstance(rows, Rows)
-    (row,) = rows.rows
+    (got,) = rows.rows
+    row = [c for c in got if c is not None]
+    assert len(row) == len(got)  # no null
     me = Node("127.0.0.1", 9042)  # the address the client dialled
     assert deserialize(INET, row[1]) == "127.0.0.1" and deserialize(INT, row[2]) == 9042
     assert deserialize(UUID, row[3]) == me.host_id
@@ -193,3 +204,227 @@ async def test_compressed_requests_pass_as_they_came(pair: SidecarPair) -> None:
     assert f.compressed and bytes(f.body) == bytes(sent.body)
     (a,) = pair.answers()
     assert a.stream == 6 and a.compressed and decode_frame(a).message == Void()
+
+
+# -- mapped tables ------------------------------------------------------------------------------
+
+MAPPING = """
+version: 1
+tables:
+  - cql: ks.kv
+    phase: PHASE
+    schema:
+      columns: {id: int, name: text}
+      partition_key: [id]
+  - cql: ks.log
+    phase: PHASE
+    schema:
+      columns: {src: text, seq: int, msg: text}
+      partition_key: [src]
+      clustering: [seq]
+  - cql: ks.other
+    phase: cassandra
+    schema:
+      columns: {id: int, v: text}
+      partition_key: [id]
+"""
+
+
+async def mapped(phase: str, **config: Any) -> SidecarPair:
+    """A ready session with ks.kv and ks.log in `phase` (ks.other stays in Cassandra, so the
+    session keeps its Cassandra connection whatever the phase)."""
+    p = SidecarPair(MAPPING.replace("PHASE", phase), **config)
+    await p.connect()
+    return p
+
+
+def _name_rows(*names: str | None) -> Rows:
+    return Rows(RowsMetadata([ColumnSpec("ks", "kv", "name", TEXT)]),
+                [[None if n is None else n.encode()] for n in names])
+
+
+def _kv_item(pair: SidecarPair, id_: int) -> dict[str, object] | None:
+    assert pair.dynamo is not None
+    found = [i for i in pair.dynamo.items("ks.kv") if i["pk"] == {"N": str(id_)}]
+    return found[0] if found else None
+
+
+def _dynamo_ops(pair: SidecarPair) -> list[str]:
+    assert pair.dynamo is not None
+    return [op for op, _ in pair.dynamo.calls]
+
+
+async def test_dual_write_reaches_cassandra_first_then_dynamodb() -> None:
+    pair = await mapped("dual_write")
+    pair.peer.hold = True  # Cassandra has not answered yet
+    pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (1, 'ann')"), 40)
+    await pair.settle()
+    (f,) = pair.peer.new_frames()
+    sent = decode_frame(f).message
+    assert isinstance(sent, Query) and sent.query == "INSERT INTO ks.kv (id, name) VALUES (1, 'ann')"
+    ts = sent.params.timestamp
+    assert ts is not None  # the sidecar's timestamp, the one DynamoDB gets too
+    assert pair.dynamo is not None and pair.dynamo.calls == [] and pair.answers() == []
+    pair.peer.release()
+    await pair.settle()
+    assert pair.answer() == (40, Void())
+    item = _kv_item(pair, 1)
+    assert item is not None and item["name"] == {"S": "ann"} and item["_ts"] == {"N": str(ts)}
+    assert pair.server.dual is not None and pair.server.dual.stats.mirrored == 1
+    pair.close()
+
+
+async def test_a_write_cassandra_refuses_is_not_mirrored() -> None:
+    pair = await mapped("dual_write")
+    refusal = ErrorMessage(ErrorCode.UNAVAILABLE, "Cannot achieve consistency level ONE", consistency=1,
+                           required=1, alive=0)
+    pair.peer.results["INSERT INTO ks.kv (id, name) VALUES (2, 'bo')"] = refusal
+    pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (2, 'bo')"), 41)
+    await pair.settle()
+    stream, err = pair.answer()
+    assert stream == 41 and isinstance(err, ErrorMessage) and err.code == ErrorCode.UNAVAILABLE
+    assert pair.dynamo is not None and pair.dynamo.calls == []
+    pair.close()
+
+
+async def test_a_prepared_write_is_mirrored_with_its_bound_values() -> None:
+    pair = await mapped("dual_write")
+    q = "INSERT INTO ks.kv (id, name) VALUES (?, ?)"
+    qid = prepared_id(q)
+    pair.peer.results[q] = Prepared(qid, metadata=PreparedMetadata(
+        [ColumnSpec("ks", "kv", "id", INT), ColumnSpec("ks", "kv", "name", TEXT)], [0]))
+    pair.request(Prepare(q), 1)
+    await pair.settle()
+    stream, prepared = pair.answer()
+    assert stream == 1 and isinstance(prepared, Prepared) and prepared.query_id == qid
+    pair.request(Execute(qid, QueryParameters(consistency=1, values=[serialize(INT, 7), b"cy"],
+                                              timestamp=1_000_000)), 2)
+    await pair.settle()
+    assert pair.answer() == (2, Void())
+    assert [f.opcode for f in pair.peer.new_frames()] == [Opcode.PREPARE, Opcode.EXECUTE]
+    item = _kv_item(pair, 7)
+    assert item is not None and item["name"] == {"S": "cy"} and item["_ts"] == {"N": "1000000"}
+    pair.close()
+
+
+async def test_execute_of_an_id_the_sidecar_never_saw_is_unprepared() -> None:
+    pair = await mapped("dual_write")
+    pair.request(Execute(b"\xab" * 16, QueryParameters(consistency=1, values=[])), 12)
+    await pair.settle()
+    stream, err = pair.answer()
+    assert stream == 12 and isinstance(err, ErrorMessage) and err.code == ErrorCode.UNPREPARED
+    assert err.statement_id == b"\xab" * 16
+    assert pair.peer.new_frames() == []  # the driver prepares again through the sidecar
+    pair.close()
+
+
+def _put_kv(pair: SidecarPair, id_: int, name: str) -> None:
+    assert pair.dynamo is not None
+    pair.dynamo.put("ks.kv", {"pk": {"N": str(id_)}, "id": {"N": str(id_)}, "name": {"S": name}, "_ts": {"N": "5"}})
+
+
+@pytest.mark.parametrize(("in_dynamodb", "cassandra_reads", "mismatches"), [
+    ("dee", 1, 0),
+    # a difference is read again from both stores (the sidecar's own stream) before it counts
+    ("old", 2, 1),
+])
+async def test_verify_read_is_answered_by_cassandra_and_compared_with_dynamodb(
+        in_dynamodb: str, cassandra_reads: int, mismatches: int) -> None:
+    pair = await mapped("verify", verify_sample=100.0)
+    _put_kv(pair, 3, in_dynamodb)
+    q = "SELECT name FROM ks.kv WHERE id = 3"
+    pair.peer.results[q] = _name_rows("dee")
+    sent = pair.request(_q(q), 30)
+    await pair.settle()
+    got = pair.peer.new_frames()
+    assert bytes(got[0].body) == bytes(sent.body)  # the read goes to Cassandra as it came
+    assert [decode_frame(f).message for f in got] == [_q(q)] * cassandra_reads
+    assert pair.answer() == (30, _name_rows("dee"))  # Cassandra answers; the client never sees DynamoDB's row
+    assert _dynamo_ops(pair) == ["GetItem"] * cassandra_reads  # DynamoDB is read and compared after
+    reads, tm = pair.server.reads, pair.server.mapping.table("ks", "kv")  # type: ignore[union-attr]
+    assert reads is not None and tm is not None
+    st = reads.stats.of(tm)
+    assert (st.verified, st.mismatches, st.verify_settled) == (1, mismatches, 0)
+    assert [x["table"] for x in reads.stats.samples] == ["ks.kv"] * mismatches
+    pair.close()
+
+
+async def test_dynamo_fallback_read_is_answered_by_dynamodb() -> None:
+    pair = await mapped("dynamo_fallback")
+    _put_kv(pair, 5, "eve")
+    pair.request(_q("SELECT name FROM ks.kv WHERE id = 5"), 50)
+    await pair.settle()
+    stream, rows = pair.answer()
+    assert stream == 50 and isinstance(rows, Rows) and rows.rows == [[b"eve"]]
+    assert [c.name for c in rows.metadata.columns or []] == ["name"]
+    assert pair.peer.new_frames() == []
+    assert _dynamo_ops(pair) == ["GetItem"]
+    pair.close()
+
+
+async def test_dynamo_fallback_miss_is_read_from_cassandra() -> None:
+    pair = await mapped("dynamo_fallback")
+    q = "SELECT name FROM ks.kv WHERE id = 6"
+    pair.peer.results[q] = _name_rows("fay")
+    sent = pair.request(_q(q), 51)
+    await pair.settle()
+    (f,) = pair.peer.new_frames()
+    assert bytes(f.body) == bytes(sent.body)
+    assert pair.answer() == (51, _name_rows("fay"))
+    assert _dynamo_ops(pair) == ["GetItem"]  # asked first, and missed
+    pair.close()
+
+
+async def test_dynamo_write_and_read_never_reach_cassandra() -> None:
+    pair = await mapped("dynamo")
+    assert pair.session.upstream is not None  # ks.other keeps a Cassandra connection
+    pair.request(_q("INSERT INTO ks.log (src, seq, msg) VALUES ('a', 1, 'one')"), 60)
+    pair.request(_q("INSERT INTO ks.log (src, seq, msg) VALUES ('a', 2, 'two')"), 61)
+    pair.request(_q("UPDATE ks.log SET msg = 'three' WHERE src = 'a' AND seq = 3"), 62)
+    await pair.settle()
+    assert sorted((f.stream, decode_frame(f).message) for f in pair.answers()) == [
+        (60, Void()), (61, Void()), (62, Void())]
+    assert pair.dynamo is not None and len(pair.dynamo.items("ks.log")) == 3
+    pair.request(_q("SELECT seq, msg FROM ks.log WHERE src = 'a' AND seq > 1"), 63)
+    await pair.settle()
+    stream, rows = pair.answer()
+    assert stream == 63 and isinstance(rows, Rows)
+    assert rows.rows == [[serialize(INT, 2), b"two"], [serialize(INT, 3), b"three"]]
+    pair.request(_q("SELECT seq FROM ks.log WHERE src = 'a' ORDER BY seq DESC"), 64)
+    await pair.settle()
+    _, desc = pair.answer()
+    assert rows_of(desc) == [[serialize(INT, 3)], [serialize(INT, 2)], [serialize(INT, 1)]]
+    assert pair.peer.new_frames() == []  # nothing of it reached Cassandra
+    pair.close()
+
+
+async def test_a_dynamo_miss_is_an_empty_result_not_a_cassandra_read() -> None:
+    pair = await mapped("dynamo")
+    pair.request(_q("SELECT name FROM ks.kv WHERE id = 9"), 65)
+    await pair.settle()
+    stream, rows = pair.answer()
+    assert stream == 65 and rows_of(rows) == []
+    assert pair.peer.new_frames() == []
+    pair.close()
+
+
+async def test_an_unmapped_table_passes_through_beside_mapped_ones() -> None:
+    pair = await mapped("dynamo")
+    sent = pair.request(_q("INSERT INTO ks.other (id, v) VALUES (1, 'x')"), 70)
+    await pair.settle()
+    (f,) = pair.peer.new_frames()
+    assert bytes(f.body) == bytes(sent.body)
+    assert pair.answer() == (70, Void())
+    assert pair.dynamo is not None and pair.dynamo.calls == []
+    pair.close()
+
+
+async def test_draining_refuses_mapped_writes_before_either_store() -> None:
+    pair = await mapped("dual_write")
+    pair.server.draining = True
+    pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (1, 'ann')"), 80)
+    await pair.settle()
+    stream, err = pair.answer()
+    assert stream == 80 and isinstance(err, ErrorMessage) and err.code == ErrorCode.OVERLOADED
+    assert pair.peer.new_frames() == [] and pair.dynamo is not None and pair.dynamo.calls == []
+    pair.close()
