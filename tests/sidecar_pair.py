@@ -262,6 +262,7 @@ class MemoryDynamoDB:
     async def call(self, operation: str, request: Item) -> Item:
         req = _on_the_wire(request)
         self.calls.append((operation, req))
+        await asyncio.sleep(0)  # a round trip: other tasks run meanwhile, as they would on the network
         run = getattr(self, "_" + operation, None)
         if run is None:
             raise NotImplementedError(f"the in-memory DynamoDB has no {operation}")

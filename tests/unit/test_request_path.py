@@ -29,6 +29,7 @@ from cql_protocol.messages import (
     Supported,
     Void,
     decode_frame,
+    encode_message,
 )
 from cql_protocol.opcodes import Opcode
 from cql_protocol.types import INT, TEXT, serialize
@@ -428,3 +429,60 @@ async def test_draining_refuses_mapped_writes_before_either_store() -> None:
     assert stream == 80 and isinstance(err, ErrorMessage) and err.code == ErrorCode.OVERLOADED
     assert pair.peer.new_frames() == [] and pair.dynamo is not None and pair.dynamo.calls == []
     pair.close()
+
+
+async def test_concurrent_mirrors_of_one_row_merge_in_dynamodb() -> None:
+    pair = await mapped("dual_write")
+    # one read from the client's socket: the three writes are in flight at once
+    pair.send_bytes(b"".join(
+        encode_message(_q(text, timestamp=ts), 4, stream, response=False).encode()
+        for text, ts, stream in (("UPDATE ks.log SET msg = 'x' WHERE src = 'a' AND seq = 1", 10, 1),
+                                 ("UPDATE ks.log SET msg = 'y' WHERE src = 'a' AND seq = 1", 20, 2),
+                                 ("UPDATE ks.log SET msg = 'w' WHERE src = 'a' AND seq = 1", 5, 3))))
+    await pair.settle()
+    assert sorted((f.stream, decode_frame(f).message) for f in pair.answers()) == [
+        (1, Void()), (2, Void()), (3, Void())]
+    assert pair.dynamo is not None
+    (item,) = pair.dynamo.items("ks.log")
+    assert (item["msg"], item["_ts"]) == ({"S": "y"}, {"N": "20"})  # the latest write wins, as in Cassandra
+    assert pair.server.dual is not None and pair.server.dual.writer.conflicts >= 1  # (they did race)
+    pair.close()
+
+
+async def test_dynamo_fallback_write_goes_to_dynamodb_then_cassandra() -> None:
+    pair = await mapped("dynamo_fallback")
+    pair.peer.hold = True
+    pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (8, 'gus')"), 90)
+    await pair.settle()
+    item = _kv_item(pair, 8)
+    assert item is not None and item["name"] == {"S": "gus"}  # DynamoDB decided first
+    (f,) = pair.peer.new_frames()  # then Cassandra got its shadow, with DynamoDB's timestamp
+    shadow = decode_frame(f).message
+    assert isinstance(shadow, Query) and shadow.params.timestamp is not None
+    assert item["_ts"] == {"N": str(shadow.params.timestamp)}
+    assert pair.answers() == []  # the client waits for Cassandra's answer to the shadow
+    pair.peer.release()
+    await pair.settle()
+    assert pair.answer() == (90, Void())
+    pair.close()
+
+
+async def test_the_clients_sasl_passes_through_to_cassandra(pair: SidecarPair) -> None:
+    from cql_protocol.messages import Authenticate, AuthResponse, AuthSuccess
+
+    pair.peer.authenticator = handshake.PASSWORD_AUTHENTICATOR
+    pair.request(Startup({"CQL_VERSION": "3.0.0"}), 1)
+    await pair.settle()
+    assert pair.answer() == (1, Authenticate(handshake.PASSWORD_AUTHENTICATOR))
+    pair.request(_q("SELECT v FROM ks.t"), 2)  # not yet: Cassandra's words, and nothing forwarded
+    await pair.settle()
+    stream, err = pair.answer()
+    assert stream == 2 and isinstance(err, ErrorMessage)
+    assert err.message == "Unexpected message QUERY, expecting SASL_RESPONSE" and not pair.client.closed
+    token = b"\x00cassandra\x00cassandra"
+    pair.request(AuthResponse(token), 3)
+    await pair.settle()
+    assert pair.answer() == (3, AuthSuccess(None))
+    assert [decode_frame(f).message for f in pair.peer.frames] == [Startup({"CQL_VERSION": "3.0.0"}),
+                                                                   AuthResponse(token)]
+    assert pair.session.state is handshake.State.READY
