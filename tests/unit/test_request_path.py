@@ -4,7 +4,7 @@ the rewritten answers and every decision on a mapped table."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -231,12 +231,24 @@ tables:
 """
 
 
-async def mapped(phase: str, **config: Any) -> SidecarPair:
-    """A ready session with ks.kv and ks.log in `phase` (ks.other stays in Cassandra, so the
-    session keeps its Cassandra connection whatever the phase)."""
-    p = SidecarPair(MAPPING.replace("PHASE", phase), **config)
-    await p.connect()
-    return p
+Mapped = Callable[..., Awaitable[SidecarPair]]
+
+
+@pytest.fixture
+async def mapped() -> AsyncIterator[Mapped]:
+    """mapped(phase, **config): a ready session with ks.kv and ks.log in `phase` (ks.other stays
+    in Cassandra, so the session keeps its Cassandra connection whatever the phase)."""
+    made: list[SidecarPair] = []
+
+    async def make(phase: str, **config: Any) -> SidecarPair:
+        p = SidecarPair(MAPPING.replace("PHASE", phase), **config)
+        made.append(p)
+        await p.connect()
+        return p
+
+    yield make
+    for p in made:
+        p.close()
 
 
 def _name_rows(*names: str | None) -> Rows:
@@ -255,7 +267,7 @@ def _dynamo_ops(pair: SidecarPair) -> list[str]:
     return [op for op, _ in pair.dynamo.calls]
 
 
-async def test_dual_write_reaches_cassandra_first_then_dynamodb() -> None:
+async def test_dual_write_reaches_cassandra_first_then_dynamodb(mapped: Mapped) -> None:
     pair = await mapped("dual_write")
     pair.peer.hold = True  # Cassandra has not answered yet
     pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (1, 'ann')"), 40)
@@ -272,10 +284,9 @@ async def test_dual_write_reaches_cassandra_first_then_dynamodb() -> None:
     item = _kv_item(pair, 1)
     assert item is not None and item["name"] == {"S": "ann"} and item["_ts"] == {"N": str(ts)}
     assert pair.server.dual is not None and pair.server.dual.stats.mirrored == 1
-    pair.close()
 
 
-async def test_a_write_cassandra_refuses_is_not_mirrored() -> None:
+async def test_a_write_cassandra_refuses_is_not_mirrored(mapped: Mapped) -> None:
     pair = await mapped("dual_write")
     refusal = ErrorMessage(ErrorCode.UNAVAILABLE, "Cannot achieve consistency level ONE", consistency=1,
                            required=1, alive=0)
@@ -285,10 +296,9 @@ async def test_a_write_cassandra_refuses_is_not_mirrored() -> None:
     stream, err = pair.answer()
     assert stream == 41 and isinstance(err, ErrorMessage) and err.code == ErrorCode.UNAVAILABLE
     assert pair.dynamo is not None and pair.dynamo.calls == []
-    pair.close()
 
 
-async def test_a_prepared_write_is_mirrored_with_its_bound_values() -> None:
+async def test_a_prepared_write_is_mirrored_with_its_bound_values(mapped: Mapped) -> None:
     pair = await mapped("dual_write")
     q = "INSERT INTO ks.kv (id, name) VALUES (?, ?)"
     qid = prepared_id(q)
@@ -305,10 +315,9 @@ async def test_a_prepared_write_is_mirrored_with_its_bound_values() -> None:
     assert [f.opcode for f in pair.peer.new_frames()] == [Opcode.PREPARE, Opcode.EXECUTE]
     item = _kv_item(pair, 7)
     assert item is not None and item["name"] == {"S": "cy"} and item["_ts"] == {"N": "1000000"}
-    pair.close()
 
 
-async def test_execute_of_an_id_the_sidecar_never_saw_is_unprepared() -> None:
+async def test_execute_of_an_id_the_sidecar_never_saw_is_unprepared(mapped: Mapped) -> None:
     pair = await mapped("dual_write")
     pair.request(Execute(b"\xab" * 16, QueryParameters(consistency=1, values=[])), 12)
     await pair.settle()
@@ -316,7 +325,6 @@ async def test_execute_of_an_id_the_sidecar_never_saw_is_unprepared() -> None:
     assert stream == 12 and isinstance(err, ErrorMessage) and err.code == ErrorCode.UNPREPARED
     assert err.statement_id == b"\xab" * 16
     assert pair.peer.new_frames() == []  # the driver prepares again through the sidecar
-    pair.close()
 
 
 def _put_kv(pair: SidecarPair, id_: int, name: str) -> None:
@@ -330,7 +338,7 @@ def _put_kv(pair: SidecarPair, id_: int, name: str) -> None:
     ("old", 2, 1),
 ])
 async def test_verify_read_is_answered_by_cassandra_and_compared_with_dynamodb(
-        in_dynamodb: str, cassandra_reads: int, mismatches: int) -> None:
+        mapped: Mapped, in_dynamodb: str, cassandra_reads: int, mismatches: int) -> None:
     pair = await mapped("verify", verify_sample=100.0)
     _put_kv(pair, 3, in_dynamodb)
     q = "SELECT name FROM ks.kv WHERE id = 3"
@@ -347,10 +355,9 @@ async def test_verify_read_is_answered_by_cassandra_and_compared_with_dynamodb(
     st = reads.stats.of(tm)
     assert (st.verified, st.mismatches, st.verify_settled) == (1, mismatches, 0)
     assert [x["table"] for x in reads.stats.samples] == ["ks.kv"] * mismatches
-    pair.close()
 
 
-async def test_dynamo_fallback_read_is_answered_by_dynamodb() -> None:
+async def test_dynamo_fallback_read_is_answered_by_dynamodb(mapped: Mapped) -> None:
     pair = await mapped("dynamo_fallback")
     _put_kv(pair, 5, "eve")
     pair.request(_q("SELECT name FROM ks.kv WHERE id = 5"), 50)
@@ -360,10 +367,9 @@ async def test_dynamo_fallback_read_is_answered_by_dynamodb() -> None:
     assert [c.name for c in rows.metadata.columns or []] == ["name"]
     assert pair.peer.new_frames() == []
     assert _dynamo_ops(pair) == ["GetItem"]
-    pair.close()
 
 
-async def test_dynamo_fallback_miss_is_read_from_cassandra() -> None:
+async def test_dynamo_fallback_miss_is_read_from_cassandra(mapped: Mapped) -> None:
     pair = await mapped("dynamo_fallback")
     q = "SELECT name FROM ks.kv WHERE id = 6"
     pair.peer.results[q] = _name_rows("fay")
@@ -373,10 +379,9 @@ async def test_dynamo_fallback_miss_is_read_from_cassandra() -> None:
     assert bytes(f.body) == bytes(sent.body)
     assert pair.answer() == (51, _name_rows("fay"))
     assert _dynamo_ops(pair) == ["GetItem"]  # asked first, and missed
-    pair.close()
 
 
-async def test_dynamo_write_and_read_never_reach_cassandra() -> None:
+async def test_dynamo_write_and_read_never_reach_cassandra(mapped: Mapped) -> None:
     pair = await mapped("dynamo")
     assert pair.session.upstream is not None  # ks.other keeps a Cassandra connection
     pair.request(_q("INSERT INTO ks.log (src, seq, msg) VALUES ('a', 1, 'one')"), 60)
@@ -396,20 +401,18 @@ async def test_dynamo_write_and_read_never_reach_cassandra() -> None:
     _, desc = pair.answer()
     assert rows_of(desc) == [[serialize(INT, 3)], [serialize(INT, 2)], [serialize(INT, 1)]]
     assert pair.peer.new_frames() == []  # nothing of it reached Cassandra
-    pair.close()
 
 
-async def test_a_dynamo_miss_is_an_empty_result_not_a_cassandra_read() -> None:
+async def test_a_dynamo_miss_is_an_empty_result_not_a_cassandra_read(mapped: Mapped) -> None:
     pair = await mapped("dynamo")
     pair.request(_q("SELECT name FROM ks.kv WHERE id = 9"), 65)
     await pair.settle()
     stream, rows = pair.answer()
     assert stream == 65 and rows_of(rows) == []
     assert pair.peer.new_frames() == []
-    pair.close()
 
 
-async def test_an_unmapped_table_passes_through_beside_mapped_ones() -> None:
+async def test_an_unmapped_table_passes_through_beside_mapped_ones(mapped: Mapped) -> None:
     pair = await mapped("dynamo")
     sent = pair.request(_q("INSERT INTO ks.other (id, v) VALUES (1, 'x')"), 70)
     await pair.settle()
@@ -417,10 +420,9 @@ async def test_an_unmapped_table_passes_through_beside_mapped_ones() -> None:
     assert bytes(f.body) == bytes(sent.body)
     assert pair.answer() == (70, Void())
     assert pair.dynamo is not None and pair.dynamo.calls == []
-    pair.close()
 
 
-async def test_draining_refuses_mapped_writes_before_either_store() -> None:
+async def test_draining_refuses_mapped_writes_before_either_store(mapped: Mapped) -> None:
     pair = await mapped("dual_write")
     pair.server.draining = True
     pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (1, 'ann')"), 80)
@@ -428,10 +430,9 @@ async def test_draining_refuses_mapped_writes_before_either_store() -> None:
     stream, err = pair.answer()
     assert stream == 80 and isinstance(err, ErrorMessage) and err.code == ErrorCode.OVERLOADED
     assert pair.peer.new_frames() == [] and pair.dynamo is not None and pair.dynamo.calls == []
-    pair.close()
 
 
-async def test_concurrent_mirrors_of_one_row_merge_in_dynamodb() -> None:
+async def test_concurrent_mirrors_of_one_row_merge_in_dynamodb(mapped: Mapped) -> None:
     pair = await mapped("dual_write")
     # one read from the client's socket: the three writes are in flight at once
     pair.send_bytes(b"".join(
@@ -446,10 +447,9 @@ async def test_concurrent_mirrors_of_one_row_merge_in_dynamodb() -> None:
     (item,) = pair.dynamo.items("ks.log")
     assert (item["msg"], item["_ts"]) == ({"S": "y"}, {"N": "20"})  # the latest write wins, as in Cassandra
     assert pair.server.dual is not None and pair.server.dual.writer.conflicts >= 1  # (they did race)
-    pair.close()
 
 
-async def test_dynamo_fallback_write_goes_to_dynamodb_then_cassandra() -> None:
+async def test_dynamo_fallback_write_goes_to_dynamodb_then_cassandra(mapped: Mapped) -> None:
     pair = await mapped("dynamo_fallback")
     pair.peer.hold = True
     pair.request(_q("INSERT INTO ks.kv (id, name) VALUES (8, 'gus')"), 90)
@@ -464,7 +464,6 @@ async def test_dynamo_fallback_write_goes_to_dynamodb_then_cassandra() -> None:
     pair.peer.release()
     await pair.settle()
     assert pair.answer() == (90, Void())
-    pair.close()
 
 
 async def test_the_clients_sasl_passes_through_to_cassandra(pair: SidecarPair) -> None:
