@@ -7,7 +7,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from cql_protocol.errors import (
@@ -38,12 +37,15 @@ from .metrics import (
 )
 from .routing.decide import decide
 from .routing.request import describe
+from .session_port import Pending, ResponseHandler
 from .stream_ids import StreamIdsExhausted
 from .system_tables import Node
 from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
+    from .dual_write import DualWrite
+    from .read_path import ReadPath
     from .server import ProxyServer
 
 log = logging.getLogger(__name__)
@@ -52,17 +54,8 @@ _monotonic = time.monotonic
 
 _READY = handshake.State.READY
 
-# A handler sees Cassandra's response to one request and decides what the client gets.
-ResponseHandler = Callable[["ClientSession", Frame, "Pending"], None]
-
-
-@dataclass(slots=True)
-class Pending:
-    client_stream: int  # -1: a request the sidecar made itself
-    opcode: int
-    started: float
-    handler: ResponseHandler | None
-    request: Frame | None = None
+# the handshake's own response handlers work on the session itself, not through its port
+SessionHandler = Callable[["ClientSession", Frame, Pending], None]
 
 
 class ClientSession(asyncio.Protocol):
@@ -394,7 +387,7 @@ class ClientSession(asyncio.Protocol):
         except CQLError as e:
             self.reply_error(f.stream, e)
 
-    def forward(self, f: Frame, handler: ResponseHandler | None) -> None:
+    def forward(self, f: Frame, handler: ResponseHandler | SessionHandler | None) -> None:
         up = self.upstream
         assert up is not None
         if (
@@ -412,7 +405,7 @@ class ClientSession(asyncio.Protocol):
         STATS.in_flight += 1
         self.up_out.append((f, up_id))
 
-    def inject(self, msg: Message, on_response: ResponseHandler) -> None:
+    def inject(self, msg: Message, on_response: ResponseHandler | SessionHandler) -> None:
         """Sends a request of the sidecar's own on this session's Cassandra connection."""
         up = self.upstream
         assert up is not None
@@ -466,6 +459,38 @@ class ClientSession(asyncio.Protocol):
         if not self.closed:
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
             self.close("cassandra_lost")
+
+    # -- what handlers ask of the session (proxy.session_port.SessionPort) --------------------------
+    @property
+    def peers(self) -> list[Node]:
+        return self.server.peers
+
+    @property
+    def has_cassandra(self) -> bool:
+        return self.upstream is not None and not self.closed
+
+    @property
+    def dual(self) -> DualWrite | None:
+        return self.server.dual
+
+    @property
+    def reads(self) -> ReadPath | None:
+        return self.server.reads
+
+    def system_statement(self, query_id: bytes) -> intercept.SystemStatement | None:
+        return self.system_prepared.get(query_id)
+
+    def remember_system_statement(self, query_id: bytes, statement: intercept.SystemStatement) -> None:
+        self.system_prepared[query_id] = statement
+
+    def use_keyspace(self, keyspace: str) -> None:
+        self.keyspace = keyspace
+
+    def relay(self, frame: Frame, stream: int | None) -> None:
+        self.out.append((frame, stream))
+
+    def handshake(self, f: Frame) -> None:
+        handshake_exec.on_frame(self, f)
 
     # -- output ------------------------------------------------------------------------------------
     @property

@@ -73,7 +73,7 @@ from .s3_client import S3Unavailable
 from .write_queue import TRANSLATED, WriteQueue
 
 if TYPE_CHECKING:
-    from .client_session import ClientSession, Pending, ResponseHandler
+    from .session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class DualWrite:
         return False
 
     # -- the mapped write paths (proxy.routing.decide chose Action.WRITE or PREPARE) -------------
-    def for_query(self, s: ClientSession, req: Request) -> Intercepted:
+    def for_query(self, s: SessionPort, req: Request) -> Intercepted:
         q = req.query
         assert q is not None
         stmt = _parse(q)
@@ -219,14 +219,14 @@ class DualWrite:
         return self._prepare_mirror(s, f, env, [(stmt, params.values or [], None)], params.timestamp,
                                     reencode=changed)
 
-    def for_prepare(self, s: ClientSession, req: Request) -> ResponseHandler:
+    def for_prepare(self, s: SessionPort, req: Request) -> ResponseHandler:
         q = req.query
         assert q is not None
         kind = req.kind
         keyspace = s.keyspace
 
-        def on_prepared(s2: ClientSession, r: Frame, p: Pending) -> None:
-            s2.out.append((r, p.client_stream))
+        def on_prepared(s2: SessionPort, r: Frame, p: Pending) -> None:
+            s2.relay(r, p.client_stream)
             env = decode_frame(r)
             if isinstance(env.message, Prepared):
                 if kind in WRITE_KINDS or kind == "SELECT":
@@ -240,7 +240,7 @@ class DualWrite:
     def remember(self, query_id: bytes, query: str, keyspace: str | None, bind_types: tuple[CqlType, ...]) -> None:
         self.prepared[query_id] = PreparedStatement.of(query, keyspace, bind_types)
 
-    def for_execute(self, s: ClientSession, req: Request) -> Intercepted:
+    def for_execute(self, s: SessionPort, req: Request) -> Intercepted:
         pw = req.prepared
         assert pw is not None
         stmt = _parse(pw.query)
@@ -252,14 +252,14 @@ class DualWrite:
         return self._prepare_mirror(s, f, env, [(stmt, env.message.params.values or [], pw.bind_types)],
                                     env.message.params.timestamp, keyspace=pw.keyspace)
 
-    def for_write(self, s: ClientSession, req: Request) -> Intercepted:
+    def for_write(self, s: SessionPort, req: Request) -> Intercepted:
         if req.opcode == Opcode.QUERY:
             return self.for_query(s, req)
         if req.opcode == Opcode.EXECUTE:
             return self.for_execute(s, req)
         return self.for_batch(s, req.frame)
 
-    def for_batch(self, s: ClientSession, f: Frame) -> Intercepted:
+    def for_batch(self, s: SessionPort, f: Frame) -> Intercepted:
         env = decode_frame(f)
         assert isinstance(env.message, Batch)
         parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]] = []
@@ -281,7 +281,7 @@ class DualWrite:
         return self._prepare_mirror(s, f, env, parts, env.message.timestamp)
 
     # -- the mirror ------------------------------------------------------------------------------
-    def _prepare_mirror(self, s: ClientSession, f: Frame, env: Any,
+    def _prepare_mirror(self, s: SessionPort, f: Frame, env: Any,
                         parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]],
                         client_ts: int | None, keyspace: str | None = None,
                         reencode: bool = False) -> Intercepted:
@@ -335,18 +335,18 @@ class DualWrite:
                 self._primary(s, f.stream, f.version, writes, r, shadow, atomic, ctx))
             return TAKEN
 
-        def on_answer(s2: ClientSession, r: Frame, p: Pending) -> None:
+        def on_answer(s2: SessionPort, r: Frame, p: Pending) -> None:
             if not _succeeded(r, lwt):
                 if lwt:
                     self.stats.skipped_lwt += 1
-                s2.out.append((r, p.client_stream))
+                s2.relay(r, p.client_stream)
                 return
             self.in_flight += 1
             asyncio.get_running_loop().create_task(self._mirror(s2, r, p, writes, ctx))
 
         return forward, on_answer
 
-    def _lwt_shadow(self, s: ClientSession, f: Frame, env: Any,
+    def _lwt_shadow(self, s: SessionPort, f: Frame, env: Any,
                     parts: list[tuple[cql.Statement, list[Any], tuple[CqlType, ...] | None]], ts: int) -> Frame:
         """Cassandra's copy of a conditional write DynamoDB applied: the same write, unconditional."""
         msg = env.message
@@ -358,7 +358,7 @@ class DualWrite:
         query = dynamo_primary.shadow_query(parts[0][0], msg.params, ts)
         return encode_envelope(dataclasses.replace(env, message=query), response=False, compress=s.frame_compression)
 
-    async def _primary(self, s: ClientSession, stream: int, version: int, writes: list[Write], r: Route,
+    async def _primary(self, s: SessionPort, stream: int, version: int, writes: list[Write], r: Route,
                        shadow: Frame | None, atomic: bool, ctx: WriteContext) -> None:
         """DynamoDB decides; Cassandra gets the shadow afterwards (`dynamo_fallback`)."""
         done: list[Write] = []
@@ -382,7 +382,7 @@ class DualWrite:
                     consistency=consistency, received=0, block_for=1, num_failures=1, write_type=write_type))
                 return
             self.stats.authoritative += 1
-            if r is Route.SHADOW and applied and shadow is not None and s.upstream is not None and not s.closed:
+            if r is Route.SHADOW and applied and shadow is not None and s.has_cassandra:
                 s.forward(dataclasses.replace(shadow, stream=stream), self._shadow_answered(answer))
             else:
                 s.send(answer, stream)
@@ -390,7 +390,7 @@ class DualWrite:
             self.in_flight -= 1
             s.flush()
 
-    def _unknown_outcome(self, s: ClientSession, stream: int, writes: list[Write], done: list[Write], r: Route,
+    def _unknown_outcome(self, s: SessionPort, stream: int, writes: list[Write], done: list[Write], r: Route,
                          shadow: Frame | None, ctx: WriteContext, err: BaseException) -> None:
         """A DynamoDB-first write without an answer: it may be in DynamoDB, or land there later.
         The client hears WRITE_TIMEOUT (Cassandra's "maybe applied"); the write is recorded so that
@@ -417,7 +417,7 @@ class DualWrite:
         for w in writes:
             if id(w) not in confirmed:
                 self._dead_letter(w, "authoritative", err)
-        shadowed = r is Route.SHADOW and shadow is not None and s.upstream is not None and not s.closed
+        shadowed = r is Route.SHADOW and shadow is not None and s.has_cassandra
         log.error("%s: DynamoDB-first write with unknown outcome (%s); recorded for replay%s", name, err,
                   ", shadow sent to Cassandra" if shadowed else "")
         s.reply_error(stream, WriteTimeout(
@@ -433,7 +433,7 @@ class DualWrite:
                 self.stats.shadow_failed += 1
                 log.warning("could not send the shadow of a write with unknown outcome: %s", e)
 
-    def _late_shadow_answered(self, s: ClientSession, r: Frame, p: Pending) -> None:
+    def _late_shadow_answered(self, s: SessionPort, r: Frame, p: Pending) -> None:
         if r.opcode != 0x08:  # RESULT
             self.stats.shadow_failed += 1
             log.warning("Cassandra refused the shadow of a write with unknown outcome (opcode %d)", r.opcode)
@@ -450,7 +450,7 @@ class DualWrite:
             log.error("%s: could not record a write in %s: %s", w.table.cql_name, self.dead_letters.path, e)
 
     def _shadow_answered(self, answer: Message) -> ResponseHandler:
-        def on_shadow(s2: ClientSession, r: Frame, p: Pending) -> None:
+        def on_shadow(s2: SessionPort, r: Frame, p: Pending) -> None:
             if r.opcode != 0x08:  # RESULT
                 self.stats.shadow_failed += 1
                 log.warning("Cassandra refused the shadow of a write DynamoDB took (opcode %d)", r.opcode)
@@ -458,7 +458,7 @@ class DualWrite:
 
         return on_shadow
 
-    async def _mirror(self, s: ClientSession, r: Frame, p: Pending, writes: list[Write], ctx: WriteContext) -> None:
+    async def _mirror(self, s: SessionPort, r: Frame, p: Pending, writes: list[Write], ctx: WriteContext) -> None:
         try:
             queued = [w for w in writes if w.table.write_mode == "queued" and self.queue is not None]
             direct = [w for w in writes if not (w.table.write_mode == "queued" and self.queue is not None)]
@@ -481,7 +481,7 @@ class DualWrite:
             except Exception as e:
                 self._mirror_failed(s, p.client_stream, direct[done:], ctx, e)
                 return
-            s.out.append((r, p.client_stream))
+            s.relay(r, p.client_stream)
         except Exception as e:  # every failure must reach the client
             self.stats.failed += 1
             log.error("DynamoDB mirror failed after Cassandra accepted the write: %s", e)
@@ -492,7 +492,7 @@ class DualWrite:
             self.in_flight -= 1
             s.flush()
 
-    def _mirror_failed(self, s: ClientSession, stream: int, pending: list[Write], ctx: WriteContext,
+    def _mirror_failed(self, s: SessionPort, stream: int, pending: list[Write], ctx: WriteContext,
                        err: BaseException) -> None:
         """Cassandra has the write, DynamoDB did not confirm it: recorded for replay (or
         `validate --repair`), and the client hears which of the two happened."""

@@ -11,57 +11,57 @@ from typing import TYPE_CHECKING
 
 from cql_protocol.errors import Overloaded, Unprepared
 
-from . import handshake_exec, intercept
+from . import intercept
 from .routing.decide import Action
 
 if TYPE_CHECKING:
-    from .client_session import ClientSession
     from .dual_write import Intercepted
     from .routing.request import Request
+    from .session_port import SessionPort
 
-Handler = Callable[["ClientSession", "Request"], None]
+Handler = Callable[["SessionPort", "Request"], None]
 
 
-def _forward(s: ClientSession, req: Request) -> None:
+def _forward(s: SessionPort, req: Request) -> None:
     s.forward(req.frame, None)
 
 
-def _overloaded(s: ClientSession, req: Request) -> None:
+def _overloaded(s: SessionPort, req: Request) -> None:
     s.reply_error(req.frame.stream, Overloaded("the sidecar is shutting down; retry on another node"))
 
 
-def _unprepared(s: ClientSession, req: Request) -> None:
+def _unprepared(s: SessionPort, req: Request) -> None:
     # prepared before this sidecar knew it: the driver prepares it again through us
     s.reply_error(req.frame.stream, Unprepared(req.query_id or b""))
 
 
-def _handshake(s: ClientSession, req: Request) -> None:
-    handshake_exec.on_frame(s, req.frame)
+def _handshake(s: SessionPort, req: Request) -> None:
+    s.handshake(req.frame)
 
 
-def _supported(s: ClientSession, req: Request) -> None:
+def _supported(s: SessionPort, req: Request) -> None:
     s.forward(req.frame, intercept.on_supported)
 
 
-def _use(s: ClientSession, req: Request) -> None:
+def _use(s: SessionPort, req: Request) -> None:
     s.forward(req.frame, intercept.on_use_result)
 
 
-def _system_rows(s: ClientSession, req: Request) -> None:
+def _system_rows(s: SessionPort, req: Request) -> None:
     s.forward(req.frame, intercept.for_system_rows(s, req))
 
 
-def _prepare_system(s: ClientSession, req: Request) -> None:
+def _prepare_system(s: SessionPort, req: Request) -> None:
     s.forward(req.frame, intercept.for_prepare(s, req))
 
 
-def _prepare(s: ClientSession, req: Request) -> None:
-    dual = s.server.dual
+def _prepare(s: SessionPort, req: Request) -> None:
+    dual = s.dual
     assert dual is not None
     s.forward(req.frame, dual.for_prepare(s, req))
 
 
-def _run(s: ClientSession, req: Request, outcome: Intercepted) -> None:
+def _run(s: SessionPort, req: Request, outcome: Intercepted) -> None:
     """What a mapped path decided: forward with its handler, answered by it ("taken"), or, when
     nothing in the request reaches DynamoDB after all, forwarded as it came."""
     if outcome is None:
@@ -70,14 +70,14 @@ def _run(s: ClientSession, req: Request, outcome: Intercepted) -> None:
         s.forward(*outcome)
 
 
-def _write(s: ClientSession, req: Request) -> None:
-    dual = s.server.dual
+def _write(s: SessionPort, req: Request) -> None:
+    dual = s.dual
     assert dual is not None
     _run(s, req, dual.for_write(s, req))
 
 
-def _read(s: ClientSession, req: Request) -> None:
-    reads = s.server.reads
+def _read(s: SessionPort, req: Request) -> None:
+    reads = s.reads
     assert reads is not None
     _run(s, req, reads.for_read(s, req))
 

@@ -34,7 +34,8 @@ from .log_limit import LimitedLog
 from .metrics import AUTH_FAILURES, PROTOCOL_ERRORS
 
 if TYPE_CHECKING:
-    from .client_session import ClientSession, Pending
+    from .client_session import ClientSession
+    from .session_port import Pending
 
 log = logging.getLogger(__name__)
 limited = LimitedLog(log)

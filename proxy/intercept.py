@@ -34,8 +34,8 @@ from .metrics import EVENTS_DROPPED
 from .system_tables import Node, peer_filter, rewrite_local, rewrite_peers, row_dict, system_table_of
 
 if TYPE_CHECKING:
-    from .client_session import ClientSession, Pending, ResponseHandler
     from .routing.request import Request
+    from .session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,11 @@ def error_code(f: Frame) -> int:
     return int(struct.unpack_from(">i", body, 0)[0]) if len(body) >= 4 else -1
 
 
-def for_system_rows(s: ClientSession, req: Request) -> ResponseHandler | None:
+def for_system_rows(s: SessionPort, req: Request) -> ResponseHandler | None:
     """The handler rewriting Cassandra's answer to a read of system.local or system.peers(_v2)."""
     f = req.frame
     if req.opcode == Opcode.EXECUTE:
-        stmt = s.system_prepared.get(req.query_id or b"")
+        stmt = s.system_statement(req.query_id or b"")
         # `WHERE peer = ?` on a prepared statement: answered unfiltered (drivers only list all peers)
         return _system_rows_handler(stmt, None) if stmt is not None else None
     q, table = req.query, req.system_table
@@ -73,26 +73,26 @@ def for_system_rows(s: ClientSession, req: Request) -> ResponseHandler | None:
     return _system_rows_handler(SystemStatement(table, q, None), only)
 
 
-def for_prepare(s: ClientSession, req: Request) -> ResponseHandler:
+def for_prepare(s: SessionPort, req: Request) -> ResponseHandler:
     """A PREPARE of a system-table read: its id is remembered, so EXECUTE gets the same rewrite."""
     q, table = req.query, req.system_table
     assert q is not None and table is not None
 
-    def on_prepared(s2: ClientSession, r: Frame, p: Pending) -> None:
-        s2.out.append((r, p.client_stream))
+    def on_prepared(s2: SessionPort, r: Frame, p: Pending) -> None:
+        s2.relay(r, p.client_stream)
         env = decode_frame(r)
         if isinstance(env.message, Prepared):
-            s2.system_prepared[env.message.query_id] = SystemStatement(table, q, env.message.result_metadata)
+            s2.remember_system_statement(env.message.query_id, SystemStatement(table, q, env.message.result_metadata))
 
     return on_prepared
 
 
 def _system_rows_handler(stmt: SystemStatement, only: str | None) -> ResponseHandler:
-    def handler(s: ClientSession, r: Frame, p: Pending) -> None:
+    def handler(s: SessionPort, r: Frame, p: Pending) -> None:
         env = decode_frame(r)
         rows = env.message
         if not isinstance(rows, Rows):
-            s.out.append((r, p.client_stream))
+            s.relay(r, p.client_stream)
             return
         meta = rows.metadata
         work = rows
@@ -102,7 +102,7 @@ def _system_rows_handler(stmt: SystemStatement, only: str | None) -> ResponseHan
         def emit(new: Rows) -> None:
             _reply_with(s, env, Rows(meta, new.rows), p.client_stream)  # Cassandra's metadata, as sent
 
-        peers = s.server.peers
+        peers = s.peers
         log.debug("rewriting %s for stream %d (%d rows from Cassandra)", stmt.table, p.client_stream, len(rows.rows))
         if stmt.table == "local":
             emit(rewrite_local(work, s.me, peers))
@@ -114,10 +114,10 @@ def _system_rows_handler(stmt: SystemStatement, only: str | None) -> ResponseHan
     return handler
 
 
-def _with_local_row(s: ClientSession, then: object) -> None:
+def _with_local_row(s: SessionPort, then: object) -> None:
     from cql_protocol.messages import QueryParameters
 
-    def on_local(s2: ClientSession, r: Frame, _p: Pending) -> None:
+    def on_local(s2: SessionPort, r: Frame, _p: Pending) -> None:
         env = decode_frame(r)
         local = row_dict(env.message) if isinstance(env.message, Rows) else None
         then(local)  # type: ignore[operator]
@@ -126,26 +126,26 @@ def _with_local_row(s: ClientSession, then: object) -> None:
     s.inject(Query(LOCAL_QUERY, QueryParameters(consistency=1)), on_local)
 
 
-def _reply_with(s: ClientSession, env: Envelope, msg: Message, stream: int) -> None:
+def _reply_with(s: SessionPort, env: Envelope, msg: Message, stream: int) -> None:
     """Answers with `msg` in place of Cassandra's message, keeping its tracing id and warnings."""
     frame = encode_envelope(dataclasses.replace(env, message=msg, stream=stream), response=True,
                             compress=s.frame_compression)
-    s.out.append((frame, None))
+    s.relay(frame, None)
 
 
-def on_use_result(s: ClientSession, r: Frame, p: Pending) -> None:
-    s.out.append((r, p.client_stream))
+def on_use_result(s: SessionPort, r: Frame, p: Pending) -> None:
+    s.relay(r, p.client_stream)
     env = decode_frame(r)
     if isinstance(env.message, SetKeyspace):
-        s.keyspace = env.message.keyspace
+        s.use_keyspace(env.message.keyspace)
 
 
-def on_supported(s: ClientSession, r: Frame, p: Pending) -> None:
+def on_supported(s: SessionPort, r: Frame, p: Pending) -> None:
     """Advertise only what the sidecar can read: lz4 and snappy, and protocol v3 to v5."""
     env = decode_frame(r)
     msg = env.message
     if not isinstance(msg, Supported):
-        s.out.append((r, p.client_stream))
+        s.relay(r, p.client_stream)
         return
     opts = dict(msg.options)
     opts["COMPRESSION"] = [c for c in opts.get("COMPRESSION", []) if c.lower() in SUPPORTED_COMPRESSION]
@@ -154,14 +154,14 @@ def on_supported(s: ClientSession, r: Frame, p: Pending) -> None:
     _reply_with(s, env, Supported(opts), p.client_stream)
 
 
-def on_event(s: ClientSession, f: Frame) -> None:
+def on_event(s: SessionPort, f: Frame) -> None:
     """Schema events pass; topology and status events name Cassandra nodes the client must not
     see, so they stop here (the sidecar topology changes only with its configuration)."""
     env = decode_frame(f)
     if isinstance(env.message, Event) and env.message.event_type != "SCHEMA_CHANGE":
         EVENTS_DROPPED.inc()
         return
-    s.out.append((f, None))
+    s.relay(f, None)
 
 
 __all__ = ["Node", "SystemStatement", "for_prepare", "for_system_rows", "on_event", "on_supported", "on_use_result",

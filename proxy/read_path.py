@@ -44,8 +44,8 @@ from .routing import Route, effective_phase, route, table_bucket
 from .routing.request import Request
 
 if TYPE_CHECKING:
-    from .client_session import ClientSession, Pending, ResponseHandler
     from .dual_write import DualWrite, Intercepted
+    from .session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ReadPath:
         self.in_flight = 0
 
     # -- the mapped read path (proxy.routing.decide chose Action.READ) ---------------------------
-    def for_read(self, s: ClientSession, req: Request) -> Intercepted:
+    def for_read(self, s: SessionPort, req: Request) -> Intercepted:
         assert req.query is not None and req.table is not None
         tm = self.mapping.table(req.keyspace or "", req.table)
         if tm is None:
@@ -125,13 +125,13 @@ class ReadPath:
         return self._route(s, f, ReadRequest(tm, stmt, msg.params, req.prepared.bind_types, f.version,
                                              time.monotonic()))
 
-    def _route(self, s: ClientSession, f: Frame, rq: ReadRequest) -> Intercepted:
+    def _route(self, s: SessionPort, f: Frame, rq: ReadRequest) -> Intercepted:
         phase, share = self.dual.phase_of(rq.tm.keyspace, rq.tm.table)
         foreign_state = rq.params.paging_state is not None and not reads.is_own_paging_state(rq.params.paging_state)
         if share < 100.0:
             phase = effective_phase("read", phase, share, self._buckets(rq))
         r = route("read", phase)
-        if r is Route.CASSANDRA or (foreign_state and s.upstream is not None):
+        if r is Route.CASSANDRA or (foreign_state and s.has_cassandra):
             return None  # a page of a read Cassandra started stays with Cassandra
         if r is Route.VERIFY:
             if self.verify_sample < 100.0 and random.random() * 100.0 >= self.verify_sample:
@@ -167,9 +167,9 @@ class ReadPath:
                           bind_types=rq.bind_types)
 
     # -- dynamo_fallback and dynamo --------------------------------------------------------------
-    async def _serve(self, s: ClientSession, f: Frame, rq: ReadRequest, r: Route) -> None:
+    async def _serve(self, s: SessionPort, f: Frame, rq: ReadRequest, r: Route) -> None:
         st = self.stats.of(rq.tm)
-        fallback = r is Route.FALLBACK and s.upstream is not None
+        fallback = r is Route.FALLBACK and s.has_cassandra
         due = rq.arrived + self.deadline * (FALLBACK_SHARE if fallback else 1.0)
         try:
             try:
@@ -179,7 +179,7 @@ class ReadPath:
                 s.reply_error(f.stream, e)  # untranslatable: the client must hear why
                 return
             except DeadlineExceeded as e:
-                if fallback and not s.closed:
+                if fallback and s.has_cassandra:
                     st.fallback_timeouts += 1
                     self.deadline_exceeded["fallback_read"] += 1
                     log.warning("%s: DynamoDB read missed its deadline, answered from Cassandra: %s",
@@ -194,7 +194,7 @@ class ReadPath:
                 return
             except Exception as e:
                 st.dynamo_errors += 1
-                if r is Route.FALLBACK and s.upstream is not None and not s.closed:
+                if r is Route.FALLBACK and s.has_cassandra:
                     log.warning("DynamoDB read failed, answered from Cassandra: %s", e)
                     s.forward(f, None)
                     return
@@ -202,7 +202,7 @@ class ReadPath:
                 return
             st.dynamo_reads += 1
             if r is Route.FALLBACK and is_empty(rows) and rq.params.paging_state is None \
-                    and s.upstream is not None and not s.closed:
+                    and s.has_cassandra:
                 st.fallback_misses += 1
                 s.forward(f, self._repair_after(rq) if self.repair is not None else None)
                 return
@@ -213,8 +213,8 @@ class ReadPath:
 
     def _repair_after(self, rq: ReadRequest) -> ResponseHandler:
         """The client gets Cassandra's answer; rows in it send the partitions to read repair."""
-        def on_answer(s: ClientSession, r: Frame, p: Pending) -> None:
-            s.out.append((r, p.client_stream))
+        def on_answer(s: SessionPort, r: Frame, p: Pending) -> None:
+            s.relay(r, p.client_stream)
             repair = self.repair
             if repair is None or r.opcode != Opcode.RESULT or not _has_rows(r):
                 return
@@ -227,7 +227,7 @@ class ReadPath:
         return on_answer
 
     # -- verify ----------------------------------------------------------------------------------
-    async def _reread(self, s: ClientSession, request: Frame, rq: ReadRequest
+    async def _reread(self, s: SessionPort, request: Frame, rq: ReadRequest
                       ) -> tuple[list[list[bytes | None]], list[list[bytes | None]]] | None:
         theirs = await _cassandra_again(s, request)
         if theirs is None:
@@ -240,8 +240,8 @@ class ReadPath:
         return theirs.rows, ours.rows
 
     def _verify_after(self, rq: ReadRequest) -> ResponseHandler:
-        def on_answer(s: ClientSession, r: Frame, p: Pending) -> None:
-            s.out.append((r, p.client_stream))  # the client is answered first, untouched
+        def on_answer(s: SessionPort, r: Frame, p: Pending) -> None:
+            s.relay(r, p.client_stream)  # the client is answered first, untouched
             if r.opcode != Opcode.RESULT:
                 return
             if self._verify_slots <= 0:
@@ -252,7 +252,7 @@ class ReadPath:
 
         return on_answer
 
-    async def _verify(self, rq: ReadRequest, answer: Frame, s: ClientSession | None = None,
+    async def _verify(self, rq: ReadRequest, answer: Frame, s: SessionPort | None = None,
                       request: Frame | None = None) -> None:
         st = self.stats.of(rq.tm)
         try:
@@ -302,14 +302,14 @@ class ReadPath:
             self._verify_slots += 1
 
 
-async def _cassandra_again(s: ClientSession, request: Frame) -> Rows | None:
+async def _cassandra_again(s: SessionPort, request: Frame) -> Rows | None:
     """The same read sent again on the session's Cassandra connection."""
-    if s.upstream is None or s.closed:
+    if not s.has_cassandra:
         return None
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Frame] = loop.create_future()
 
-    def got(_s: ClientSession, r: Frame, _p: Pending) -> None:
+    def got(_s: SessionPort, r: Frame, _p: Pending) -> None:
         if not fut.done():
             fut.set_result(r)
 

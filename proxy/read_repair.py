@@ -27,7 +27,7 @@ from .backfill.rows import RowDecodeError, ScanLayout
 from .dynamo_writer import DynamoWriter
 
 if TYPE_CHECKING:
-    from .client_session import ClientSession, Pending
+    from .session_port import Pending, SessionPort
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ class ReadRepair:
             lay = self._layouts[tm.cql_name] = ScanLayout(tm)
         return lay
 
-    def schedule(self, s: ClientSession, plan: ReadPlan, consistency: int) -> None:
+    def schedule(self, s: SessionPort, plan: ReadPlan, consistency: int) -> None:
         """Reads back, on `s`'s Cassandra connection, every partition `plan` named."""
         tm = plan.tm
-        if tm.schema.is_counter_table() or s.upstream is None or s.closed:
+        if tm.schema.is_counter_table() or not s.has_cassandra:
             self.stats.skipped += 1
             return
         from translators.reads import partition_keys
@@ -78,7 +78,7 @@ class ReadRepair:
         s.flush()
 
     def _on_rows(self, tm: TableMapping) -> Any:
-        def answered(s: ClientSession, r: Frame, _p: Pending) -> None:
+        def answered(s: SessionPort, r: Frame, _p: Pending) -> None:
             if r.opcode != Opcode.RESULT:
                 self.stats.skipped += 1
                 return
