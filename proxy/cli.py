@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
-from translators import COMMANDS as TRANSLATOR_COMMANDS
-from translators import add_subcommands as add_translator_subcommands
-from translators import run_subcommand as run_translator_subcommand
-
 from . import __version__, aws_endpoints, cli_args
 from .backfill import command as backfill_command
 from .backfill import restore_command
 from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_warnings
+from .mapping_cli import COMMANDS as TRANSLATOR_COMMANDS
+from .mapping_cli import add_subcommands as add_translator_subcommands
+from .mapping_cli import run_subcommand as run_translator_subcommand
 from .phase_cli import add_phase_subcommand, run_phase_command
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import SSLError
 
 from proxy.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+from proxy.provision import make_client
 from tests.net_relays import ConnectProxy, TlsFront, make_ca
-from translators.provision import make_client
 
 from .stores import ddb
 

@@ -14,9 +14,9 @@ import pytest
 from proxy import aws_endpoints
 from proxy.aws_endpoints import AwsSetupError, resolve
 from proxy.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+from proxy.provision import make_client
 from proxy.s3_client import S3Client, S3Unavailable
 from proxy.sigv4 import FrozenCredentials
-from translators.provision import make_client
 
 CONFIG = """\
 [default]

@@ -11,6 +11,7 @@ import pytest
 
 from cql_protocol.typeparse import parse_cql_type
 from cql_protocol.types import UDTType
+from proxy.provision import CreateTable, EnableTtl, plan
 from translators.mapping import (
     AttributeSpec,
     IndexSpec,
@@ -29,8 +30,8 @@ from translators.mapping import (
     quote_identifier,
     type_to_cql,
 )
-from translators.provision import CreateTable, EnableTtl, plan, table_definitions
 from translators.schema_import import SchemaRows, build_table_mappings
+from translators.table_definitions import table_definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "shop.yaml"
