@@ -1,41 +1,35 @@
 """An asyncio S3 client for the hot path: PUT, GET, DELETE of whole objects and HEAD of a bucket.
 
-The same machinery as the DynamoDB client: the project's keep-alive pool (proxy.http_pool, one per
-host), SigV4 by `sigv4.S3Signer` with the payload hash signed, region, endpoint and credentials by
-proxy.aws_endpoints, and jittered exponential retries on throttling, 5xx answers, timeouts and dropped
-connections. A custom endpoint (MinIO, a VPC endpoint) is addressed path-style
-(`<endpoint>/<bucket>/<key>`); AWS itself virtual-hosted (`<bucket>.` before the regional host
-botocore's partition rules give, e.g. `s3.<region>.amazonaws.com`, `s3.cn-north-1.amazonaws.com.cn`),
-except for bucket names with dots, which a wildcard certificate cannot cover.
-
-Inside a request deadline (proxy.deadline) attempts and retries are bounded as in the DynamoDB
-client; past it a call raises `S3TimedOut`.
+Requests are signed by `sigv4.S3Signer` with the payload hash signed; endpoint, credentials, the
+keep-alive pools (one per host), retries and the request deadline are proxy.aws_client's, as for
+DynamoDB: jittered exponential retries on throttling, 5xx answers, timeouts and dropped
+connections; past the deadline a call raises `S3TimedOut`. A custom endpoint (MinIO, a VPC
+endpoint) is addressed path-style (`<endpoint>/<bucket>/<key>`); AWS itself virtual-hosted
+(`<bucket>.` before the regional host botocore's partition rules give, e.g.
+`s3.<region>.amazonaws.com`, `s3.cn-north-1.amazonaws.com.cn`), except for bucket names with dots,
+which a wildcard certificate cannot cover.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
 import re
-import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, NamedTuple, Unpack
 from urllib.parse import quote, urlsplit
 
-from . import aws_endpoints
-from . import deadline as _deadline
-from .aws_endpoints import AwsSetupError, CredentialSource
+from .aws_client import AwsAnswerError, AwsClient, AwsOptions, AwsStats
 from .deadline import DeadlineExceeded
-from .http_pool import ConnectFailed, HttpPool, proxy_for
-from .metrics import LatencyHistogram
 from .sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
 
 _RETRYABLE_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
                               "RequestTimeTooSkewed", "XMinioServerNotInitialized"})
 
 
-class S3Error(Exception):
+class S3Error(AwsAnswerError):
     """An error answer from S3 (or the last one, after retries)."""
+
+    RETRYABLE = _RETRYABLE_CODES
 
     def __init__(self, operation: str, target: str, status: int, code: str, message: str) -> None:
         super().__init__(f"S3 {operation} {target}: {code or f'HTTP {status}'}"
@@ -44,10 +38,6 @@ class S3Error(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-    @property
-    def retryable(self) -> bool:
-        return self.code in _RETRYABLE_CODES or self.status >= 500
 
 
 class S3Unavailable(Exception):
@@ -73,59 +63,50 @@ def _xml_field(body: bytes, name: str) -> str:
 OPERATIONS = ("PutObject", "GetObject", "DeleteObject", "HeadObject", "HeadBucket", "CreateBucket")
 
 
-class S3Stats:
-    __slots__ = ("bytes_read", "bytes_written", "calls", "deleted", "failures", "latency", "read", "retries",
-                 "written")
+class S3Stats(AwsStats):
+    __slots__ = ("bytes_read", "bytes_written", "deleted", "read", "written")
 
     def __init__(self) -> None:
-        self.calls = dict.fromkeys(OPERATIONS, 0)
-        self.failures = dict.fromkeys(OPERATIONS, 0)  # by operation, after retries
-        self.latency = {op: LatencyHistogram() for op in OPERATIONS}
-        self.retries = 0
+        super().__init__(OPERATIONS)
         self.written = 0
         self.read = 0
         self.deleted = 0
         self.bytes_written = 0
         self.bytes_read = 0
 
+    @property
+    def failures(self) -> dict[str, int]:
+        """By operation, after retries: error answers, no answer, the deadline."""
+        return {op: st.errors + st.unavailable + st.timeouts for op, st in self.ops.items()}
 
-class S3Client:
-    def __init__(
-        self,
-        *,
-        region: str | None = None,
-        endpoint: str | None = None,
-        credentials: CredentialSource | None = None,
-        profile: str | None = None,
-        max_connections: int = 32,
-        timeout: float = 30.0,
-        connect_timeout: float = 2.0,
-        max_attempts: int = 8,
-        base_backoff: float = 0.025,
-        max_backoff: float = 2.0,
-    ) -> None:
-        target = aws_endpoints.resolve("s3", region=region, endpoint=endpoint, profile=profile)
-        if credentials is None:
-            credentials = aws_endpoints.credentials(profile)
-        self.target = target
-        self.region = target.region
+
+class _Request(NamedTuple):
+    operation: str
+    target: str  # bucket/key, as errors name it
+    method: str
+    base: str
+    path: str
+    payload_hash: str
+    body: bytes
+    extra: dict[str, str] | None
+
+
+class S3Client(AwsClient[S3Signer, _Request]):
+    service = "s3"
+    MAX_CONNECTIONS = 32
+    TIMEOUT = 30.0
+    unavailable_error = S3Unavailable
+    timed_out_error = S3TimedOut
+    stats: S3Stats
+
+    def __init__(self, **options: Unpack[AwsOptions]) -> None:
+        super().__init__(**options)
         # None: AWS's own, addressed virtual-hosted
-        self.endpoint = target.endpoint if target.custom else None
-        try:
-            proxy_for(target.endpoint)  # an unsupported proxy is said now, not at the first large item
-        except ValueError as e:
-            raise AwsSetupError(str(e)) from None
-        self._tls = aws_endpoints.tls_context(profile) if target.endpoint.startswith("https:") else None
-        self._credentials = credentials
-        self._creds_cache: tuple[float, FrozenCredentials] | None = None
-        self.max_connections = max_connections
-        self._timeout = timeout
-        self._connect_timeout = connect_timeout
-        self.max_attempts = max_attempts
-        self.base_backoff = base_backoff
-        self.max_backoff = max_backoff
+        self.endpoint = self.target.endpoint if self.target.custom else None
         self.stats = S3Stats()
-        self._pools: dict[str, tuple[HttpPool, S3Signer]] = {}
+
+    def _signer(self, host: str) -> S3Signer:
+        return S3Signer(self.region, host)
 
     def describe(self) -> str:
         return self.target.endpoint
@@ -139,93 +120,22 @@ class S3Client:
         prefix = urlsplit(base).path.rstrip("/")
         return base, prefix + (object_path(bucket, key) if key is not None else f"/{bucket}")
 
-    def _pool(self, base: str) -> tuple[HttpPool, S3Signer]:
-        found = self._pools.get(base)
-        if found is None:
-            pool = HttpPool(base, max_connections=self.max_connections, timeout=self._timeout,
-                            connect_timeout=self._connect_timeout, ssl_context=self._tls, proxy=proxy_for(base))
-            found = self._pools[base] = (pool, S3Signer(self.region, pool.host_header))
-        return found
+    def _send(self, request: _Request, creds: FrozenCredentials, dl: float | None) -> Awaitable[tuple[int, bytes]]:
+        method, path = request.method, request.path
+        pool, signer = self._pool(request.base)
+        headers = signer.s3_headers(method, path, request.payload_hash, creds, extra=request.extra)
+        return pool.request(method, path, headers, request.body, dl)
 
-    def _creds(self) -> FrozenCredentials:
-        now = time.monotonic()
-        cached = self._creds_cache
-        if cached is not None and now - cached[0] < 1.0:
-            return cached[1]
-        creds = self._credentials()
-        self._creds_cache = (now, creds)
-        return creds
-
-    async def __aenter__(self) -> S3Client:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        pools = list(self._pools.values())
-        self._pools.clear()
-        for pool, _ in pools:
-            await pool.close()
+    def _answer_error(self, request: _Request, status: int, raw: bytes) -> S3Error:
+        return S3Error(request.operation, request.target, status, _xml_field(raw, "Code"), _xml_field(raw, "Message"))
 
     async def _call(self, operation: str, method: str, bucket: str, key: str | None, body: bytes = b"",
-                    extra: dict[str, str] | None = None, ok: tuple[int, ...] = (200,)) -> tuple[int, bytes]:
+                    extra: dict[str, str] | None = None, ok: tuple[int, ...] = (200,)) -> bytes:
         base, path = self._route(bucket, key)
-        pool, signer = self._pool(base)
         target = f"{bucket}/{key}" if key is not None else bucket
         payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        stats = self.stats
-        stats.calls[operation] = stats.calls.get(operation, 0) + 1
-        hist = stats.latency.get(operation)
-        if hist is None:
-            hist = stats.latency[operation] = LatencyHistogram()
-        started = time.perf_counter()
-        dl = _deadline.current()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # inside: credentials that cannot be refreshed fail this attempt like a dropped connection
-                headers = signer.s3_headers(method, path, payload_hash, self._creds(), extra=extra)
-                status, raw = await pool.request(method, path, headers, body, dl)
-            except DeadlineExceeded as e:
-                raise self._timed_out(operation, target, base, e) from None
-            except (TimeoutError, OSError) as e:
-                if attempt >= self.max_attempts:
-                    stats.failures[operation] = stats.failures.get(operation, 0) + 1
-                    raise S3Unavailable(f"S3 {operation} {target}: no answer from {base} after {attempt} "
-                                        f"attempts: {e!r}") from None
-                delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
-                if delay is None:
-                    if isinstance(e, ConnectFailed):  # refused: nothing sent, and nothing waited for
-                        stats.failures[operation] = stats.failures.get(operation, 0) + 1
-                        raise S3Unavailable(f"S3 {operation} {target}: no connection to {base} before the request "
-                                            f"deadline ({attempt} attempts): {e}") from None
-                    raise self._timed_out(operation, target, base, e) from None
-                stats.retries += 1
-                await asyncio.sleep(delay)
-                continue
-            if status in ok:
-                hist.observe(time.perf_counter() - started)
-                return status, raw
-            err = S3Error(operation, target, status, _xml_field(raw, "Code"), _xml_field(raw, "Message"))
-            if err.retryable and attempt < self.max_attempts:
-                delay = _deadline.retry_delay(dl, self._backoff_delay(attempt))
-                if delay is not None:
-                    stats.retries += 1
-                    await asyncio.sleep(delay)
-                    continue
-            stats.failures[operation] = stats.failures.get(operation, 0) + 1
-            hist.observe(time.perf_counter() - started)
-            raise err
-
-    def _timed_out(self, operation: str, target: str, base: str, last: BaseException) -> S3TimedOut:
-        self.stats.failures[operation] = self.stats.failures.get(operation, 0) + 1
-        return S3TimedOut(f"S3 {operation} {target}: no answer from {base} within the request deadline ({last})")
-
-    def _backoff_delay(self, attempt: int) -> float:
-        cap = min(self.max_backoff, self.base_backoff * (2 ** (attempt - 1)))
-        return random.uniform(0, cap)
+        request = _Request(operation, target, method, base, path, payload_hash, body, extra)
+        return await self._request(operation, f"S3 {operation} {target}", base, request, ok)
 
     # -- operations ----------------------------------------------------------------------------------
     async def put_object(self, bucket: str, key: str, body: bytes,
@@ -235,7 +145,7 @@ class S3Client:
         self.stats.bytes_written += len(body)
 
     async def get_object(self, bucket: str, key: str) -> bytes:
-        _, body = await self._call("GetObject", "GET", bucket, key)
+        body = await self._call("GetObject", "GET", bucket, key)
         self.stats.read += 1
         self.stats.bytes_read += len(body)
         return body
