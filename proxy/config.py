@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .timeouts import validate as bad_timeout
+from .session.timeouts import validate as bad_timeout
 
 
 class ConfigError(Exception):

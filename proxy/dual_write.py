@@ -73,7 +73,7 @@ from .s3_client import S3Unavailable
 from .write_queue import TRANSLATED, WriteQueue
 
 if TYPE_CHECKING:
-    from .session_port import Pending, ResponseHandler, SessionPort
+    from .session.session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 

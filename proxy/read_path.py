@@ -45,7 +45,7 @@ from .routing.request import Request
 
 if TYPE_CHECKING:
     from .dual_write import DualWrite, Intercepted
-    from .session_port import Pending, ResponseHandler, SessionPort
+    from .session.session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from .backfill.rows import RowDecodeError, ScanLayout
 from .dynamo_writer import DynamoWriter
 
 if TYPE_CHECKING:
-    from .session_port import Pending, SessionPort
+    from .session.session_port import Pending, SessionPort
 
 log = logging.getLogger(__name__)
 

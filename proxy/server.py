@@ -14,8 +14,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from . import __version__
-from .cassandra_pool import CassandraPool
-from .client_session import ClientSession
 from .config import Config, ConfigError
 from .dual_write import DEAD_LETTER_ORIGINS, DualWrite
 from .dynamo_reader import DynamoReader
@@ -30,10 +28,12 @@ from .read_path import ReadPath
 from .read_repair import ReadRepair
 from .routing import WRITING_PHASES
 from .s3_client import S3Client
+from .session.cassandra_pool import CassandraPool
+from .session.client_session import ClientSession
+from .session.timeouts import Timeouts
 from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, verify_or_fail
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
-from .timeouts import Timeouts
 from .tls import cassandra_side_context, client_side_context
 from .write_queue import QueueSettings, WriteQueue
 

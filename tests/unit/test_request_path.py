@@ -33,7 +33,7 @@ from cql_protocol.messages import (
 )
 from cql_protocol.opcodes import Opcode
 from cql_protocol.types import INT, TEXT, serialize
-from proxy import handshake
+from proxy.session import handshake
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ from cql_protocol.opcodes import Opcode
 from translators import prepare_meta
 from translators.select_meta import result_columns
 
+from ..routing.request import describe
+from ..synthetic_schema import InvalidSystemQuery
 from . import handshake, handshake_exec
-from .routing.request import describe
-from .synthetic_schema import InvalidSystemQuery
 
 if TYPE_CHECKING:
     from .client_session import ClientSession
