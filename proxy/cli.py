@@ -154,14 +154,14 @@ async def _serve(cfg: Config, server: ProxyServer) -> None:
 async def _replay_dead_letters(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .dual_write import DualWrite
-    from .dynamo_writer import DynamoWriter
     from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
-    from .journal import DeadLetters
-    from .large_items import LargeItems
     from .s3_client import S3Client
     from .server import load_mapping_or_fail, uses_s3
-    from .write_queue import replay_dead_letters
+    from .writes.dual_write import DualWrite
+    from .writes.dynamo_writer import DynamoWriter
+    from .writes.journal import DeadLetters
+    from .writes.large_items import LargeItems
+    from .writes.write_queue import replay_dead_letters
 
     if not Path(args.state_dir).is_dir():
         raise ConfigError(f"--state-dir {args.state_dir}: no such directory")

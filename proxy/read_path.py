@@ -44,8 +44,8 @@ from .routing import Route, effective_phase, route, table_bucket
 from .routing.request import Request
 
 if TYPE_CHECKING:
-    from .dual_write import DualWrite, Intercepted
     from .session.session_port import Pending, ResponseHandler, SessionPort
+    from .writes.dual_write import DualWrite, Intercepted
 
 log = logging.getLogger(__name__)
 

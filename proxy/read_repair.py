@@ -24,7 +24,7 @@ from translators.mapping import TableMapping
 from translators.reads import ReadPlan
 
 from .backfill.rows import RowDecodeError, ScanLayout
-from .dynamo_writer import DynamoWriter
+from .writes.dynamo_writer import DynamoWriter
 
 if TYPE_CHECKING:
     from .session.session_port import Pending, SessionPort

@@ -15,12 +15,8 @@ from translators.mapping import Mapping, MappingError, load_mapping
 
 from . import __version__
 from .config import Config, ConfigError
-from .dual_write import DEAD_LETTER_ORIGINS, DualWrite
 from .dynamo_reader import DynamoReader
-from .dynamo_writer import DynamoWriter
 from .dynamodb_client import ClientStats, DynamoDBClient
-from .journal import DeadLetters, Journal
-from .large_items import LargeItemError, LargeItems
 from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
 from .phase_control import PhaseControl, build_control
 from .phases import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
@@ -35,7 +31,11 @@ from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, veri
 from .synthetic_schema import SyntheticSchema
 from .system_tables import Node
 from .tls import cassandra_side_context, client_side_context
-from .write_queue import QueueSettings, WriteQueue
+from .writes.dual_write import DEAD_LETTER_ORIGINS, DualWrite
+from .writes.dynamo_writer import DynamoWriter
+from .writes.journal import DeadLetters, Journal
+from .writes.large_items import LargeItemError, LargeItems
+from .writes.write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)
 

@@ -45,9 +45,9 @@ from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from ..dual_write import DualWrite
     from ..read_path import ReadPath
     from ..server import ProxyServer
+    from ..writes.dual_write import DualWrite
 
 log = logging.getLogger(__name__)
 limited = LimitedLog(log)  # what a peer's garbage makes us log

@@ -15,8 +15,8 @@ from .. import intercept
 from ..routing.decide import Action
 
 if TYPE_CHECKING:
-    from ..dual_write import Intercepted
     from ..routing.request import Request
+    from ..writes.dual_write import Intercepted
     from .session_port import SessionPort
 
 Handler = Callable[["SessionPort", "Request"], None]

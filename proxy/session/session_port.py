@@ -14,9 +14,9 @@ from cql_protocol.frame import Frame
 from cql_protocol.messages import Message
 
 if TYPE_CHECKING:
-    from ..dual_write import DualWrite
     from ..read_path import ReadPath
     from ..system_tables import Node
+    from ..writes.dual_write import DualWrite
 
 
 @dataclass(slots=True)
