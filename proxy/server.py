@@ -15,13 +15,13 @@ from translators.mapping import Mapping, MappingError, load_mapping
 
 from . import __version__
 from .config import Config, ConfigError
-from .dynamo_reader import DynamoReader
 from .dynamodb_client import ClientStats, DynamoDBClient
 from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
 from .phase_control import PhaseControl, build_control
 from .phases import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
-from .read_path import ReadPath
-from .read_repair import ReadRepair
+from .reads.dynamo_reader import DynamoReader
+from .reads.read_path import ReadPath
+from .reads.read_repair import ReadRepair
 from .routing import WRITING_PHASES
 from .s3_client import S3Client
 from .session.cassandra_pool import CassandraPool

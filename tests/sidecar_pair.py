@@ -51,9 +51,9 @@ from cql_protocol.messages import (
 )
 from cql_protocol.opcodes import Opcode
 from proxy.config import Config
-from proxy.dynamo_reader import DynamoReader
 from proxy.dynamodb_client import ConditionalCheckFailed
-from proxy.read_path import ReadPath
+from proxy.reads.dynamo_reader import DynamoReader
+from proxy.reads.read_path import ReadPath
 from proxy.server import ProxyServer
 from proxy.session.client_session import ClientSession
 from proxy.session.upstream import UpstreamConnection

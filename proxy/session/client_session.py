@@ -45,7 +45,7 @@ from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from ..read_path import ReadPath
+    from ..reads.read_path import ReadPath
     from ..server import ProxyServer
     from ..writes.dual_write import DualWrite
 

@@ -14,7 +14,7 @@ from cql_protocol.frame import Frame
 from cql_protocol.messages import Message
 
 if TYPE_CHECKING:
-    from ..read_path import ReadPath
+    from ..reads.read_path import ReadPath
     from ..system_tables import Node
     from ..writes.dual_write import DualWrite
 
