@@ -28,8 +28,8 @@ from .session.cassandra_pool import CassandraPool
 from .session.client_session import ClientSession
 from .session.timeouts import Timeouts
 from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, verify_or_fail
-from .synthetic_schema import SyntheticSchema
-from .system_tables import Node
+from .system_tables.synthetic_schema import SyntheticSchema
+from .system_tables.topology import Node
 from .tls import cassandra_side_context, client_side_context
 from .writes.dual_write import DEAD_LETTER_ORIGINS, DualWrite
 from .writes.dynamo_writer import DynamoWriter

@@ -21,7 +21,6 @@ from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_e
 from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message
 from cql_protocol.opcodes import Opcode
 
-from .. import intercept
 from ..metrics import (
     CLOSED_BY_REASON,
     CONNECTIONS,
@@ -34,7 +33,8 @@ from ..metrics import (
 )
 from ..routing.decide import decide
 from ..routing.request import describe
-from ..system_tables import Node
+from ..system_tables import intercept
+from ..system_tables.topology import Node
 from . import handshake, handshake_exec, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .handlers import HANDLERS

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from cql_protocol.errors import Overloaded, Unprepared
 
-from .. import intercept
 from ..routing.decide import Action
+from ..system_tables import intercept
 
 if TYPE_CHECKING:
     from ..routing.request import Request

@@ -115,7 +115,7 @@ def _forward(s: ClientSession, st: _Step) -> None:
 
 
 def _supported(s: ClientSession, st: _Step) -> None:
-    from .. import intercept
+    from ..system_tables import intercept
 
     if s.standalone:
         s.send(Supported(hs.supported_options()), st.f.stream)

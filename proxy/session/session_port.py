@@ -15,7 +15,7 @@ from cql_protocol.messages import Message
 
 if TYPE_CHECKING:
     from ..reads.read_path import ReadPath
-    from ..system_tables import Node
+    from ..system_tables.topology import Node
     from ..writes.dual_write import DualWrite
 
 
