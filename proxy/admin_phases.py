@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .control_store import ControlStoreError, VersionConflict
-from .cutover import CutoverRefused
-from .phase_control import PhaseControl, UnknownTable
-from .phases import PhaseError, TablePhase, TransitionRefused, split_table_key
+from .phases.control_store import ControlStoreError, VersionConflict
+from .phases.cutover import CutoverRefused
+from .phases.model import PhaseError, TablePhase, TransitionRefused, split_table_key
+from .phases.phase_control import PhaseControl, UnknownTable
 
 if TYPE_CHECKING:
     from .server import ProxyServer

@@ -20,7 +20,7 @@ from . import __version__, aws_endpoints, cli_args
 from .backfill import command as backfill_command
 from .backfill import restore_command
 from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_warnings
-from .phase_cli import add_phase_subcommand, run_phase_command
+from .phases.phase_cli import add_phase_subcommand, run_phase_command
 
 if TYPE_CHECKING:
     from .server import ProxyServer

@@ -17,8 +17,8 @@ from . import __version__
 from .config import Config, ConfigError
 from .dynamodb_client import ClientStats, DynamoDBClient
 from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
-from .phase_control import PhaseControl, build_control
-from .phases import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
+from .phases.model import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
+from .phases.phase_control import PhaseControl, build_control
 from .reads.dynamo_reader import DynamoReader
 from .reads.read_path import ReadPath
 from .reads.read_repair import ReadRepair

@@ -17,7 +17,7 @@ from cql_protocol.errors import ErrorCode
 from proxy import __version__
 from proxy.dynamodb_client import OPERATIONS
 from proxy.metrics import CLOSE_REASONS
-from proxy.phases import PHASES
+from proxy.phases.model import PHASES
 from proxy.writes.dual_write import DEAD_LETTER_ORIGINS
 
 from .stores import AWS_ENV, cli, ddb, recreate_keyspace
