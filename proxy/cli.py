@@ -131,7 +131,7 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _serve(cfg: Config, server: ProxyServer) -> None:
-    from .admin import start_admin
+    from .admin.app import start_admin
 
     await server.start()
     ahost, aport = cfg.admin_addr
