@@ -461,7 +461,7 @@ class ClientSession(asyncio.Protocol):
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
             self.close("cassandra_lost")
 
-    # -- what handlers ask of the session (proxy.session.session_port.SessionPort) --------------------------
+    # -- what handlers ask of the session (proxy.session.session_port.SessionPort) ------------------
     @property
     def peers(self) -> list[Node]:
         return self.server.peers
