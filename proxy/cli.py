@@ -19,7 +19,7 @@ from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_war
 from .mapping_cli import COMMANDS as TRANSLATOR_COMMANDS
 from .mapping_cli import add_subcommands as add_translator_subcommands
 from .mapping_cli import run_subcommand as run_translator_subcommand
-from .phase_cli import add_phase_subcommand, run_phase_command
+from .phases.phase_cli import add_phase_subcommand, run_phase_command
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -130,7 +130,7 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _serve(cfg: Config, server: ProxyServer) -> None:
-    from .admin import start_admin
+    from .admin.app import start_admin
 
     await server.start()
     ahost, aport = cfg.admin_addr
@@ -153,14 +153,14 @@ async def _serve(cfg: Config, server: ProxyServer) -> None:
 async def _replay_dead_letters(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .dual_write import DualWrite
-    from .dynamo_writer import DynamoWriter
     from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
-    from .journal import DeadLetters
-    from .large_items import LargeItems
     from .s3_client import S3Client
     from .server import load_mapping_or_fail, uses_s3
-    from .write_queue import replay_dead_letters
+    from .writes.dual_write import DualWrite
+    from .writes.dynamo_writer import DynamoWriter
+    from .writes.journal import DeadLetters
+    from .writes.large_items import LargeItems
+    from .writes.write_queue import replay_dead_letters
 
     if not Path(args.state_dir).is_dir():
         raise ConfigError(f"--state-dir {args.state_dir}: no such directory")

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .timeouts import validate as bad_timeout
+from .session.timeouts import validate as bad_timeout
 
 
 class ConfigError(Exception):
@@ -185,7 +185,7 @@ class Config:
                 raise ConfigError(f"{_flag(name)} {path}: {problem}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
-        from .control_store import parse_control
+        from .phases.control_store import parse_control
 
         try:
             parse_control(self.control, self.state_dir)

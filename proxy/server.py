@@ -14,28 +14,28 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from . import __version__
-from .cassandra_pool import CassandraPool
-from .client_session import ClientSession
 from .config import Config, ConfigError
-from .dual_write import DEAD_LETTER_ORIGINS, DualWrite
-from .dynamo_reader import DynamoReader
-from .dynamo_writer import DynamoWriter
 from .dynamodb_client import ClientStats, DynamoDBClient
-from .journal import DeadLetters, Journal
-from .large_items import LargeItemError, LargeItems
 from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
-from .phase_control import PhaseControl, build_control
-from .phases import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
-from .read_path import ReadPath
-from .read_repair import ReadRepair
+from .phases.model import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
+from .phases.phase_control import PhaseControl, build_control
+from .reads.dynamo_reader import DynamoReader
+from .reads.read_path import ReadPath
+from .reads.read_repair import ReadRepair
 from .routing import WRITING_PHASES
 from .s3_client import S3Client
+from .session.cassandra_pool import CassandraPool
+from .session.client_session import ClientSession
+from .session.timeouts import Timeouts
 from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, verify_or_fail
-from .synthetic_schema import SyntheticSchema
-from .system_tables import Node
-from .timeouts import Timeouts
+from .system_tables.synthetic_schema import SyntheticSchema
+from .system_tables.topology import Node
 from .tls import cassandra_side_context, client_side_context
-from .write_queue import QueueSettings, WriteQueue
+from .writes.dual_write import DEAD_LETTER_ORIGINS, DualWrite
+from .writes.dynamo_writer import DynamoWriter
+from .writes.journal import DeadLetters, Journal
+from .writes.large_items import LargeItemError, LargeItems
+from .writes.write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)
 

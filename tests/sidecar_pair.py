@@ -50,15 +50,15 @@ from cql_protocol.messages import (
     encode_message,
 )
 from cql_protocol.opcodes import Opcode
-from proxy.client_session import ClientSession
 from proxy.config import Config
-from proxy.dual_write import DualWrite
-from proxy.dynamo_reader import DynamoReader
-from proxy.dynamo_writer import DynamoWriter
 from proxy.dynamodb_client import ConditionalCheckFailed
-from proxy.read_path import ReadPath
+from proxy.reads.dynamo_reader import DynamoReader
+from proxy.reads.read_path import ReadPath
 from proxy.server import ProxyServer
-from proxy.upstream import UpstreamConnection
+from proxy.session.client_session import ClientSession
+from proxy.session.upstream import UpstreamConnection
+from proxy.writes.dual_write import DualWrite
+from proxy.writes.dynamo_writer import DynamoWriter
 
 Item = dict[str, Any]
 

@@ -4,7 +4,7 @@ The one comparison the tests, the validator and read repair share: Cassandra row
 value conventions, see `driver_values`) against DynamoDB items (as returned by the API), read
 through the same merge state the sidecar writes, so tombstones and expired cells count as absent.
 Items of `large_items: s3` tables must have their pointers resolved first
-(`proxy.large_items.load`); an unresolved pointer item is an error, never a silently empty row.
+(`proxy.writes.large_items.load`); an unresolved pointer item is an error, never a silently empty row.
 """
 
 from __future__ import annotations

@@ -186,8 +186,8 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
         return None
     if POINTER in item:
         # decoding the pointer item alone would read a row without its values
-        raise ValueError(f"{tm.cql_name}: an item that points to S3 must be resolved (proxy.large_items.load) "
-                         "before it is decoded")
+        raise ValueError(f"{tm.cql_name}: an item that points to S3 must be resolved "
+                         "(proxy.writes.large_items.load) before it is decoded")
     return state_of(tm, expand(from_wire(item)))
 
 

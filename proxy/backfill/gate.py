@@ -12,9 +12,9 @@ from typing import Any
 
 from translators.mapping import Mapping
 
-from ..control_store import ControlStore, FileControlStore, parse_control
-from ..fleet import fleet_report
-from ..phases import PhaseSet, TablePhase
+from ..phases.control_store import ControlStore, FileControlStore, parse_control
+from ..phases.fleet import fleet_report
+from ..phases.model import PhaseSet, TablePhase
 
 STALE_AFTER = 30.0
 Rule = Callable[[Mapping, list[str], ControlStore], Awaitable[list[str]]]
@@ -24,8 +24,8 @@ def open_store(spec: str, *, region: str | None, endpoint: str | None) -> Contro
     kind, target = parse_control(spec, ".cdp-state")
     if kind == "file":
         return FileControlStore(target)
-    from ..control_dynamodb import DynamoDBControlStore
     from ..dynamodb_client import DynamoDBClient
+    from ..phases.control_dynamodb import DynamoDBControlStore
 
     return DynamoDBControlStore(DynamoDBClient(region=region, endpoint=endpoint, max_attempts=3), target)
 

@@ -1,4 +1,4 @@
-"""What `backfill` and `validate` record for the cutover gate (proxy/cutover.py) when given
+"""What `backfill` and `validate` record for the cutover gate (proxy/phases/cutover.py) when given
 `--control`: per table, when the run started and finished, its counts, and what it ran under (the
 store's phase version, the table's dual_write epoch, whether every sidecar was on that epoch).
 Without `--control` nothing is recorded and the gate keeps the table out of dynamo_fallback.
@@ -19,9 +19,9 @@ from typing import Any
 
 from translators.mapping import Mapping
 
-from ..cutover import RunRecord
-from ..fleet import fleet_report
-from ..phases import MirrorEpoch, mirror_epoch
+from ..phases.cutover import RunRecord
+from ..phases.fleet import fleet_report
+from ..phases.model import MirrorEpoch, mirror_epoch
 from . import gate
 
 # exit code of a run that finished but could not record its outcome (the gate will not see it)

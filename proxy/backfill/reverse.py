@@ -24,8 +24,8 @@ from translators.item_codec import expand, from_wire, state_of
 from translators.mapping import Mapping, TableMapping, load_mapping, quote_identifier
 from translators.reverse_cql import ListWrite, RowStatements, RowWrite, Stmt
 
-from .. import large_items
 from ..dynamodb_client import DynamoDBClient
+from ..writes import large_items
 from .decode import decoder
 from .failures import cassandra_transient, describe
 from .ratelimit import TokenBucket

@@ -12,8 +12,8 @@ from typing import Any
 
 from translators.mapping import Mapping, TableMapping, load_mapping
 
-from .. import large_items
 from ..dynamodb_client import DynamoDBClient
+from ..writes import large_items
 from .failures import cassandra_transient, describe
 from .ranges import TokenRange
 from .rows import RowDecodeError, RowWork, ScanLayout

@@ -28,7 +28,7 @@ from translators.convergence import metadata_differences, source_state
 from translators.mapping import TableMapping
 from translators.token import partition_token
 
-from .. import large_items
+from ..writes import large_items
 from .ranges import RangeIndex, TokenRange
 from .rows import RowDecodeError, RowWork, ScanLayout
 from .runner import Context, Emit, Task, fetch_page

@@ -1,5 +1,5 @@
 """The one decision per request: which handler runs it. Pure and table-tested
-(tests/unit/test_decide.py); the session dispatches on the answer (proxy/handlers.py).
+(tests/unit/test_decide.py); the session dispatches on the answer (proxy/session/handlers.py).
 
 The decision is per table and phase; a handler of a mapped statement then routes it per
 partition (the rollout share, rules.effective_phase) once it has translated it, and may still pass

@@ -14,7 +14,7 @@ from cql_protocol.frame import Frame
 from cql_protocol.messages import peek_execute_id, peek_query_string
 from cql_protocol.opcodes import Opcode
 
-from ..system_tables import system_table_of
+from ..system_tables.topology import system_table_of
 
 _QUERY, _PREPARE, _EXECUTE, _BATCH = int(Opcode.QUERY), int(Opcode.PREPARE), int(Opcode.EXECUTE), int(Opcode.BATCH)
 

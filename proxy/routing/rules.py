@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from translators.mapping import TableMapping
 
-from ..phases import AUTHORITY, PHASES, WRITES, partition_bucket, phase_for_bucket, previous_phase
+from ..phases.model import AUTHORITY, PHASES, WRITES, partition_bucket, phase_for_bucket, previous_phase
 
 # phases whose writes reach both stores
 _BOTH_STORES = frozenset(p for p in PHASES if len(WRITES[p]) == 2)

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cql_protocol.frame import HEADER
 from cql_protocol.opcodes import Opcode
-from proxy import client_session as cs
-from proxy import handshake
-from proxy import upstream as up
 from proxy.config import Config
+from proxy.session import client_session as cs
+from proxy.session import handshake
+from proxy.session import upstream as up
 
 VALUE = bytes(range(256)) * 4  # 1 KiB
 PREPARED_ID = bytes(16)
@@ -117,7 +117,7 @@ def micro() -> list[tuple[str, float]]:
     """Nanoseconds per call of single operations on the path."""
     from cql_protocol.frame import Frame
     from proxy.metrics import STATS
-    from proxy.stream_ids import StreamIdPool
+    from proxy.session.stream_ids import StreamIdPool
 
     ids = StreamIdPool()
     held = [ids.acquire() for _ in range(32)]  # a connection that had 32 in flight once

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from proxy.client_session import ClientSession, Pending
 from proxy.config import Config
 from proxy.metrics import REGISTRY
 from proxy.server import ProxyServer
-from proxy.upstream import UpstreamConnection
+from proxy.session.client_session import ClientSession, Pending
+from proxy.session.upstream import UpstreamConnection
 
 pytestmark = pytest.mark.integration
 

@@ -134,7 +134,7 @@ def test_fallback_misses_and_rollout_share(setup, cassandra, dynamodb, tmp_path)
     import json
     import urllib.request
 
-    from proxy.dual_write import partition_bucket
+    from proxy.writes.dual_write import partition_bucket
 
 
     mapping, m = setup

@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from proxy.dynamo_writer import DynamoWriter
 from proxy.dynamodb_client import DynamoDBClient
 from proxy.sigv4 import FrozenCredentials
+from proxy.writes.dynamo_writer import DynamoWriter
 from translators.item_codec import from_item, key_item
 from translators.mapping import loads_mapping
 from translators.row_state import Mutation, merge, visible

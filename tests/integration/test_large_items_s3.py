@@ -25,9 +25,9 @@ from botocore.config import Config as BotoConfig
 from cassandra import WriteFailure
 
 from proxy.dynamodb_client import dumps
-from proxy.large_items import LargeItems
 from proxy.s3_client import S3Client
 from proxy.sigv4 import FrozenCredentials
+from proxy.writes.large_items import LargeItems
 from tests.conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, free_port, start_sidecar
 from translators.compare import compare
 from translators.driver_values import row_from_driver

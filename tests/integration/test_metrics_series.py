@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cql_protocol.errors import ErrorCode
 from proxy import __version__
-from proxy.dual_write import DEAD_LETTER_ORIGINS
 from proxy.dynamodb_client import OPERATIONS
 from proxy.metrics import CLOSE_REASONS
-from proxy.phases import PHASES
+from proxy.phases.model import PHASES
+from proxy.writes.dual_write import DEAD_LETTER_ORIGINS
 
 from .stores import AWS_ENV, cli, ddb, recreate_keyspace
 

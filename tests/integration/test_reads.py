@@ -2,7 +2,7 @@
 
 Both stores are filled the same way: every write goes through a sidecar in phase dual_write. Each
 statement then runs on Cassandra (real driver, paging at the same page size) and through
-translators.reads + proxy.dynamo_reader; cells are decoded with the driver's own types from
+translators.reads + proxy.reads.dynamo_reader; cells are decoded with the driver's own types from
 Cassandra's metadata on both sides, so equal lists mean equal bytes' meaning.
 """
 
@@ -27,8 +27,8 @@ from cassandra.util import Duration
 
 from cql_protocol.cql import parse
 from cql_protocol.types import CqlType, ListType, TypeCode, native, serialize
-from proxy.dynamo_reader import DynamoReader, is_empty, read
 from proxy.dynamodb_client import DynamoDBClient
+from proxy.reads.dynamo_reader import DynamoReader, is_empty, read
 from tests.conftest import ROOT, start_sidecar
 from translators.mapping import load_mapping
 from translators.statements import Untranslatable

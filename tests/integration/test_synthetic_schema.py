@@ -26,9 +26,9 @@ import pytest
 from cql_protocol.cql import parse
 from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
 from cql_protocol.types import deserialize
-from proxy.synthetic_schema import ClusterInfo, SyntheticSchema
-from proxy.system_schema_defs import SYSTEM_KEYSPACES
-from proxy.system_tables import Node, local_values
+from proxy.system_tables.synthetic_schema import ClusterInfo, SyntheticSchema
+from proxy.system_tables.system_schema_defs import SYSTEM_KEYSPACES
+from proxy.system_tables.topology import Node, local_values
 from translators.mapping import Mapping
 from translators.prepare_meta import bind_metadata, prepared_id, result_metadata_id
 from translators.schema_import import SchemaRows, build_table_mappings

@@ -7,7 +7,7 @@ import asyncio
 import orjson
 import pytest
 
-from proxy.control_store import (
+from proxy.phases.control_store import (
     AuditEntry,
     ControlStore,
     ControlStoreError,
@@ -16,11 +16,10 @@ from proxy.control_store import (
     VersionConflict,
     parse_control,
 )
-from proxy.control_watcher import ControlWatcher
-from proxy.cutover import CutoverRefused, RunRecord
-from proxy.fleet import fleet_report
-from proxy.phase_control import PhaseControl, UnknownTable
-from proxy.phases import (
+from proxy.phases.control_watcher import ControlWatcher
+from proxy.phases.cutover import CutoverRefused, RunRecord
+from proxy.phases.fleet import fleet_report
+from proxy.phases.model import (
     MirrorEpoch,
     PhaseRegistry,
     PhaseSet,
@@ -28,6 +27,7 @@ from proxy.phases import (
     TransitionRefused,
     phaseset_from_phases,
 )
+from proxy.phases.phase_control import PhaseControl, UnknownTable
 
 
 def _entry(ps: PhaseSet, table: str = "ks.t") -> AuditEntry:

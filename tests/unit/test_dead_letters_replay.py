@@ -12,8 +12,8 @@ import pytest
 
 from proxy.cli import main
 from proxy.dynamodb_client import DynamoDBError, DynamoDBUnavailable
-from proxy.journal import DeadLetters
-from proxy.write_queue import replay_dead_letters
+from proxy.writes.journal import DeadLetters
+from proxy.writes.write_queue import replay_dead_letters
 
 
 class _Client:

@@ -23,9 +23,9 @@ from cql_protocol.messages import (
     Startup,
     encode_message,
 )
-from proxy.handlers import HANDLERS
 from proxy.routing.decide import Action, decide
 from proxy.routing.request import PreparedStatement, describe
+from proxy.session.handlers import HANDLERS
 
 P = QueryParameters(consistency=1)
 WRITE_ID, READ_ID, OTHER_ID, SYSTEM_ID, UNKNOWN_ID = b"w" * 16, b"r" * 16, b"o" * 16, b"s" * 16, b"?" * 16

@@ -25,10 +25,10 @@ from cql_protocol.errors import (
 from cql_protocol.frame import Frame
 from cql_protocol.messages import AuthResponse, Ready, Startup, encode_message
 from cql_protocol.opcodes import Opcode
-from proxy import handshake as hs
-from proxy import handshake_exec
-from proxy.handshake import ANSWERS, CLIENT_EVENTS, REQUESTS, Action, Event, Mode, State
-from proxy.log_limit import LimitedLog, TokenBucket
+from proxy.session import handshake as hs
+from proxy.session import handshake_exec
+from proxy.session.handshake import ANSWERS, CLIENT_EVENTS, REQUESTS, Action, Event, Mode, State
+from proxy.session.log_limit import LimitedLog, TokenBucket
 
 MODES = list(Mode)
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from proxy.admin import _Health
+from proxy.admin.app import _Health
 from proxy.metrics import REGISTRY
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.journal import DeadLetters, Journal
+from proxy.writes.journal import DeadLetters, Journal
 
 
 def _put(i: int) -> dict:

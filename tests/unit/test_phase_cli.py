@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import proxy.phase_cli as phase_cli
+import proxy.phases.phase_cli as phase_cli
 from proxy.cli import build_parser, main
 
 

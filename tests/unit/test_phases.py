@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from proxy.phases import (
+from proxy.phases.model import (
     PHASES,
     PhaseError,
     PhaseRegistry,
@@ -182,7 +182,7 @@ def test_docs_guard_table_matches_the_code():
 
 
 def test_time_in_dynamo_is_remembered_until_cassandra_is_forced_back() -> None:
-    from proxy.phases import TablePhase, TransitionRefused, carry_history, check_transition
+    from proxy.phases.model import TablePhase, TransitionRefused, carry_history, check_transition
 
     steps = [TablePhase("verify"), TablePhase("dynamo_fallback"), TablePhase("dynamo", 10.0),
              TablePhase("dynamo_fallback")]
@@ -208,7 +208,7 @@ def test_time_in_dynamo_is_remembered_until_cassandra_is_forced_back() -> None:
 # -- the mirror epoch and the cutover gate ----------------------------------------------------------------
 
 def test_mirror_epoch_starts_when_every_partition_mirrors_and_ends_back_in_cassandra() -> None:
-    from proxy.phases import MirrorEpoch, carry_history, mirror_epoch
+    from proxy.phases.model import MirrorEpoch, carry_history, mirror_epoch
 
     def move(cur: TablePhase, nxt: TablePhase, version: int) -> TablePhase:
         return carry_history(cur, nxt, version=version, at=100.0 * version)
@@ -240,13 +240,13 @@ T = "ks.t"
 
 
 def _epoch(version: int = 3):
-    from proxy.phases import MirrorEpoch
+    from proxy.phases.model import MirrorEpoch
 
     return MirrorEpoch(version, 1000.0 * version)
 
 
 def _run(kind: str, **kw: object):
-    from proxy.cutover import RunRecord
+    from proxy.phases.cutover import RunRecord
 
     base: dict[str, object] = {"epoch": _epoch(), "phase_version": 4, "fleet_converged": True,
                                "ranges_total": 256, "ranges_done": 256}
@@ -313,7 +313,7 @@ GATE = [
 
 @pytest.mark.parametrize(("old", "new", "backfill", "validate", "converged", "refusal"), GATE)
 def test_cutover_gate(old, new, backfill, validate, converged, refusal) -> None:
-    from proxy.cutover import CutoverRefused, Evidence, Hint, check_cutover
+    from proxy.phases.cutover import CutoverRefused, Evidence, Hint, check_cutover
 
     ev = Evidence(T, _epoch(), backfill, validate, converged, () if converged else ("b",),
                   Hint("m.yaml", "file:/ctl"))
@@ -329,8 +329,8 @@ def test_cutover_gate(old, new, backfill, validate, converged, refusal) -> None:
 
 
 def test_cutover_gate_for_the_mapping_epoch_and_a_table_not_mirrored() -> None:
-    from proxy.cutover import Evidence, cutover_problems
-    from proxy.phases import MirrorEpoch
+    from proxy.phases.cutover import Evidence, cutover_problems
+    from proxy.phases.model import MirrorEpoch
 
     zero = MirrorEpoch(0)
     bf, val = _run("backfill", epoch=zero), _run("validate", epoch=zero)
@@ -340,7 +340,7 @@ def test_cutover_gate_for_the_mapping_epoch_and_a_table_not_mirrored() -> None:
 
 
 def test_run_records_round_trip_and_the_latest_wins() -> None:
-    from proxy.cutover import RunRecord, latest_runs
+    from proxy.phases.cutover import RunRecord, latest_runs
 
     for r in (BF_OK, _run("validate", epoch=None, sample=5.0, rerun=True, repair=True, repaired=2, by="a@h")):
         assert RunRecord.from_json(r.to_json()) == r

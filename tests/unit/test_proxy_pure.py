@@ -10,8 +10,8 @@ import pytest
 from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
 from cql_protocol.types import INET, INT, TEXT, UUID, SetType, deserialize, serialize
 from proxy.config import ConfigError, load_config
-from proxy.stream_ids import StreamIdPool, StreamIdsExhausted
-from proxy.system_tables import (
+from proxy.session.stream_ids import StreamIdPool, StreamIdsExhausted
+from proxy.system_tables.topology import (
     MIN_TOKEN,
     Node,
     peer_filter,

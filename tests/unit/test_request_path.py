@@ -33,7 +33,7 @@ from cql_protocol.messages import (
 )
 from cql_protocol.opcodes import Opcode
 from cql_protocol.types import INT, TEXT, serialize
-from proxy import handshake
+from proxy.session import handshake
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ async def test_system_local_is_rewritten_to_show_the_sidecar(pair: SidecarPair) 
 
     from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
     from cql_protocol.types import INET, INT, TEXT, UUID, deserialize, serialize
-    from proxy.system_tables import Node
+    from proxy.system_tables.topology import Node
 
     await pair.connect()
     cols = [ColumnSpec("system", "local", n, t) for n, t in (

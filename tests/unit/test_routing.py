@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.phases import PHASES, TablePhase, partition_bucket
+from proxy.phases.model import PHASES, TablePhase, partition_bucket
 from proxy.routing import Route, effective_phase, route, table_bucket, write_route
 
 

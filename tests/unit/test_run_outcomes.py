@@ -11,8 +11,8 @@ import orjson
 
 from proxy.backfill import outcome
 from proxy.backfill.ledger import Ledger
-from proxy.control_store import AuditEntry, FileControlStore, Heartbeat
-from proxy.phases import MirrorEpoch, PhaseSet, TablePhase
+from proxy.phases.control_store import AuditEntry, FileControlStore, Heartbeat
+from proxy.phases.model import MirrorEpoch, PhaseSet, TablePhase
 from translators.mapping import loads_mapping
 
 MAPPING = """version: 1

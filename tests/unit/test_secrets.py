@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from proxy import phase_cli
 from proxy.cli import build_parser, main
 from proxy.config import ConfigError, env_secret, load_config, startup_warnings
+from proxy.phases import phase_cli
 
 
 def _secret(tmp_path: Path, name: str, text: str, mode: int = 0o600) -> str:

@@ -25,10 +25,10 @@ from cql_protocol.messages import (
 )
 from cql_protocol.opcodes import FrameFlag, Opcode
 from cql_protocol.segment import MAX_PAYLOAD, SegmentCodec
-from proxy import client_session as cs
-from proxy import handshake
-from proxy import upstream as up
 from proxy.config import Config, ConfigError, load_config
+from proxy.session import client_session as cs
+from proxy.session import handshake
+from proxy.session import upstream as up
 
 
 class Transport:

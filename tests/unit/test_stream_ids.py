@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.stream_ids import MAX_STREAMS, StreamIdPool, StreamIdsExhausted
+from proxy.session.stream_ids import MAX_STREAMS, StreamIdPool, StreamIdsExhausted
 
 # an operation: None acquires; an int releases the held id at that index (modulo how many are held)
 OPS = st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=10_000)), max_size=300)

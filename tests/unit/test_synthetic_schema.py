@@ -8,9 +8,14 @@ import pytest
 
 from cql_protocol.messages import Rows
 from cql_protocol.types import INET, TEXT, ListType, deserialize, serialize
-from proxy.schema_rows import table_id
-from proxy.synthetic_schema import ClusterInfo, InvalidSystemQuery, SyntheticSchema, column_specs
-from proxy.system_tables import Node, ring
+from proxy.system_tables.schema_rows import table_id
+from proxy.system_tables.synthetic_schema import (
+    ClusterInfo,
+    InvalidSystemQuery,
+    SyntheticSchema,
+    column_specs,
+)
+from proxy.system_tables.topology import Node, ring
 from translators.mapping import load_mapping
 
 MAPPING = load_mapping("examples/shop.yaml")

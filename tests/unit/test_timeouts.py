@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from proxy.cli import main
 from proxy.config import Config, ConfigError, load_config
-from proxy.timeouts import (
+from proxy.session.timeouts import (
     HANDSHAKE_TIMEOUT,
     IDLE_TIMEOUT,
     PARTIAL_FRAME_TIMEOUT,

@@ -2,7 +2,7 @@
 
 ``plan_select(stmt, tm, values, ...)`` checks the statement as Cassandra would and returns a
 `ReadPlan`: the DynamoDB requests (`Segment`s) in the order Cassandra returns rows, plus what the
-executor (proxy.dynamo_reader) applies to the items: filters, LIMIT / PER PARTITION LIMIT,
+executor (proxy.reads.dynamo_reader) applies to the items: filters, LIMIT / PER PARTITION LIMIT,
 DISTINCT, COUNT, static rows and the projection.
 
 Which request:

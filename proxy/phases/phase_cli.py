@@ -17,9 +17,9 @@ import urllib.parse
 import urllib.request
 from typing import Any, TextIO
 
-from .cli_args import percent, positive_float, positive_int
-from .config import ConfigError, env_secret, read_secret_file
-from .phases import PHASES
+from ..cli_args import percent, positive_float, positive_int
+from ..config import ConfigError, env_secret, read_secret_file
+from .model import PHASES
 
 EXIT_REFUSED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
 

@@ -41,9 +41,9 @@ from translators.reads.rows import (
     static_key,
 )
 
-from . import large_items
-from .dynamodb_client import DynamoDBClient, _json_default
-from .large_items import LargeItems
+from ..dynamodb_client import DynamoDBClient, _json_default
+from ..writes import large_items
+from ..writes.large_items import LargeItems
 
 Item = dict[str, Any]
 _PAGE_ITEMS = 1000  # DynamoDB's Limit per Query/Scan call when no page size bounds it

@@ -3,7 +3,7 @@ authenticated.
 
 `TABLE` maps (mode, state, event) to (next state, action). Events are the client's requests by
 opcode and the answers the handshake waits for (Cassandra's, or the sidecar's own credential
-check). Nothing here touches a session: `proxy.handshake_exec` carries the actions out. Cassandra
+check). Nothing here touches a session: `proxy.session.handshake_exec` carries the actions out. Cassandra
 5.0's own rules (`ServerConnection.validateNewMessage`, `InitialConnectionHandler`, confirmed
 on the wire) are what a client sees:
 

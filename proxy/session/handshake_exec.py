@@ -1,4 +1,4 @@
-"""Carries out the handshake table's actions (proxy.handshake) on a client session.
+"""Carries out the handshake table's actions (proxy.session.handshake) on a client session.
 
 The table decides; this module only does: it turns frames and answers into events, steps the
 table, and performs the action the step returns. Whatever the client sends while an answer is
@@ -28,10 +28,10 @@ from cql_protocol.messages import (
 )
 from cql_protocol.opcodes import Opcode
 
+from ..metrics import AUTH_FAILURES, PROTOCOL_ERRORS
 from . import handshake as hs
 from .handshake import Action, Event, State
 from .log_limit import LimitedLog
-from .metrics import AUTH_FAILURES, PROTOCOL_ERRORS
 
 if TYPE_CHECKING:
     from .client_session import ClientSession
@@ -115,7 +115,7 @@ def _forward(s: ClientSession, st: _Step) -> None:
 
 
 def _supported(s: ClientSession, st: _Step) -> None:
-    from . import intercept
+    from ..system_tables import intercept
 
     if s.standalone:
         s.send(Supported(hs.supported_options()), st.f.stream)

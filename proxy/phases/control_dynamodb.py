@@ -22,16 +22,16 @@ from typing import Any
 
 import orjson
 
-from .control_store import AuditEntry, ControlStore, ControlStoreError, Heartbeat, VersionConflict
-from .cutover import RunRecord
-from .dynamodb_client import (
+from ..dynamodb_client import (
     ConditionalCheckFailed,
     DynamoDBClient,
     DynamoDBError,
     DynamoDBUnavailable,
     TransactionCanceled,
 )
-from .phases import PhaseError, PhaseSet
+from .control_store import AuditEntry, ControlStore, ControlStoreError, Heartbeat, VersionConflict
+from .cutover import RunRecord
+from .model import PhaseError, PhaseSet
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from translators import keys
 from translators.mapping import TableMapping
 from translators.reads import ReadPlan
 
-from .backfill.rows import RowDecodeError, ScanLayout
-from .dynamo_writer import DynamoWriter
+from ..backfill.rows import RowDecodeError, ScanLayout
+from ..writes.dynamo_writer import DynamoWriter
 
 if TYPE_CHECKING:
-    from .session_port import Pending, SessionPort
+    from ..session.session_port import Pending, SessionPort
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The sidecar is then the whole cluster as far as the driver can tell: it answers the handshake
 (SASL PLAIN checked against `client_users` when set), OPTIONS, REGISTER, USE, the system tables
-(synthesized from the mapping's schema by proxy.synthetic_schema), PREPARE with the ids and
+(synthesized from the mapping's schema by proxy.system_tables.synthetic_schema), PREPARE with the ids and
 metadata Cassandra would give, and runs statements on mapped tables against DynamoDB. Anything
 else gets an error naming the table and the reason.
 """
@@ -33,9 +33,9 @@ from cql_protocol.opcodes import Opcode
 from translators import prepare_meta
 from translators.select_meta import result_columns
 
+from ..routing.request import describe
+from ..system_tables.synthetic_schema import InvalidSystemQuery
 from . import handshake, handshake_exec
-from .routing.request import describe
-from .synthetic_schema import InvalidSystemQuery
 
 if TYPE_CHECKING:
     from .client_session import ClientSession

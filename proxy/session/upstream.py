@@ -8,7 +8,7 @@ from typing import Protocol, cast
 from cql_protocol.errors import ProtocolError
 from cql_protocol.frame import DEFAULT_MAX_RESPONSE_FRAME, Frame, FrameReader, FrameWriter
 
-from .metrics import STATS
+from ..metrics import STATS
 from .stream_ids import StreamIdPool
 
 

@@ -1,6 +1,6 @@
 """The cutover gate: a table earns `dynamo_fallback` (and `dynamo`) by a completed backfill and a
 clean, full validate, both run since the fleet converged in `dual_write` (the table's mirror epoch,
-`proxy.phases.MirrorEpoch`). Pure: the records come from the control store (`ControlStore.runs`),
+`proxy.phases.model.MirrorEpoch`). Pure: the records come from the control store (`ControlStore.runs`),
 read by the caller; the sidecar's phase control and `phase status` use the same functions.
 
 A run counts only if it ran in the table's current epoch and started while every sidecar in view
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .phases import PHASES, MirrorEpoch, PhaseError, TablePhase, TransitionRefused, partition_moves
+from .model import PHASES, MirrorEpoch, PhaseError, TablePhase, TransitionRefused, partition_moves
 
 RUN_KINDS = ("backfill", "validate")
 # moving a partition forward into one of these must be earned

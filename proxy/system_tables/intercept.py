@@ -29,13 +29,13 @@ from cql_protocol.messages import (
 from cql_protocol.opcodes import Opcode
 from cql_protocol.types import INET, deserialize
 
-from .handshake import PROTOCOL_VERSIONS
-from .metrics import EVENTS_DROPPED
-from .system_tables import Node, peer_filter, rewrite_local, rewrite_peers, row_dict, system_table_of
+from ..metrics import EVENTS_DROPPED
+from ..session.handshake import PROTOCOL_VERSIONS
+from .topology import Node, peer_filter, rewrite_local, rewrite_peers, row_dict, system_table_of
 
 if TYPE_CHECKING:
-    from .routing.request import Request
-    from .session_port import Pending, ResponseHandler, SessionPort
+    from ..routing.request import Request
+    from ..session.session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 

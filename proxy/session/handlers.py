@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from cql_protocol.errors import Overloaded, Unprepared
 
-from . import intercept
-from .routing.decide import Action
+from ..routing.decide import Action
+from ..system_tables import intercept
 
 if TYPE_CHECKING:
-    from .dual_write import Intercepted
-    from .routing.request import Request
+    from ..routing.request import Request
+    from ..writes.dual_write import Intercepted
     from .session_port import SessionPort
 
 Handler = Callable[["SessionPort", "Request"], None]

@@ -10,12 +10,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .config import Config, ConfigError
+from ..config import Config, ConfigError
 from .control_store import AuditEntry, ControlStore, FileControlStore, Heartbeat, parse_control
 from .control_watcher import ControlWatcher
 from .cutover import Evidence, Hint, RunRecord, check_cutover, cutover_problems, latest_runs, needs_cutover
 from .fleet import fleet_report
-from .phases import (
+from .model import (
     PhaseError,
     PhaseRegistry,
     PhaseSet,
@@ -45,9 +45,9 @@ def build_store(cfg: Config, *, region: str | None = None, endpoint: str | None 
         raise ConfigError(str(e)) from None
     if kind == "file":
         return FileControlStore(target)
-    from .aws_endpoints import AwsSetupError
+    from ..aws_endpoints import AwsSetupError
+    from ..dynamodb_client import DynamoDBClient
     from .control_dynamodb import DynamoDBControlStore
-    from .dynamodb_client import DynamoDBClient
 
     try:
         # few, short attempts: a poll that fails is simply repeated a second later

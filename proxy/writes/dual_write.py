@@ -54,12 +54,9 @@ from translators.row_state import merge
 from translators.statements import CounterWrite, RangeDelete, RowWrite, Untranslatable, Write, translate
 from translators.write_codec import decode_write, encode_write
 
-from . import dynamo_primary
-from .deadline import Bounded, DeadlineExceeded
-from .dynamo_writer import DynamoWriter
-from .dynamodb_client import DynamoDBUnavailable
-from .journal import UNRESOLVED, DeadLetters
-from .routing import (
+from ..deadline import Bounded, DeadlineExceeded
+from ..dynamodb_client import DynamoDBUnavailable
+from ..routing import (
     DYNAMO_AUTHORITATIVE,
     WRITING_PHASES,
     Route,
@@ -67,13 +64,16 @@ from .routing import (
     table_bucket,
     write_route,
 )
-from .routing.decide import WRITE_KINDS
-from .routing.request import PreparedStatement, Request
-from .s3_client import S3Unavailable
+from ..routing.decide import WRITE_KINDS
+from ..routing.request import PreparedStatement, Request
+from ..s3_client import S3Unavailable
+from . import dynamo_primary
+from .dynamo_writer import DynamoWriter
+from .journal import UNRESOLVED, DeadLetters
 from .write_queue import TRANSLATED, WriteQueue
 
 if TYPE_CHECKING:
-    from .session_port import Pending, ResponseHandler, SessionPort
+    from ..session.session_port import Pending, ResponseHandler, SessionPort
 
 log = logging.getLogger(__name__)
 
@@ -557,7 +557,7 @@ def _plain_put(w: Write) -> dict[str, Any] | None:
     state = merge(None, m, now)
     item = to_item(w.table, w.key.partition, w.key.clustering, state, now)
     if w.table.large_items == "s3" and values.item_size(item) > values.MAX_ITEM_SIZE:
-        return None  # its payload goes to S3 first: the writer's path (proxy.large_items)
+        return None  # its payload goes to S3 first: the writer's path (proxy.writes.large_items)
     return {"TableName": w.table.dynamodb_table, "Item": item}
 
 

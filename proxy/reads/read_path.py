@@ -37,15 +37,15 @@ from cql_protocol.types import CqlType, deserialize
 from translators import reads, values
 from translators.mapping import Mapping, TableMapping
 
-from .deadline import Bounded, DeadlineExceeded, within
+from ..deadline import Bounded, DeadlineExceeded, within
+from ..routing import Route, effective_phase, route, table_bucket
+from ..routing.request import Request
 from .dynamo_reader import DynamoReader, is_empty, read
 from .read_repair import ReadRepair
-from .routing import Route, effective_phase, route, table_bucket
-from .routing.request import Request
 
 if TYPE_CHECKING:
-    from .dual_write import DualWrite, Intercepted
-    from .session_port import Pending, ResponseHandler, SessionPort
+    from ..session.session_port import Pending, ResponseHandler, SessionPort
+    from ..writes.dual_write import DualWrite, Intercepted
 
 log = logging.getLogger(__name__)
 

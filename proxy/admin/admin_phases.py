@@ -1,5 +1,5 @@
 """Admin API for phases: read them, change one table's phase fleet-wide, see the fleet converge,
-read the audit trail. Mounted by proxy.admin behind the same bearer token."""
+read the audit trail. Mounted by proxy.admin.app behind the same bearer token."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .control_store import ControlStoreError, VersionConflict
-from .cutover import CutoverRefused
-from .phase_control import PhaseControl, UnknownTable
-from .phases import PhaseError, TablePhase, TransitionRefused, split_table_key
+from ..phases.control_store import ControlStoreError, VersionConflict
+from ..phases.cutover import CutoverRefused
+from ..phases.model import PhaseError, TablePhase, TransitionRefused, split_table_key
+from ..phases.phase_control import PhaseControl, UnknownTable
 
 if TYPE_CHECKING:
-    from .server import ProxyServer
+    from ..server import ProxyServer
 
 DEFAULT_ACTOR = "admin-api"
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ..metrics import Family
 from .control_store import ControlStore, ControlStoreError, Heartbeat
-from .metrics import Family
-from .phases import PhaseRegistry, PhaseSet, diff
+from .model import PhaseRegistry, PhaseSet, diff
 
 log = logging.getLogger(__name__)
 

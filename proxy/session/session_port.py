@@ -1,5 +1,5 @@
 """What a request handler may ask of the client session it runs in: the narrow interface the
-handlers, the mapped write and read paths and the response rewriters use (proxy.client_session
+handlers, the mapped write and read paths and the response rewriters use (proxy.session.client_session
 implements it). Nothing here reaches the session's fields; none of those modules imports the
 session."""
 
@@ -14,9 +14,9 @@ from cql_protocol.frame import Frame
 from cql_protocol.messages import Message
 
 if TYPE_CHECKING:
-    from .dual_write import DualWrite
-    from .read_path import ReadPath
-    from .system_tables import Node
+    from ..reads.read_path import ReadPath
+    from ..system_tables.topology import Node
+    from ..writes.dual_write import DualWrite
 
 
 @dataclass(slots=True)

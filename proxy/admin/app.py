@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import __version__
+from .. import __version__
+from ..metrics import READY, render
+from ..server import ProxyServer
 from .admin_phases import add_phase_routes
-from .metrics import READY, render
-from .server import ProxyServer
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

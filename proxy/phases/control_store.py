@@ -1,6 +1,6 @@
 """Where a fleet's phases live: the current PhaseSet (versioned, compare-and-set), an audit trail of
 every change, and one heartbeat per sidecar. Two backends: a local directory (one sidecar, or
-development) and a DynamoDB table (a fleet; proxy.control_dynamodb)."""
+development) and a DynamoDB table (a fleet; proxy.phases.control_dynamodb)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from .cutover import RunRecord
-from .phases import PhaseError, PhaseSet, TablePhase
+from .model import PhaseError, PhaseSet, TablePhase
 
 
 class ControlStoreError(Exception):
@@ -128,7 +128,7 @@ class ControlStore(ABC):
 
     @abstractmethod
     async def runs(self) -> list[RunRecord]:
-        """Every table's latest backfill and validate run (see proxy.cutover)."""
+        """Every table's latest backfill and validate run (see proxy.phases.cutover)."""
 
     async def close(self) -> None:
         return None

@@ -21,11 +21,7 @@ from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_e
 from cql_protocol.messages import ErrorMessage, Message, Supported, encode_message
 from cql_protocol.opcodes import Opcode
 
-from . import handshake, handshake_exec, intercept, standalone
-from .cassandra_pool import NoCassandraAvailable
-from .handlers import HANDLERS
-from .log_limit import LimitedLog
-from .metrics import (
+from ..metrics import (
     CLOSED_BY_REASON,
     CONNECTIONS,
     CONNECTIONS_REJECTED,
@@ -35,18 +31,23 @@ from .metrics import (
     STATS,
     count_error,
 )
-from .routing.decide import decide
-from .routing.request import describe
+from ..routing.decide import decide
+from ..routing.request import describe
+from ..system_tables import intercept
+from ..system_tables.topology import Node
+from . import handshake, handshake_exec, standalone
+from .cassandra_pool import NoCassandraAvailable
+from .handlers import HANDLERS
+from .log_limit import LimitedLog
 from .session_port import Pending, ResponseHandler
 from .stream_ids import StreamIdsExhausted
-from .system_tables import Node
 from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from .dual_write import DualWrite
-    from .read_path import ReadPath
-    from .server import ProxyServer
+    from ..reads.read_path import ReadPath
+    from ..server import ProxyServer
+    from ..writes.dual_write import DualWrite
 
 log = logging.getLogger(__name__)
 limited = LimitedLog(log)  # what a peer's garbage makes us log
@@ -88,7 +89,7 @@ class ClientSession(asyncio.Protocol):
         self.system_prepared_local: dict[bytes, str] = {}
         self._connecting = False  # the Cassandra connection is opened at the first complete frame
         self.close_reason: str | None = None  # why the sidecar closed it (None: the client did)
-        # deadlines (proxy.timeouts): monotonic times of acceptance, of the last complete frame and
+        # deadlines (proxy.session.timeouts): monotonic times of acceptance, of the last complete frame and
         # of the first bytes of the frame being received (0: none under way)
         self._accepted = self._last_frame = 0.0
         self._partial_since = 0.0
@@ -460,7 +461,7 @@ class ClientSession(asyncio.Protocol):
             log.info("Cassandra connection lost (%s); closing client %s", exc or "closed", self.peer_name)
             self.close("cassandra_lost")
 
-    # -- what handlers ask of the session (proxy.session_port.SessionPort) --------------------------
+    # -- what handlers ask of the session (proxy.session.session_port.SessionPort) ------------------
     @property
     def peers(self) -> list[Node]:
         return self.server.peers

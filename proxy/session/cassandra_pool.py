@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar, cast
 
-from .metrics import UPSTREAM_CONNECT_FAILURES
+from ..metrics import UPSTREAM_CONNECT_FAILURES
 
 log = logging.getLogger(__name__)
 P = TypeVar("P", bound=asyncio.Protocol)

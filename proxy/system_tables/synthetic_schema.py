@@ -42,7 +42,7 @@ from translators.schema_import import SYSTEM_KEYSPACES as ALL_SYSTEM_KEYSPACES
 
 from . import schema_rows
 from .system_schema_defs import SYSTEM_TABLES, VIRTUAL_TABLE_COMMENTS
-from .system_tables import Node, local_values, peer_values
+from .topology import Node, local_values, peer_values
 
 Row = dict[str, object]
 _MENTIONS_SYSTEM = re.compile(r"\bsystem", re.IGNORECASE)
