@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, aws_endpoints, cli_args
+from . import __version__, cli_args
+from .aws import aws_endpoints
 from .backfill import command as backfill_command
 from .backfill import restore_command
 from .config import SECRET_FIELDS, Config, ConfigError, load_config, startup_warnings
@@ -153,8 +154,8 @@ async def _serve(cfg: Config, server: ProxyServer) -> None:
 async def _replay_dead_letters(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
-    from .s3_client import S3Client
+    from .aws.dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
+    from .aws.s3_client import S3Client
     from .server import load_mapping_or_fail, uses_s3
     from .writes.dual_write import DualWrite
     from .writes.dynamo_writer import DynamoWriter

@@ -58,7 +58,7 @@ def add_subcommands(sub: Any) -> None:
                         help="with --dry-run: plan without contacting DynamoDB, as if no table existed")
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint (default: the mapping's, then AWS's)")
     create.add_argument("--region", default=None, help="AWS region (default: the mapping's, then the AWS config)")
-    from .aws_endpoints import add_profile_option
+    from .aws.aws_endpoints import add_profile_option
 
     add_profile_option(create)
     create.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait for each table or GSI")
@@ -237,7 +237,7 @@ def _mapping_check(args: argparse.Namespace) -> int:
 def _tables_create(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .aws_endpoints import AwsSetupError
+    from .aws.aws_endpoints import AwsSetupError
     from .provision import ProvisionError, apply, make_client, plan
 
     mapping = _load(args.mapping)

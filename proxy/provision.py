@@ -265,7 +265,7 @@ def apply(actions: Sequence[Action], client: Any, *, timeout: float = 600.0, pol
 
 def make_client(region: str | None = None, endpoint: str | None = None) -> Any:
     """A boto3 DynamoDB client going where the sidecar's and the batch commands' clients go: region
-    and endpoint resolved once by proxy.aws_endpoints (raises AwsSetupError)."""
-    from proxy.aws_endpoints import boto3_client, resolve
+    and endpoint resolved once by proxy.aws.aws_endpoints (raises AwsSetupError)."""
+    from proxy.aws.aws_endpoints import boto3_client, resolve
 
     return boto3_client(resolve("dynamodb", region=region, endpoint=endpoint))

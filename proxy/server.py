@@ -14,8 +14,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from . import __version__
+from .aws.dynamodb_client import ClientStats, DynamoDBClient
+from .aws.s3_client import S3Client
 from .config import Config, ConfigError
-from .dynamodb_client import ClientStats, DynamoDBClient
 from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
 from .phases.model import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
 from .phases.phase_control import PhaseControl, build_control
@@ -23,7 +24,6 @@ from .reads.dynamo_reader import DynamoReader
 from .reads.read_path import ReadPath
 from .reads.read_repair import ReadRepair
 from .routing import WRITING_PHASES
-from .s3_client import S3Client
 from .session.cassandra_pool import CassandraPool
 from .session.client_session import ClientSession
 from .session.timeouts import Timeouts

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from translators.mapping import Mapping, TableMapping
 
-from .dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
+from .aws.dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
 from .phases.model import WRITES, TablePhase
 
 log = logging.getLogger(__name__)

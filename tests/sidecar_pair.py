@@ -50,8 +50,8 @@ from cql_protocol.messages import (
     encode_message,
 )
 from cql_protocol.opcodes import Opcode
+from proxy.aws.dynamodb_client import ConditionalCheckFailed
 from proxy.config import Config
-from proxy.dynamodb_client import ConditionalCheckFailed
 from proxy.reads.dynamo_reader import DynamoReader
 from proxy.reads.read_path import ReadPath
 from proxy.server import ProxyServer

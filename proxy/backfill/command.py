@@ -24,7 +24,7 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
-from ..aws_endpoints import add_profile_option
+from ..aws.aws_endpoints import add_profile_option
 from ..cli_args import at_most, non_negative_float, percent, port, positive_int
 from ..config import env_secret
 from . import gate, outcome

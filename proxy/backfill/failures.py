@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from ..dynamodb_client import CREDENTIALS_REFUSED, DynamoDBError, DynamoDBUnavailable
+from ..aws.dynamodb_client import CREDENTIALS_REFUSED, DynamoDBError, DynamoDBUnavailable
 
 
 class Kind(enum.Enum):

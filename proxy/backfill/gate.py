@@ -24,7 +24,7 @@ def open_store(spec: str, *, region: str | None, endpoint: str | None) -> Contro
     kind, target = parse_control(spec, ".cdp-state")
     if kind == "file":
         return FileControlStore(target)
-    from ..dynamodb_client import DynamoDBClient
+    from ..aws.dynamodb_client import DynamoDBClient
     from ..phases.control_dynamodb import DynamoDBControlStore
 
     return DynamoDBControlStore(DynamoDBClient(region=region, endpoint=endpoint, max_attempts=3), target)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from translators.mapping import Mapping, TableMapping
 
-from ..aws_endpoints import AwsSetupError
-from ..dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
+from ..aws.aws_endpoints import AwsSetupError
+from ..aws.dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBUnavailable
 from .failures import CommandError, cassandra_error, dynamodb_error
 
 # A few quick attempts: a refused connection to an explicit endpoint is an answer, not a blip.

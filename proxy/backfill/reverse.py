@@ -24,7 +24,7 @@ from translators.item_codec import expand, from_wire, state_of
 from translators.mapping import Mapping, TableMapping, load_mapping, quote_identifier
 from translators.reverse_cql import ListWrite, RowStatements, RowWrite, Stmt
 
-from ..dynamodb_client import DynamoDBClient
+from ..aws.dynamodb_client import DynamoDBClient
 from ..writes import large_items
 from .decode import decoder
 from .failures import cassandra_transient, describe
@@ -75,7 +75,7 @@ class ReverseContext:
                                      max_connections=16)
         self.large: large_items.LargeItems | None = None
         if any(tm.large_items == "s3" for tm in self.mapping.tables.values()):
-            from ..s3_client import S3Client
+            from ..aws.s3_client import S3Client
 
             self.large = large_items.LargeItems(S3Client(region=self.client.region, endpoint=spec.s3_endpoint))
         self.rows = TokenBucket(spec.rows_per_second)

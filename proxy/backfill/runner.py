@@ -12,7 +12,7 @@ from typing import Any
 
 from translators.mapping import Mapping, TableMapping, load_mapping
 
-from ..dynamodb_client import DynamoDBClient
+from ..aws.dynamodb_client import DynamoDBClient
 from ..writes import large_items
 from .failures import cassandra_transient, describe
 from .ranges import TokenRange
@@ -79,7 +79,7 @@ class Context:
                                      max_connections=max(16, spec.write_concurrency))
         self.large: large_items.LargeItems | None = None
         if any(tm.large_items == "s3" for tm in self.mapping.tables.values()):
-            from ..s3_client import S3Client
+            from ..aws.s3_client import S3Client
 
             self.large = large_items.LargeItems(S3Client(region=self.client.region, endpoint=spec.s3_endpoint))
         self.writer = BatchWriter(self.client, large=self.large, rows_per_second=spec.rows_per_second,

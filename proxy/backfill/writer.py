@@ -35,7 +35,7 @@ from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
 from translators.row_state import RowState, merge, visible
 
-from ..dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
+from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
 from ..writes import large_items
 from .ratelimit import TokenBucket
 from .rows import RowWork

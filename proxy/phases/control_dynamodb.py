@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from ..dynamodb_client import (
+from ..aws.dynamodb_client import (
     ConditionalCheckFailed,
     DynamoDBClient,
     DynamoDBError,

@@ -45,8 +45,8 @@ def build_store(cfg: Config, *, region: str | None = None, endpoint: str | None 
         raise ConfigError(str(e)) from None
     if kind == "file":
         return FileControlStore(target)
-    from ..aws_endpoints import AwsSetupError
-    from ..dynamodb_client import DynamoDBClient
+    from ..aws.aws_endpoints import AwsSetupError
+    from ..aws.dynamodb_client import DynamoDBClient
     from .control_dynamodb import DynamoDBControlStore
 
     try:

@@ -41,7 +41,7 @@ from translators.reads.rows import (
     static_key,
 )
 
-from ..dynamodb_client import DynamoDBClient, _json_default
+from ..aws.dynamodb_client import DynamoDBClient, _json_default
 from ..writes import large_items
 from ..writes.large_items import LargeItems
 

@@ -54,8 +54,9 @@ from translators.row_state import merge
 from translators.statements import CounterWrite, RangeDelete, RowWrite, Untranslatable, Write, translate
 from translators.write_codec import decode_write, encode_write
 
+from ..aws.dynamodb_client import DynamoDBUnavailable
+from ..aws.s3_client import S3Unavailable
 from ..deadline import Bounded, DeadlineExceeded
-from ..dynamodb_client import DynamoDBUnavailable
 from ..routing import (
     DYNAMO_AUTHORITATIVE,
     WRITING_PHASES,
@@ -66,7 +67,6 @@ from ..routing import (
 )
 from ..routing.decide import WRITE_KINDS
 from ..routing.request import PreparedStatement, Request
-from ..s3_client import S3Unavailable
 from . import dynamo_primary
 from .dynamo_writer import DynamoWriter
 from .journal import UNRESOLVED, DeadLetters

@@ -18,7 +18,7 @@ from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
 from translators.row_state import Mutation, merge, visible
 
-from ..dynamodb_client import ConditionalCheckFailed, DynamoDBClient, TransactionCanceled
+from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, TransactionCanceled
 from . import large_items
 
 Decide = Callable[[dict[str, Any] | None], bool]

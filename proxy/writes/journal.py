@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..dynamodb_client import dumps
+from ..aws.dynamodb_client import dumps
 
 log = logging.getLogger(__name__)
 

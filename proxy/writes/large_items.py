@@ -18,7 +18,7 @@ from translators import values
 from translators.mapping import Mapping, TableMapping
 from translators.s3_pointer import Pointer, offload, pointer_of, restore
 
-from ..s3_client import S3Client, S3Error, S3Unavailable
+from ..aws.s3_client import S3Client, S3Error, S3Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dynamodb_client import (
+from ..aws.dynamodb_client import (
     CREDENTIALS_REFUSED,
     ConditionalCheckFailed,
     DynamoDBClient,
@@ -285,7 +285,7 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
         except Exception as err:  # kept for the next replay, whatever went wrong (a table gone, S3 down)
             rec["error"] = repr(err)
             still.append(rec)
-    from ..dynamodb_client import dumps
+    from ..aws.dynamodb_client import dumps
 
     tmp = dead.path.with_suffix(".tmp")
     tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in still))

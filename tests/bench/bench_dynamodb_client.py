@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import boto3
 
+from proxy.aws.dynamodb_client import DynamoDBClient
+from proxy.aws.sigv4 import FrozenCredentials
 from proxy.deadline import within
-from proxy.dynamodb_client import DynamoDBClient
-from proxy.sigv4 import FrozenCredentials
 
 VALUE = os.urandom(1024)
 COND = "attribute_not_exists(pk) OR #ts < :ts"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import SSLError
 
-from proxy.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+from proxy.aws.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
 from proxy.provision import make_client
 from tests.net_relays import ConnectProxy, TlsFront, make_ca
 

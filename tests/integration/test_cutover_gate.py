@@ -216,7 +216,7 @@ def test_the_gate_with_a_dynamodb_store_and_two_sidecars(setup, sidecar_factory,
 
 
 async def test_dynamodb_store_round_trip_of_runs(dynamodb, monkeypatch):
-    from proxy.dynamodb_client import DynamoDBClient
+    from proxy.aws.dynamodb_client import DynamoDBClient
     from proxy.phases.control_dynamodb import DynamoDBControlStore
     from proxy.phases.cutover import RunRecord
     from proxy.phases.model import MirrorEpoch

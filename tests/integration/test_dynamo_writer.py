@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from proxy.dynamodb_client import DynamoDBClient
-from proxy.sigv4 import FrozenCredentials
+from proxy.aws.dynamodb_client import DynamoDBClient
+from proxy.aws.sigv4 import FrozenCredentials
 from proxy.writes.dynamo_writer import DynamoWriter
 from translators.item_codec import from_item, key_item
 from translators.mapping import loads_mapping

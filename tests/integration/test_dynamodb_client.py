@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBUnavailable
-from proxy.sigv4 import FrozenCredentials
+from proxy.aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBUnavailable
+from proxy.aws.sigv4 import FrozenCredentials
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,7 @@ async def test_unreachable_endpoint_gives_up_with_a_clear_error():
 
 async def test_non_retryable_errors_surface_at_once(dynamodb):
     async with client(dynamodb) as c:
-        from proxy.dynamodb_client import DynamoDBError
+        from proxy.aws.dynamodb_client import DynamoDBError
 
         with pytest.raises(DynamoDBError) as e:
             await c.get_item(TableName="no_such_table_here", Key={"pk": {"S": "a"}})

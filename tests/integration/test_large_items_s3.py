@@ -24,9 +24,9 @@ import pytest
 from botocore.config import Config as BotoConfig
 from cassandra import WriteFailure
 
-from proxy.dynamodb_client import dumps
-from proxy.s3_client import S3Client
-from proxy.sigv4 import FrozenCredentials
+from proxy.aws.dynamodb_client import dumps
+from proxy.aws.s3_client import S3Client
+from proxy.aws.sigv4 import FrozenCredentials
 from proxy.writes.large_items import LargeItems
 from tests.conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, free_port, start_sidecar
 from translators.compare import compare

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cql_protocol.errors import ErrorCode
 from proxy import __version__
-from proxy.dynamodb_client import OPERATIONS
+from proxy.aws.dynamodb_client import OPERATIONS
 from proxy.metrics import CLOSE_REASONS
 from proxy.phases.model import PHASES
 from proxy.writes.dual_write import DEAD_LETTER_ORIGINS

@@ -27,7 +27,7 @@ from cassandra.util import Duration
 
 from cql_protocol.cql import parse
 from cql_protocol.types import CqlType, ListType, TypeCode, native, serialize
-from proxy.dynamodb_client import DynamoDBClient
+from proxy.aws.dynamodb_client import DynamoDBClient
 from proxy.reads.dynamo_reader import DynamoReader, is_empty, read
 from tests.conftest import ROOT, start_sidecar
 from translators.mapping import load_mapping

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from proxy.dynamodb_client import DynamoDBClient
-from proxy.sigv4 import FrozenCredentials
+from proxy.aws.dynamodb_client import DynamoDBClient
+from proxy.aws.sigv4 import FrozenCredentials
 from proxy.writes.journal import DeadLetters, Journal
 from proxy.writes.write_queue import QueueSettings, WriteQueue, replay_dead_letters
 from tests.conftest import ROOT, free_port
@@ -129,9 +129,9 @@ async def test_killed_with_a_full_queue_replays_everything_on_restart(dynamodb, 
     script = textwrap.dedent(f"""
         import asyncio, os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from proxy.dynamodb_client import DynamoDBClient
+        from proxy.aws.dynamodb_client import DynamoDBClient
         from proxy.writes.journal import DeadLetters, Journal
-        from proxy.sigv4 import FrozenCredentials
+        from proxy.aws.sigv4 import FrozenCredentials
         from proxy.writes.write_queue import QueueSettings, WriteQueue
         from tests.integration.test_write_queue import _lww_put
 

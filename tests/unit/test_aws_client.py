@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxy.s3_client import S3Client, S3Error
-from proxy.sigv4 import FrozenCredentials
+from proxy.aws.s3_client import S3Client, S3Error
+from proxy.aws.sigv4 import FrozenCredentials
 
 CREDS = FrozenCredentials("test", "test")
 

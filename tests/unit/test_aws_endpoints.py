@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from proxy import aws_endpoints
-from proxy.aws_endpoints import AwsSetupError, resolve
-from proxy.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+from proxy.aws import aws_endpoints
+from proxy.aws.aws_endpoints import AwsSetupError, resolve
+from proxy.aws.dynamodb_client import DynamoDBClient, DynamoDBUnavailable
+from proxy.aws.s3_client import S3Client, S3Unavailable
+from proxy.aws.sigv4 import FrozenCredentials
 from proxy.provision import make_client
-from proxy.s3_client import S3Client, S3Unavailable
-from proxy.sigv4 import FrozenCredentials
 
 CONFIG = """\
 [default]

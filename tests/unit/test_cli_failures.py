@@ -11,6 +11,7 @@ import pytest
 from cassandra import AuthenticationFailed, InvalidRequest, OperationTimedOut, ReadTimeout, Unauthorized
 from cassandra.cluster import NoHostAvailable
 
+from proxy.aws.dynamodb_client import DynamoDBError, DynamoDBUnavailable
 from proxy.backfill import runner
 from proxy.backfill.failures import (
     CommandError,
@@ -21,7 +22,6 @@ from proxy.backfill.failures import (
 )
 from proxy.backfill.progress import human, outcome
 from proxy.cli import main
-from proxy.dynamodb_client import DynamoDBError, DynamoDBUnavailable
 
 
 def test_a_missing_mapping_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

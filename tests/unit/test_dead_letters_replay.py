@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from proxy.aws.dynamodb_client import DynamoDBError, DynamoDBUnavailable
 from proxy.cli import main
-from proxy.dynamodb_client import DynamoDBError, DynamoDBUnavailable
 from proxy.writes.journal import DeadLetters
 from proxy.writes.write_queue import replay_dead_letters
 

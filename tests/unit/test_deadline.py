@@ -9,11 +9,11 @@ import time
 import pytest
 
 from proxy import deadline
+from proxy.aws.dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBTimedOut
+from proxy.aws.http_pool import HttpPool
+from proxy.aws.s3_client import S3Client, S3TimedOut
+from proxy.aws.sigv4 import FrozenCredentials
 from proxy.deadline import MIN_ATTEMPT, Bounded, DeadlineExceeded, attempt_timeout, retry_delay, within
-from proxy.dynamodb_client import DynamoDBClient, DynamoDBError, DynamoDBTimedOut
-from proxy.http_pool import HttpPool
-from proxy.s3_client import S3Client, S3TimedOut
-from proxy.sigv4 import FrozenCredentials
 from tests.fake_endpoints import FakeEndpoint
 
 CREDS = FrozenCredentials("test", "test")
@@ -169,7 +169,7 @@ async def test_client_retries_resets_only_while_a_retry_fits():
 
 
 async def test_refused_connections_are_unavailable_not_timed_out():
-    from proxy.dynamodb_client import DynamoDBUnavailable
+    from proxy.aws.dynamodb_client import DynamoDBUnavailable
     from tests.conftest import free_port
 
     async with client(f"http://127.0.0.1:{free_port()}", max_attempts=1000) as c:
@@ -186,7 +186,7 @@ async def test_refused_connections_are_unavailable_not_timed_out():
 async def test_client_without_a_deadline_keeps_its_attempts():
     with FakeEndpoint("reset") as fake:
         async with client(fake.url, max_attempts=3, base_backoff=0.001) as c:
-            from proxy.dynamodb_client import DynamoDBUnavailable
+            from proxy.aws.dynamodb_client import DynamoDBUnavailable
 
             with pytest.raises(DynamoDBUnavailable, match="after 3 attempts") as ei:
                 await c.put_item(TableName="t", Item={"pk": {"S": "a"}})

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from proxy.http_pool import ConnectFailed, HttpError, HttpPool, bypasses_proxy, proxy_for
+from proxy.aws.http_pool import ConnectFailed, HttpError, HttpPool, bypasses_proxy, proxy_for
 from tests.conftest import free_port
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"

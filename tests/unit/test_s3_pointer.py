@@ -8,7 +8,7 @@ import os
 import orjson
 import pytest
 
-from proxy.dynamodb_client import dumps
+from proxy.aws.dynamodb_client import dumps
 from translators.item_codec import from_item, to_item
 from translators.item_size import MAX_ITEM_SIZE, item_size
 from translators.mapping import loads_mapping

@@ -9,7 +9,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from proxy.sigv4 import DynamoDBSigner, FrozenCredentials
+from proxy.aws.sigv4 import DynamoDBSigner, FrozenCredentials
 
 
 @pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzEXAMPLETOKEN=="])

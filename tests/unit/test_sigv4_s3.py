@@ -10,8 +10,8 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from proxy.s3_client import object_path
-from proxy.sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
+from proxy.aws.s3_client import object_path
+from proxy.aws.sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
 
 NOW = 1_790_000_000.0
 

@@ -10,7 +10,7 @@ import orjson
 
 from cql_protocol.cql import parse
 from cql_protocol.types import serialize
-from proxy.dynamodb_client import dumps
+from proxy.aws.dynamodb_client import dumps
 from translators.mapping import loads_mapping
 from translators.statements import translate
 from translators.write_codec import decode_write, encode_write

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-from .deadline import MIN_ATTEMPT, DeadlineExceeded
+from ..deadline import MIN_ATTEMPT, DeadlineExceeded
 
 
 class HttpError(OSError):

@@ -26,12 +26,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from typing import ClassVar, Generic, Self, TypedDict, TypeVar
 
+from .. import deadline as _deadline
+from ..deadline import DeadlineExceeded
+from ..metrics import LatencyHistogram
 from . import aws_endpoints
-from . import deadline as _deadline
 from .aws_endpoints import AwsSetupError, CredentialSource
-from .deadline import DeadlineExceeded
 from .http_pool import ConnectFailed, HttpPool, proxy_for
-from .metrics import LatencyHistogram
 from .sigv4 import DynamoDBSigner, FrozenCredentials
 
 

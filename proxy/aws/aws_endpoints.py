@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import ConfigError
+from ..config import ConfigError
 from .sigv4 import FrozenCredentials
 
 CredentialSource = Callable[[], FrozenCredentials]

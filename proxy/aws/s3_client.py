@@ -18,8 +18,8 @@ from collections.abc import Awaitable
 from typing import Any, NamedTuple, Unpack
 from urllib.parse import quote, urlsplit
 
+from ..deadline import DeadlineExceeded
 from .aws_client import AwsAnswerError, AwsClient, AwsOptions, AwsStats
-from .deadline import DeadlineExceeded
 from .sigv4 import EMPTY_SHA256, FrozenCredentials, S3Signer
 
 _RETRYABLE_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",

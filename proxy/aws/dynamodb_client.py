@@ -14,8 +14,8 @@ from typing import Any, Unpack
 
 import orjson
 
+from ..deadline import DeadlineExceeded
 from .aws_client import AwsAnswerError, AwsClient, AwsOptions, AwsStats
-from .deadline import DeadlineExceeded
 from .sigv4 import DynamoDBSigner, FrozenCredentials
 
 _TARGET_PREFIX = "DynamoDB_20120810."
