@@ -37,6 +37,7 @@ from translators.row_state import RowState, merge, visible
 
 from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError, DynamoDBUnavailable
 from ..writes import large_items
+from ..writes.lww import WriteConflict, merge_into_item
 from .ratelimit import TokenBucket
 from .rows import RowWork
 
@@ -242,44 +243,19 @@ class BatchWriter:
     async def _merge_row(self, tm: TableMapping, key: dict[str, Any], w: RowWork, raw: Any, stats: WriteStats,
                          now: int | None) -> bool:
         """Merges the row's mutations into the item; True when the write created the item."""
-        staged: large_items.Staged | None = None
-        mutations = w.mutations
-        for attempt in range(1, self.max_attempts + 1):
-            t_now = int(time.time()) if now is None else now
-            if staged is not None:
-                await staged.settle(raw)
-                staged = None
-            try:
-                old = from_item(tm, await large_items.load(raw, self.large))
-            except large_items.PayloadGone:
-                raw = await self._get(tm, key)
-                continue
-            new = old
-            for m in mutations:
-                new = merge(new, m, t_now)
-            if new is None or (old is not None and new == old):
-                stats.unchanged += 1
-                return False
-            item = to_item(tm, w.partition, w.clustering, new, t_now)
-            staged = await large_items.stage(self.large, tm, item, raw)
-            units = max(1, math.ceil(values.item_size(staged.item) / 1024))
-            await self.wcu_bucket.acquire(units)
-            request = versioned_put(tm.dynamodb_table, staged.item, None if old is None else old.version)
-            try:
-                await self.client.put_item(**request)
-            except ConditionalCheckFailed:
-                stats.conflicts += 1
-                stats.write_units += units
-                raw = await self._get(tm, key)
-                await asyncio.sleep(0.002 * attempt)
-                continue
-            stats.write_units += units
-            await staged.committed()
-            stats.written += 1
-            return old is None
-        if staged is not None:
-            await staged.settle(await self._get(tm, key))
-        raise DynamoDBError("WriteConflict", f"the item changed under {self.max_attempts} attempts in a row", 0)
+        try:
+            done = await merge_into_item(self.client, self.large, tm, w.partition, w.clustering, w.mutations,
+                                         key=key, max_attempts=self.max_attempts, raw=raw, now=now,
+                                         before_put=self.wcu_bucket.acquire)
+        except WriteConflict as e:
+            raise DynamoDBError("WriteConflict", str(e), 0) from None
+        stats.conflicts += done.conflicts
+        stats.write_units += done.units
+        if not done.written:
+            stats.unchanged += 1
+            return False
+        stats.written += 1
+        return done.created
 
     async def _counter_row(self, tm: TableMapping, key: dict[str, Any], w: RowWork, raw: Any,
                            stats: WriteStats) -> None:

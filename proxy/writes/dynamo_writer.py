@@ -10,22 +10,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 from translators import values
 from translators.item_codec import from_item, key_item, to_item, versioned_put
 from translators.mapping import TableMapping
-from translators.row_state import Mutation, merge, visible
+from translators.row_state import Mutation, merge
 
 from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, TransactionCanceled
 from . import large_items
+from .lww import Decide, WriteConflict, merge_into_item
 
-Decide = Callable[[dict[str, Any] | None], bool]
-
-
-class WriteConflict(Exception):
-    """The item kept changing under us for every attempt."""
+__all__ = ["Decide", "DynamoWriter", "WriteConflict"]
 
 
 class DynamoWriter:
@@ -54,41 +50,13 @@ class DynamoWriter:
     async def _merge(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
                      mutation: Mutation, now: int | None,
                      decide: Decide | None) -> tuple[bool, bool, dict[str, Any] | None]:
-        key = key_item(tm, partition, clustering)
-        staged: large_items.Staged | None = None  # a put whose outcome is not known yet
-        for attempt in range(1, self.max_attempts + 1):
-            t_now = int(time.time()) if now is None else now
-            got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
-            raw = got.get("Item")
-            if staged is not None:
-                await staged.settle(raw)
-                staged = None
-            try:
-                old = from_item(tm, await large_items.load(raw, self.large))
-            except large_items.PayloadGone:
-                self.conflicts += 1  # replaced between our read and the object's; read again
-                continue
-            row = visible(old, t_now) if old is not None else None
-            if decide is not None and not decide(row):
-                return False, False, row
-            new = merge(old, mutation, t_now)
-            if old is not None and new == old:
-                self.unchanged += 1
-                return False, True, row
-            staged = await large_items.stage(self.large, tm, to_item(tm, partition, clustering, new, t_now), raw)
-            request = versioned_put(tm.dynamodb_table, staged.item, None if old is None else old.version)
-            try:
-                await self.client.put_item(**request)
-            except ConditionalCheckFailed:
-                self.conflicts += 1
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
-                continue
-            await staged.committed()
-            return True, True, row
-        if staged is not None:
-            got = await self.client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
-            await staged.settle(got.get("Item"))
-        raise WriteConflict(f"{tm.cql_name}: the item changed under {self.max_attempts} attempts in a row")
+        done = await merge_into_item(self.client, self.large, tm, partition, clustering, [mutation],
+                                     key=key_item(tm, partition, clustering), max_attempts=self.max_attempts,
+                                     now=now, decide=decide)
+        self.conflicts += done.conflicts
+        if done.applied and not done.written:
+            self.unchanged += 1
+        return done.written, done.applied, done.row
 
     async def apply_rows_atomic(self, rows: list[tuple[TableMapping, tuple[Any, ...], tuple[Any, ...], Mutation]]
                                 ) -> None:

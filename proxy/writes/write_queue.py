@@ -28,8 +28,8 @@ from ..aws.dynamodb_client import (
     DynamoDBError,
     DynamoDBUnavailable,
 )
-from .dynamo_writer import WriteConflict
 from .journal import UNRESOLVED, DeadLetters, Entry, Journal
+from .lww import WriteConflict
 
 log = logging.getLogger(__name__)
 

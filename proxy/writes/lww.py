@@ -1,0 +1,95 @@
+"""The last-write-wins write loop, one for the live mirror and the backfill: read the item, merge
+the mutations into it (translators.row_state, Cassandra's reconciliation), write it back on
+condition that its version did not move; when another writer got there first, merge again on the
+newer item. Large items go through S3 staging (large_items) on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from translators import values
+from translators.item_codec import from_item, to_item, versioned_put
+from translators.mapping import TableMapping
+from translators.row_state import Mutation, RowState, merge, visible
+
+from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient
+from . import large_items
+
+Decide = Callable[[dict[str, Any] | None], bool]
+_UNREAD = object()
+
+
+class WriteConflict(Exception):
+    """The item kept changing under us for every attempt."""
+
+
+@dataclass(slots=True)
+class Merged:
+    written: bool  # the item was written
+    applied: bool  # `decide` let the write through (always, without one)
+    row: dict[str, Any] | None  # the row as a read saw it before the write (None: absent)
+    created: bool  # there was no item before
+    conflicts: int  # rounds lost to another writer (or to a large payload replaced under the read)
+    units: int  # write units of the puts sent, the lost ones included
+
+
+async def merge_into_item(client: DynamoDBClient, large: large_items.LargeItems | None, tm: TableMapping,
+                          partition: tuple[Any, ...], clustering: tuple[Any, ...],
+                          mutations: Sequence[Mutation], *, key: dict[str, Any], max_attempts: int,
+                          raw: Any = _UNREAD, now: int | None = None, decide: Decide | None = None,
+                          before_put: Callable[[int], Awaitable[None]] | None = None) -> Merged:
+    """Merges `mutations` into the item at `key`. `raw`: the item as already read (else it is read
+    first); `decide` sees the row as a read would and may refuse the write, judged on the same item
+    version it would change; `before_put` is awaited with the put's write units (a rate limit)."""
+    staged: large_items.Staged | None = None  # a put whose outcome is not known yet
+    conflicts = units = 0
+    for attempt in range(1, max_attempts + 1):
+        t_now = int(time.time()) if now is None else now
+        if raw is _UNREAD:
+            raw = await _read(client, tm, key)
+        if staged is not None:
+            await staged.settle(raw)
+            staged = None
+        try:
+            old = from_item(tm, await large_items.load(raw, large))
+        except large_items.PayloadGone:
+            conflicts += 1  # replaced between our read and the object's; read again
+            raw = _UNREAD
+            continue
+        row = visible(old, t_now) if old is not None else None
+        if decide is not None and not decide(row):
+            return Merged(False, False, row, False, conflicts, units)
+        new: RowState | None = old
+        for m in mutations:
+            new = merge(new, m, t_now)
+        if new is None or (old is not None and new == old):
+            return Merged(False, True, row, False, conflicts, units)
+        staged = await large_items.stage(large, tm, to_item(tm, partition, clustering, new, t_now), raw)
+        put_units = max(1, math.ceil(values.item_size(staged.item) / 1024))
+        if before_put is not None:
+            await before_put(put_units)
+        units += put_units
+        try:
+            await client.put_item(**versioned_put(tm.dynamodb_table, staged.item,
+                                                  None if old is None else old.version))
+        except ConditionalCheckFailed:
+            conflicts += 1
+            raw = _UNREAD
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
+            continue
+        await staged.committed()
+        return Merged(True, True, row, old is None, conflicts, units)
+    if staged is not None:
+        await staged.settle(await _read(client, tm, key))
+    raise WriteConflict(f"{tm.cql_name}: the item changed under {max_attempts} attempts in a row")
+
+
+async def _read(client: DynamoDBClient, tm: TableMapping, key: dict[str, Any]) -> Any:
+    got = await client.get_item(TableName=tm.dynamodb_table, Key=key, ConsistentRead=True)
+    return got.get("Item")
