@@ -35,6 +35,7 @@ from .writes.dual_write import DEAD_LETTER_ORIGINS, DualWrite
 from .writes.dynamo_writer import DynamoWriter
 from .writes.journal import DeadLetters, Journal
 from .writes.large_items import LargeItemError, LargeItems
+from .writes.lww import SINGLE_CALL_OUTCOMES
 from .writes.write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,15 @@ class ProxyServer:
                                 "Row writes redone because another writer changed the item first")
         f.add_metric([], dual.writer.conflicts)
         yield f
+        single = CounterMetricFamily(
+            "cdp_mirror_single_call", "Row writes to DynamoDB offered as one conditional UpdateItem, by table and "
+            "outcome (applied; fallback_condition: not newer than the item, which the read-merge-write then "
+            "reconciles; fallback_shape: its result depends on the item; fallback_size: the item would outgrow "
+            "400 KB)", labels=["table", "outcome"])
+        for tm in sorted(dual.mapping.tables.values(), key=lambda t: t.cql_name):
+            for outcome in SINGLE_CALL_OUTCOMES:
+                single.add_metric([tm.cql_name, outcome], dual.writer.single_call.get((tm.cql_name, outcome), 0))
+        yield single
         missed = CounterMetricFamily(
             "cdp_deadline_exceeded", "Client requests whose DynamoDB (or S3) part missed the request deadline, by "
             "operation (mirror_write, authoritative_write, read, fallback_read, verify_read)", labels=["operation"])

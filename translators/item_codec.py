@@ -13,9 +13,13 @@ from cql_protocol.types import ListType, MapType, SetType
 from . import keys, values
 from .item_size import MAX_ITEM_SIZE, item_size
 from .mapping import TableMapping
-from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_meta, visible
+from .row_state import MARKER, Cell, Collection, RowState, dump_meta, item_expiry, load_meta, visible
 
 META = "_m"
+# per-cell metadata a single-call write (translators.single_call) leaves beside `_m`, which an
+# UpdateItem cannot edit in part: `_m.<column>` for a column, `_m:r` for the row marker
+OVERLAY = "_m."
+MARKER_OVERLAY = "_m:r"
 VERSION = "_v"
 COMPRESSED = "_z"
 POINTER = "_s3"  # large_items: s3 (translators.s3_pointer)
@@ -73,16 +77,8 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
         attr = values.to_attribute(t, value)
         if attr is not None:
             item[tm.attribute_name(col)] = attr
-    # clustering values as ordinary attributes too: exact (decimal scale) and queryable
-    for name, v in zip(tm.schema.clustering_columns, clustering, strict=False):
-        attr = values.to_attribute(cols[name], v)
-        if attr is not None:
-            item[tm.attribute_name(name)] = attr
-    for name, v in zip(tm.schema.partition_key, partition, strict=True):
-        attr = values.to_attribute(cols[name], v)
-        if attr is not None and tm.attribute_name(name) not in item:
-            item[tm.attribute_name(name)] = attr
-    item[META] = {"S": dump_meta(_meta_view(tm, state))}
+    item.update(key_columns(tm, partition, clustering))
+    item[META] = {"S": dump_meta(meta_view(tm, state))}
     item[tm.timestamp_attribute] = {"N": str(state.max_ts())}
     item[VERSION] = {"N": str(state.version + 1)}
     exp = item_expiry(state, now, tm.tombstone_ttl)
@@ -91,6 +87,22 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
     if tm.large_items == "compress" and item_size(item) > MAX_ITEM_SIZE:
         item = compress_item(tm, item)
     return item
+
+
+def key_columns(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...]) -> Item:
+    """The primary-key columns as ordinary attributes too: exact (decimal scale) and queryable."""
+    cols = tm.schema.columns
+    out: Item = {}
+    for name, v in zip(tm.schema.clustering_columns, clustering, strict=False):
+        attr = values.to_attribute(cols[name], v)
+        if attr is not None:
+            out[tm.attribute_name(name)] = attr
+    table_keys = {tm.pk.attribute} | ({tm.sk.attribute} if tm.sk is not None else set())
+    for name, v in zip(tm.schema.partition_key, partition, strict=True):
+        attr = values.to_attribute(cols[name], v)
+        if attr is not None and tm.attribute_name(name) not in out and tm.attribute_name(name) not in table_keys:
+            out[tm.attribute_name(name)] = attr
+    return out
 
 
 def versioned_put(table: str, item: Item, old_version: int | None) -> dict[str, Any]:
@@ -129,7 +141,7 @@ def expand(item: Item) -> Item:
     return out
 
 
-def _meta_view(tm: TableMapping, s: RowState) -> RowState:
+def meta_view(tm: TableMapping, s: RowState) -> RowState:
     """Collection element values go into `_m` in their attribute form (JSON-safe, typed)."""
     cols = tm.schema.columns
     out = RowState(s.deleted, s.marker, s.cells, {}, s.version)
@@ -203,6 +215,12 @@ def state_of(tm: TableMapping, item: Item) -> RowState:
             plain[col] = values.from_attribute(t, attr)
     meta = item.get(META, {}).get("S")
     version = int(item.get(VERSION, {}).get("N", "0"))
+    overlays: dict[str, str] | None = None
+    for name, attr in item.items():
+        if name.startswith("_m") and (name.startswith(OVERLAY) or name == MARKER_OVERLAY):
+            if overlays is None:
+                overlays = {}
+            overlays[MARKER if name == MARKER_OVERLAY else name[len(OVERLAY):]] = attr["S"]
     if meta is None:  # a counter row, or an item written by something else: live cells at ts 0
         s = RowState(version=version, deleted=-1)
         for col, v in plain.items():
@@ -216,4 +234,4 @@ def state_of(tm: TableMapping, item: Item) -> RowState:
             return (values.from_attribute(t.key, from_wire(raw[0])), values.from_attribute(t.value, from_wire(raw[1])))
         return values.from_attribute(t.element, from_wire(raw))  # type: ignore[attr-defined]
 
-    return load_meta(meta, plain, version, decode_element)
+    return load_meta(meta, plain, version, decode_element, overlays)

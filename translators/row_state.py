@@ -360,24 +360,39 @@ def dump_meta(s: RowState) -> str:
     """Timestamps and structure; values of live plain cells live in their own attributes."""
     meta: dict[str, Any] = {"d": s.deleted}
     if s.marker is not None:
-        meta["r"] = [s.marker.ts, s.marker.expiry]
-    # plain cells: [ts, expiry, tombstone?]; a tombstone's value is None
-    meta["c"] = {col: [c.ts, c.expiry, 1 if c.value is None else 0] for col, c in s.cells.items()}
-    colls = {}
-    for col, coll in s.collections.items():
-        elems = []
-        for key, e in coll.elems.items():
-            elems.append([list(key) if isinstance(key, tuple) else key, e.ts, e.expiry, e.value])
-        colls[col] = {"k": coll.kind, "t": coll.tomb, "e": elems}
-    meta["l"] = colls
+        meta["r"] = marker_meta(s.marker)
+    meta["c"] = {col: cell_meta(c) for col, c in s.cells.items()}
+    meta["l"] = {col: collection_meta(coll) for col, coll in s.collections.items()}
+    return dump_json(meta)
+
+
+def dump_json(meta: Any) -> str:
     return orjson.dumps(meta, default=_enc).decode()
 
 
+def marker_meta(marker: Cell) -> list[int]:
+    return [marker.ts, marker.expiry]
+
+
+def cell_meta(c: Cell) -> list[int]:
+    """A plain cell: [ts, expiry, tombstone?]; a tombstone's value is None."""
+    return [c.ts, c.expiry, 1 if c.value is None else 0]
+
+
+def collection_meta(coll: Collection) -> dict[str, Any]:
+    elems = [[list(key) if isinstance(key, tuple) else key, e.ts, e.expiry, e.value] for key, e in coll.elems.items()]
+    return {"k": coll.kind, "t": coll.tomb, "e": elems}
+
+
 def load_meta(meta: str, values: dict[str, Any], version: int,
-              decode_element: Any = None) -> RowState:
+              decode_element: Any = None, overlays: dict[str, str] | None = None) -> RowState:
     """Rebuilds the state from `_m` and the live values read from the column attributes.
-    `decode_element(col, raw)` turns a JSON-stored collection element back into its CQL value."""
+    `decode_element(col, raw)` turns a JSON-stored collection element back into its CQL value.
+    `overlays`: per-cell metadata a single-call write left beside `_m` (column → its `cell_meta`
+    or `collection_meta`, MARKER → the marker's), folded over `_m`'s entries: the newer wins."""
     m = orjson.loads(meta)
+    if overlays:
+        _fold(m, overlays)
     s = RowState(deleted=int(m.get("d", 0)), version=version)
     if "r" in m:
         s.marker = Cell(True, int(m["r"][0]), int(m["r"][1]))
@@ -391,3 +406,26 @@ def load_meta(meta: str, values: dict[str, Any], version: int,
             coll.elems[k] = Cell(value, int(ts), int(exp))
         s.collections[col] = coll
     return s
+
+
+MARKER = ""  # the row marker's key among `load_meta`'s overlays (no CQL column has an empty name)
+
+
+def _fold(m: dict[str, Any], overlays: dict[str, str]) -> None:
+    for col, raw in overlays.items():
+        o = orjson.loads(raw)
+        if col == MARKER:
+            if "r" not in m or o[0] >= m["r"][0]:
+                m["r"] = o
+            continue
+        section = m.setdefault("c" if isinstance(o, list) else "l", {})
+        cur = section.get(col)
+        if cur is None or _entry_ts(o) >= _entry_ts(cur):
+            section[col] = o
+
+
+def _entry_ts(entry: Any) -> int:
+    """The newest timestamp of a `cell_meta` or `collection_meta` entry."""
+    if isinstance(entry, list):
+        return int(entry[0])
+    return max([int(entry["t"])] + [int(e[1]) for e in entry["e"]])

@@ -1,6 +1,7 @@
 """Applies translated writes to DynamoDB with Cassandra's reconciliation.
 
-Row writes read the item, merge (translators.row_state) and write it back on condition that its
+A row write newer than everything in its item is one conditional UpdateItem (lww.write_once);
+otherwise the item is read, merged (translators.row_state) and written back on condition that its
 version did not move; a concurrent writer through another sidecar makes the condition fail and the
 merge is redone on the newer item. Counters are `ADD`s: not idempotent, exactly like Cassandra's.
 """
@@ -19,7 +20,7 @@ from translators.row_state import Mutation, merge
 
 from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, TransactionCanceled
 from . import large_items
-from .lww import Decide, WriteConflict, merge_into_item
+from .lww import APPLIED, FALLBACK_SHAPE, UNREAD, Decide, WriteConflict, merge_into_item, write_once
 
 __all__ = ["Decide", "DynamoWriter", "WriteConflict"]
 
@@ -32,6 +33,7 @@ class DynamoWriter:
         self.max_attempts = max_attempts
         self.conflicts = 0
         self.unchanged = 0
+        self.single_call: dict[tuple[str, str], int] = {}  # (table, outcome) → writes
 
     async def apply_row(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
                         mutation: Mutation, now: int | None = None) -> bool:
@@ -50,9 +52,19 @@ class DynamoWriter:
     async def _merge(self, tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any, ...],
                      mutation: Mutation, now: int | None,
                      decide: Decide | None) -> tuple[bool, bool, dict[str, Any] | None]:
+        key = key_item(tm, partition, clustering)
+        raw: Any = UNREAD
+        if decide is None:
+            outcome, raw = await write_once(self.client, tm, partition, clustering, mutation, key=key,
+                                            now=int(time.time()) if now is None else now)
+        else:
+            outcome = FALLBACK_SHAPE  # judged on the row as it is: read first
+        counted = (tm.cql_name, outcome)
+        self.single_call[counted] = self.single_call.get(counted, 0) + 1
+        if outcome == APPLIED:
+            return True, True, None
         done = await merge_into_item(self.client, self.large, tm, partition, clustering, [mutation],
-                                     key=key_item(tm, partition, clustering), max_attempts=self.max_attempts,
-                                     now=now, decide=decide)
+                                     key=key, max_attempts=self.max_attempts, raw=raw, now=now, decide=decide)
         self.conflicts += done.conflicts
         if done.applied and not done.written:
             self.unchanged += 1

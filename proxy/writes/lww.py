@@ -1,7 +1,10 @@
 """The last-write-wins write loop, one for the live mirror and the backfill: read the item, merge
 the mutations into it (translators.row_state, Cassandra's reconciliation), write it back on
 condition that its version did not move; when another writer got there first, merge again on the
-newer item. Large items go through S3 staging (large_items) on the way."""
+newer item. Large items go through S3 staging (large_items) on the way.
+
+The live mirror first tries `write_once`: one conditional UpdateItem for a write newer than
+everything in its item (translators.single_call); the loop runs only when that does not apply."""
 
 from __future__ import annotations
 
@@ -17,12 +20,19 @@ from translators import values
 from translators.item_codec import from_item, to_item, versioned_put
 from translators.mapping import TableMapping
 from translators.row_state import Mutation, RowState, merge, visible
+from translators.single_call import single_call
 
-from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient
+from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError
 from . import large_items
 
 Decide = Callable[[dict[str, Any] | None], bool]
-_UNREAD = object()
+UNREAD = object()  # the item has not been read yet
+# what became of a write offered to `write_once` (cdp_mirror_single_call_total{outcome})
+APPLIED = "applied"
+FALLBACK_CONDITION = "fallback_condition"  # not newer than the item, or a compressed or S3 item
+FALLBACK_SHAPE = "fallback_shape"  # the result depends on the item (collection elements, TTL, LWT)
+FALLBACK_SIZE = "fallback_size"  # the item would outgrow 400 KB: the merge compresses, offloads or refuses
+SINGLE_CALL_OUTCOMES = (APPLIED, FALLBACK_CONDITION, FALLBACK_SHAPE, FALLBACK_SIZE)
 
 
 class WriteConflict(Exception):
@@ -42,7 +52,7 @@ class Merged:
 async def merge_into_item(client: DynamoDBClient, large: large_items.LargeItems | None, tm: TableMapping,
                           partition: tuple[Any, ...], clustering: tuple[Any, ...],
                           mutations: Sequence[Mutation], *, key: dict[str, Any], max_attempts: int,
-                          raw: Any = _UNREAD, now: int | None = None, decide: Decide | None = None,
+                          raw: Any = UNREAD, now: int | None = None, decide: Decide | None = None,
                           before_put: Callable[[int], Awaitable[None]] | None = None) -> Merged:
     """Merges `mutations` into the item at `key`. `raw`: the item as already read (else it is read
     first); `decide` sees the row as a read would and may refuse the write, judged on the same item
@@ -51,7 +61,7 @@ async def merge_into_item(client: DynamoDBClient, large: large_items.LargeItems 
     conflicts = units = 0
     for attempt in range(1, max_attempts + 1):
         t_now = int(time.time()) if now is None else now
-        if raw is _UNREAD:
+        if raw is UNREAD:
             raw = await _read(client, tm, key)
         if staged is not None:
             await staged.settle(raw)
@@ -60,7 +70,7 @@ async def merge_into_item(client: DynamoDBClient, large: large_items.LargeItems 
             old = from_item(tm, await large_items.load(raw, large))
         except large_items.PayloadGone:
             conflicts += 1  # replaced between our read and the object's; read again
-            raw = _UNREAD
+            raw = UNREAD
             continue
         row = visible(old, t_now) if old is not None else None
         if decide is not None and not decide(row):
@@ -80,7 +90,7 @@ async def merge_into_item(client: DynamoDBClient, large: large_items.LargeItems 
                                                   None if old is None else old.version))
         except ConditionalCheckFailed:
             conflicts += 1
-            raw = _UNREAD
+            raw = UNREAD
             await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
             continue
         await staged.committed()
@@ -88,6 +98,27 @@ async def merge_into_item(client: DynamoDBClient, large: large_items.LargeItems 
     if staged is not None:
         await staged.settle(await _read(client, tm, key))
     raise WriteConflict(f"{tm.cql_name}: the item changed under {max_attempts} attempts in a row")
+
+
+async def write_once(client: DynamoDBClient, tm: TableMapping, partition: tuple[Any, ...],
+                     clustering: tuple[Any, ...], mutation: Mutation, *, key: dict[str, Any],
+                     now: int) -> tuple[str, Any]:
+    """Applies `mutation` in one conditional UpdateItem when it is newer than everything in its
+    item. Returns the outcome and, when the condition failed, the item as DynamoDB had it (UNREAD
+    otherwise): `merge_into_item` starts from it instead of reading again."""
+    request = single_call(tm, partition, clustering, mutation, key, now)
+    if request is None:
+        return FALLBACK_SHAPE, UNREAD
+    try:
+        await client.update_item(**request)
+    except ConditionalCheckFailed as e:
+        item = e.item
+        return FALLBACK_CONDITION, UNREAD if item is None else item
+    except DynamoDBError as e:
+        if e.code == "ValidationException" and "size" in e.message:
+            return FALLBACK_SIZE, UNREAD
+        raise
+    return APPLIED, UNREAD
 
 
 async def _read(client: DynamoDBClient, tm: TableMapping, key: dict[str, Any]) -> Any:

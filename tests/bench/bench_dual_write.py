@@ -10,7 +10,8 @@ The default run takes about 2.5 minutes.
 Targets (one sidecar each, all in front of the same Cassandra table):
   phase-cassandra  the table's mapping in phase `cassandra`: pure pass-through, the reference
   sync             phase `dual_write`, write_mode `sync`: the client is answered once Cassandra
-                   and DynamoDB both have the write (DynamoDB: GetItem, merge, conditional PutItem)
+                   and DynamoDB both have the write (DynamoDB: one conditional UpdateItem for a
+                   write newer than the item, else GetItem, merge, conditional PutItem)
   queued           phase `dual_write`, write_mode `queued`: answered once Cassandra and the local
                    journal have it; background workers apply it to DynamoDB
   direct           Cassandra without a sidecar (a reference; leave it out with --targets)
@@ -216,10 +217,15 @@ def ddb_counts(m: dict[str, float]) -> dict[str, float]:
            "dynamodb_errors": series(m, "cdp_dynamodb_errors_total")
            - series(m, "cdp_dynamodb_errors_total", code="ConditionalCheckFailedException"),
            "mirror_failures": series(m, "cdp_dual_write_failures_total")}
-    for op in ("GetItem", "PutItem"):
+    for op in DDB_OPS:
         out[f"{op}_n"] = series(m, "cdp_dynamodb_request_duration_seconds_count", operation=op)
         out[f"{op}_s"] = series(m, "cdp_dynamodb_request_duration_seconds_sum", operation=op)
+    for outcome in ("applied", "fallback_condition", "fallback_shape", "fallback_size"):
+        out[f"single_{outcome}"] = series(m, "cdp_mirror_single_call_total", outcome=outcome)
     return out
+
+
+DDB_OPS = ("GetItem", "PutItem", "UpdateItem")
 
 
 # -- load generator --------------------------------------------------------------------------------
@@ -371,13 +377,20 @@ def summarize_target(acc: DAcc) -> dict[str, Any]:
         out["other_cores"] = (acc.busy / CLK_TCK - acc.sidecar_cpu - acc.cassandra_cpu - acc.gen_cpu
                               - acc.ddb_cpu) / acc.seconds
     d = acc.ddb
-    gets, puts = d.get("GetItem_n", 0.0), d.get("PutItem_n", 0.0)
+    gets, puts, updates = d.get("GetItem_n", 0.0), d.get("PutItem_n", 0.0), d.get("UpdateItem_n", 0.0)
+    offered = sum(d.get(f"single_{o}", 0.0) for o in ("applied", "fallback_condition", "fallback_shape",
+                                                       "fallback_size"))
     out["dynamodb"] = {
         "get_item_per_write": gets / n if n else None,
         "put_item_per_write": puts / n if n else None,
+        "update_item_per_write": updates / n if n else None,
+        "calls_per_write": (gets + puts + updates) / n if n else None,
         "get_item_mean_ms": d["GetItem_s"] / gets * 1e3 if gets else None,
         "put_item_mean_ms": d["PutItem_s"] / puts * 1e3 if puts else None,
-        "call_ms_per_write": (d.get("GetItem_s", 0.0) + d.get("PutItem_s", 0.0)) / n * 1e3 if n else None,
+        "update_item_mean_ms": d["UpdateItem_s"] / updates * 1e3 if updates else None,
+        "call_ms_per_write": sum(d.get(f"{op}_s", 0.0) for op in DDB_OPS) / n * 1e3 if n else None,
+        # share of the writes offered as one UpdateItem that it applied
+        "single_call_applied_share": d.get("single_applied", 0.0) / offered if offered else None,
         "merge_conflicts": d.get("conflicts", 0.0),
         "errors": d.get("dynamodb_errors", 0.0),
         "mirror_failures": d.get("mirror_failures", 0.0),
@@ -463,16 +476,18 @@ def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
         print()
         print("DynamoDB calls made by the sidecar: calls per write, mean latency of a call as the sidecar saw "
               "it,\ntime in DynamoDB calls per write, and the mean latency added against the pass-through (ms)")
-        hdr = (f"{'conc':>4} {'target':<15} {'Get/w':>6} {'Put/w':>6} {'Get ms':>7} {'Put ms':>7} {'calls ms/w':>10} "
-               f"{'+mean':>7} {'conflicts':>9}")
+        hdr = (f"{'conc':>4} {'target':<15} {'calls/w':>7} {'Get/w':>6} {'Put/w':>6} {'Upd/w':>6} {'1-call':>6} "
+               f"{'Get ms':>7} {'Put ms':>7} {'Upd ms':>7} {'calls ms/w':>10} {'+mean':>7} {'conflicts':>9}")
         print(hdr)
         print("-" * len(hdr))
         for lv in levels:
             for t in mirrored:
                 d = lv[t]["dynamodb"]
-                print(f"{lv['concurrency']:>4} {t:<15} {fmt(d['get_item_per_write'], '.2f'):>6} "
-                      f"{fmt(d['put_item_per_write'], '.2f'):>6} {fmt(d['get_item_mean_ms'], '.3f'):>7} "
-                      f"{fmt(d['put_item_mean_ms'], '.3f'):>7} {fmt(d['call_ms_per_write'], '.3f'):>10} "
+                print(f"{lv['concurrency']:>4} {t:<15} {fmt(d['calls_per_write'], '.2f'):>7} "
+                      f"{fmt(d['get_item_per_write'], '.2f'):>6} {fmt(d['put_item_per_write'], '.2f'):>6} "
+                      f"{fmt(d['update_item_per_write'], '.2f'):>6} {fmt(d['single_call_applied_share'], '.0%'):>6} "
+                      f"{fmt(d['get_item_mean_ms'], '.3f'):>7} {fmt(d['put_item_mean_ms'], '.3f'):>7} "
+                      f"{fmt(d['update_item_mean_ms'], '.3f'):>7} {fmt(d['call_ms_per_write'], '.3f'):>10} "
                       f"{fmt(lv[t].get('added_mean_ms'), '+.3f'):>7} {d['merge_conflicts']:>9.0f}")
     if "queued" in names:
         print()
