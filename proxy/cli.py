@@ -68,6 +68,8 @@ _HELP = {
     "dynamodb_max_connections": "pooled HTTP connections to DynamoDB",
     "dynamodb_deadline": "seconds a client request may wait on DynamoDB/S3 (connection wait and retries included) "
                          "before it gets its error or its fallback; keep it under the drivers' request timeout",
+    "single_call_writes": "write a row newer than its whole DynamoDB item in one UpdateItem (--no-single-call-writes: "
+                          "read, merge and put every write, as sidecars before it did)",
     "s3_endpoint": "S3 endpoint URL for large_items: s3 (default: AWS's; a custom one is addressed path-style)",
     "s3_region": "region S3 requests are signed for (default: DynamoDB's)",
     "s3_max_connections": "pooled HTTP connections per S3 endpoint",

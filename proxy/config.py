@@ -98,6 +98,9 @@ class Config:
     # arrival: keep it under the drivers' request timeout, so the client hears the sidecar's
     # documented error (or gets its fallback) instead of giving up on its own (docs/dual-write.md)
     dynamodb_deadline: float = 2.0
+    # A row write newer than its whole item is one conditional UpdateItem (docs/dual-write.md).
+    # Off: every write reads, merges and puts, which sidecars of an older version also understand.
+    single_call_writes: bool = True
     # large_items: s3. Empty endpoint: AWS's regional S3; a custom one (MinIO, a VPC endpoint) is
     # addressed path-style. Empty region: DynamoDB's.
     s3_endpoint: str = ""

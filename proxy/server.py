@@ -181,8 +181,9 @@ class ProxyServer:
             # one file for every write DynamoDB did not take: queued ones that failed for good,
             # and those a client got an error for (`dead-letters replay` applies them all)
             dead_letters = DeadLetters(state / "dead-letters.jsonl")
-            self.dual = DualWrite(m, DynamoWriter(self._dynamodb, large=self.large), self.table_phase,
-                                  deadline=self.cfg.dynamodb_deadline, dead_letters=dead_letters)
+            writer = DynamoWriter(self._dynamodb, large=self.large, single_call=self.cfg.single_call_writes)
+            self.dual = DualWrite(m, writer, self.table_phase, deadline=self.cfg.dynamodb_deadline,
+                                  dead_letters=dead_letters)
             self.reads = ReadPath(m, DynamoReader(self._dynamodb, large=self.large), self.dual,
                                   self.cfg.verify_sample, self.cfg.verify_concurrency,
                                   ReadRepair(self.dual.writer) if self.cfg.fallback_read_repair else None,

@@ -295,9 +295,12 @@ class MemoryDynamoDB:
 
     def _check(self, req: Item, current: Item | None) -> None:
         expr = req.get("ConditionExpression")
-        if expr is not None and not self._holds(expr, req, current or {}):
+        if expr is not None and not any(self._holds(d, req, current or {}) for d in _disjuncts(expr)):
+            body: Item = {"__type": "ConditionalCheckFailedException"}
+            if req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current is not None:
+                body["Item"] = current
             raise ConditionalCheckFailed("ConditionalCheckFailedException", "The conditional request failed", 400,
-                                         {"__type": "ConditionalCheckFailedException"})
+                                         body)
 
     def _GetItem(self, req: Item) -> Item:
         item = self.tables[req["TableName"]].get(self._key_id(req["TableName"], req["Key"]))
@@ -327,12 +330,10 @@ class MemoryDynamoDB:
         vals = req.get("ExpressionAttributeValues", {})
         for clause, body in re.findall(r"\b(SET|ADD|REMOVE)\s+(.*?)(?=\s+\b(?:SET|ADD|REMOVE)\b|$)",
                                        req["UpdateExpression"]):
-            for part in (p.strip() for p in body.split(",")):
+            for part in (p.strip() for p in _top_level(body, ",")):
                 if clause == "SET":
                     path, _, v = (x.strip() for x in part.partition("="))
-                    if not v.startswith(":"):
-                        raise NotImplementedError(f"SET {part!r}")
-                    item[names.get(path, path)] = vals[v]
+                    item[names.get(path, path)] = _set_value(v, item, names, vals)
                 elif clause == "REMOVE":
                     item.pop(names.get(part, part), None)
                 else:
@@ -405,6 +406,39 @@ class MemoryDynamoDB:
         if expr[pos:].strip():
             raise NotImplementedError(f"the in-memory DynamoDB cannot read {expr[pos:]!r} in {expr!r}")
         return ok
+
+
+def _top_level(text: str, sep: str) -> list[str]:
+    """`text` split at each `sep` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+    return [*parts, text[start:]]
+
+
+def _disjuncts(expr: str) -> list[str]:
+    """A condition's terms joined by OR, each an AND of terms (outer parentheses dropped)."""
+    out = []
+    for d in (x.strip() for x in _top_level(expr, " OR ")):
+        out.append(d[1:-1] if d.startswith("(") and d.endswith(")") else d)
+    return out
+
+
+_SET_VALUE = re.compile(r"(?::\w+|if_not_exists\(\s*(?P<a>[#\w.:]+)\s*,\s*(?P<d>:\w+)\s*\))(?:\s*\+\s*(?P<p>:\w+))?")
+
+
+def _set_value(v: str, item: Item, names: dict[str, str], vals: Item) -> Any:
+    """`:v`, `if_not_exists(#a, :v)`, either `+ :w` (numbers)."""
+    m = _SET_VALUE.fullmatch(v)
+    if m is None:
+        raise NotImplementedError(f"SET ... = {v!r}")
+    base = vals[v.split()[0]] if m["a"] is None else item.get(names.get(m["a"], m["a"]), vals[m["d"]])
+    if m["p"] is None:
+        return base
+    return {"N": str(Decimal(base["N"]) + Decimal(vals[m["p"]]["N"]))}
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:

@@ -15,7 +15,10 @@ Item layout (attribute names configurable where noted):
 - `_ts` (mapping's timestamp attribute): the newest timestamp in the row;
 - `_ttl` (mapping's TTL attribute): epoch seconds when the whole item may go (every live cell
   expires, or a pure tombstone's retention ends); absent while anything lives forever;
-- `_v`: a version, incremented by every write (the optimistic-concurrency check).
+- `_v`: a version, incremented by every write (the optimistic-concurrency check);
+- `_m.<column>`, `_m:r`: per-cell metadata a single-call write (translators.single_call) leaves
+  beside `_m` for the cells it touched; `load_meta` folds them over `_m`'s entries (the newer
+  wins) and the next full put folds them in.
 
 Lists: elements are keyed by the write's timestamp and a sequence number, as Cassandra keys them
 by time UUIDs; appends, prepends and whole-list writes merge like Cassandra's. Setting an element by

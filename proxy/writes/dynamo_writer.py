@@ -27,8 +27,9 @@ __all__ = ["Decide", "DynamoWriter", "WriteConflict"]
 
 class DynamoWriter:
     def __init__(self, client: DynamoDBClient, max_attempts: int = 25,
-                 large: large_items.LargeItems | None = None) -> None:
+                 large: large_items.LargeItems | None = None, single_call: bool = True) -> None:
         self.client = client
+        self.single_call_writes = single_call  # off: every row write reads, merges and puts
         self.large = large  # large_items: s3
         self.max_attempts = max_attempts
         self.conflicts = 0
@@ -54,13 +55,15 @@ class DynamoWriter:
                      decide: Decide | None) -> tuple[bool, bool, dict[str, Any] | None]:
         key = key_item(tm, partition, clustering)
         raw: Any = UNREAD
-        if decide is None:
+        outcome: str | None = None  # None: single calls are off, nothing offered
+        if decide is not None:
+            outcome = FALLBACK_SHAPE  # judged on the row as it is: read first
+        elif self.single_call_writes:
             outcome, raw = await write_once(self.client, tm, partition, clustering, mutation, key=key,
                                             now=int(time.time()) if now is None else now)
-        else:
-            outcome = FALLBACK_SHAPE  # judged on the row as it is: read first
-        counted = (tm.cql_name, outcome)
-        self.single_call[counted] = self.single_call.get(counted, 0) + 1
+        if outcome is not None:
+            counted = (tm.cql_name, outcome)
+            self.single_call[counted] = self.single_call.get(counted, 0) + 1
         if outcome == APPLIED:
             return True, True, None
         done = await merge_into_item(self.client, self.large, tm, partition, clustering, [mutation],

@@ -19,6 +19,7 @@ from proxy.aws.dynamodb_client import OPERATIONS
 from proxy.metrics import CLOSE_REASONS
 from proxy.phases.model import PHASES
 from proxy.writes.dual_write import DEAD_LETTER_ORIGINS
+from proxy.writes.lww import SINGLE_CALL_OUTCOMES
 
 from .stores import AWS_ENV, cli, ddb, recreate_keyspace
 
@@ -133,6 +134,8 @@ def test_per_table_series_at_zero(scraped) -> None:
     for table in (QUEUED, SYNC):
         for origin in DEAD_LETTER_ORIGINS:
             _zero(scraped, "cdp_dead_letters_total", table=table, origin=origin)
+        for outcome in SINGLE_CALL_OUTCOMES:
+            _zero(scraped, "cdp_mirror_single_call_total", table=table, outcome=outcome)
         for name in ("cdp_verify_mismatches_total", "cdp_dynamo_read_errors_total", "cdp_fallback_timeouts_total"):
             _zero(scraped, name, table=table)
     # the queue of a queued table is made on its first write; its series are there before

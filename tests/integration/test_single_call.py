@@ -301,3 +301,22 @@ def test_an_item_outgrowing_400_kb_is_compressed_by_the_fallback(dynamodb):
             await _drop(dynamodb, tm)
 
     asyncio.run(run())
+
+
+def test_with_single_calls_off_every_write_reads_merges_and_puts(dynamodb, table):
+    """`--no-single-call-writes`: the item only ever gets full puts, as older sidecars write it."""
+    async def run() -> tuple[DynamoWriter, dict[str, int], Any]:
+        part, clus = (uuid.uuid4(),), (4,)
+        async with client(dynamodb) as c:
+            writer = DynamoWriter(c, single_call=False)
+            for ts in (10, 20):
+                await writer.apply_row(table, part, clus, Mutation(ts=ts, row_marker=True, cells={"n": ts}), now=NOW)
+            calls = dict(c.stats.by_operation("calls"))
+            got = await c.get_item(TableName=table.dynamodb_table, Key=key_item(table, part, clus),
+                                   ConsistentRead=True)
+        return writer, calls, got["Item"]
+
+    writer, calls, item = asyncio.run(run())
+    assert (calls["UpdateItem"], calls["GetItem"], calls["PutItem"]) == (0, 2, 2)
+    assert not any(k.startswith("_m.") or k == "_m:r" for k in item)
+    assert writer.single_call == {}

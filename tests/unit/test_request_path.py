@@ -446,7 +446,10 @@ async def test_concurrent_mirrors_of_one_row_merge_in_dynamodb(mapped: Mapped) -
     assert pair.dynamo is not None
     (item,) = pair.dynamo.items("ks.log")
     assert (item["msg"], item["_ts"]) == ({"S": "y"}, {"N": "20"})  # the latest write wins, as in Cassandra
-    assert pair.server.dual is not None and pair.server.dual.writer.conflicts >= 1  # (they did race)
+    assert pair.server.dual is not None
+    writer = pair.server.dual.writer
+    # (they did race: a merge was redone, or a write met a newer item and was merged into it)
+    assert writer.conflicts + writer.single_call.get(("ks.log", "fallback_condition"), 0) >= 1
 
 
 async def test_dynamo_fallback_write_goes_to_dynamodb_then_cassandra(mapped: Mapped) -> None:
