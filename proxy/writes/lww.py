@@ -9,6 +9,7 @@ everything in its item (translators.single_call); the loop runs only when that d
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
@@ -25,6 +26,7 @@ from translators.single_call import single_call
 from ..aws.dynamodb_client import ConditionalCheckFailed, DynamoDBClient, DynamoDBError
 from . import large_items
 
+log = logging.getLogger(__name__)
 Decide = Callable[[dict[str, Any] | None], bool]
 UNREAD = object()  # the item has not been read yet
 # what became of a write offered to `write_once` (cdp_mirror_single_call_total{outcome})
@@ -115,10 +117,21 @@ async def write_once(client: DynamoDBClient, tm: TableMapping, partition: tuple[
         item = e.item
         return FALLBACK_CONDITION, UNREAD if item is None else item
     except DynamoDBError as e:
-        if e.code == "ValidationException" and "size" in e.message:
+        if e.code != "ValidationException":
+            raise
+        if "item size" in e.message.lower():
             return FALLBACK_SIZE, UNREAD
-        raise
+        # an expression past one of DynamoDB's limits (a very wide table's row deletion): the
+        # merge writes a whole item instead; said once per table, since every such write meets it
+        if tm.cql_name not in _REFUSED:
+            _REFUSED.add(tm.cql_name)
+            log.warning("%s: DynamoDB refused a single-call write (%s); such writes read, merge and put",
+                        tm.cql_name, e.message)
+        return FALLBACK_SHAPE, UNREAD
     return APPLIED, UNREAD
+
+
+_REFUSED: set[str] = set()  # tables whose single-call writes DynamoDB refused as invalid
 
 
 async def _read(client: DynamoDBClient, tm: TableMapping, key: dict[str, Any]) -> Any:

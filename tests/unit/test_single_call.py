@@ -211,3 +211,23 @@ def test_an_overlay_older_than_the_metadata_loses() -> None:
     state = from_item(TM, item)
     assert state is not None and state.cells["kind"].ts == 50 and state.marker is not None
     assert visible(state, NOW) == {"kind": "new"}
+
+
+def test_a_row_delete_of_a_very_wide_table_is_left_to_the_merge() -> None:
+    """Its REMOVE list names every column twice: past DynamoDB's 4 KB expression limit, a full put."""
+    cols = ", ".join(f"c{i}: int" for i in range(400))
+    wide = loads_mapping(f"""
+version: 1
+tables:
+  - cql: ks.wide
+    dynamodb_table: fw_wide
+    phase: dual_write
+    schema:
+      columns: {{id: int, {cols}}}
+      partition_key: [id]
+""").table("ks", "wide")
+    assert wide is not None
+    key = key_item(wide, (1,), ())
+    assert single_call(wide, (1,), (), Mutation(ts=5, delete_row=True), key, NOW) is None
+    update = single_call(wide, (1,), (), Mutation(ts=5, cells={"c7": 1}), key, NOW)
+    assert update is not None and len(update["UpdateExpression"]) < 200
