@@ -429,6 +429,11 @@ def _read_metrics(reads: ReadPath) -> Iterable[Family]:
         for attr, fam in fams.items():
             fam.add_metric([table], getattr(st, attr))
     yield from fams.values()
+    items = CounterMetricFamily("cdp_dynamodb_items_read", "Items DynamoDB read for CQL reads (ScannedCount), by "
+                                "DynamoDB table and index ('' for the table itself)", labels=["dynamodb_table", "index"])
+    for (table, index), n in sorted(reads.reader.items_read.items()):
+        items.add_metric([table, index], n)
+    yield items
 def large_item_metrics(large: LargeItems) -> Iterable[Family]:
     s3, st = large.s3.stats, large.stats
     for name, doc, value in (

@@ -12,8 +12,9 @@ from cql_protocol.types import ListType, MapType, SetType
 
 from . import keys, values
 from .item_size import MAX_ITEM_SIZE, item_size
-from .mapping import TableMapping
+from .mapping import TOKEN_BUCKET, TOKEN_KEY, TableMapping
 from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_meta, visible
+from .token import murmur3_token, partition_key_bytes, token_bucket, token_index_key
 
 META = "_m"
 VERSION = "_v"
@@ -82,6 +83,8 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
         attr = values.to_attribute(cols[name], v)
         if attr is not None and tm.attribute_name(name) not in item:
             item[tm.attribute_name(name)] = attr
+    if tm.token_index:
+        item.update(token_attributes(tm, partition))
     item[META] = {"S": dump_meta(_meta_view(tm, state))}
     item[tm.timestamp_attribute] = {"N": str(state.max_ts())}
     item[VERSION] = {"N": str(state.version + 1)}
@@ -91,6 +94,13 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
     if tm.large_items == "compress" and item_size(item) > MAX_ITEM_SIZE:
         item = compress_item(tm, item)
     return item
+
+
+def token_attributes(tm: TableMapping, partition: tuple[Any, ...]) -> Item:
+    """The token index's key attributes of a partition's items (mapping option token_index)."""
+    kb = partition_key_bytes([tm.schema.columns[c] for c in tm.schema.partition_key], partition)
+    token = murmur3_token(kb)
+    return {TOKEN_BUCKET: {"N": str(token_bucket(token))}, TOKEN_KEY: {"B": token_index_key(token, kb)}}
 
 
 def versioned_put(table: str, item: Item, old_version: int | None) -> dict[str, Any]:
@@ -108,7 +118,7 @@ def versioned_put(table: str, item: Item, old_version: int | None) -> dict[str, 
 def compress_item(tm: TableMapping, item: Item) -> Item:
     """`large_items: compress`: regular column values and the metadata go into one zlib-compressed
     binary attribute; keys, the timestamp, the TTL and the version stay readable."""
-    keep = {tm.pk.attribute, tm.timestamp_attribute, tm.ttl_attribute, VERSION}
+    keep = {tm.pk.attribute, tm.timestamp_attribute, tm.ttl_attribute, VERSION, TOKEN_BUCKET, TOKEN_KEY}
     if tm.sk is not None:
         keep.add(tm.sk.attribute)
     keep.update(tm.attribute_name(c) for c in tm.schema.primary_key)

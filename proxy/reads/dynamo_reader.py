@@ -23,10 +23,10 @@ from cql_protocol.cql.ast import Select
 from cql_protocol.messages.result import Rows, RowsMetadata
 from cql_protocol.primitives import Unset
 from cql_protocol.types import CqlType
-from translators import item_codec
-from translators.mapping import IndexSpec, TableMapping
+from translators import item_codec, values
+from translators.mapping import TOKEN_INDEX, TOKEN_KEY, IndexSpec, TableMapping
 from translators.reads import encode_paging_state, plan_select
-from translators.reads.plan import Cursor, ReadPlan, Segment
+from translators.reads.plan import Attribute, Cursor, ReadPlan, Segment
 from translators.reads.rows import (
     Decoded,
     aggregate_row,
@@ -40,6 +40,7 @@ from translators.reads.rows import (
     sort_key_of,
     static_key,
 )
+from translators.reads.segments import partition_request
 
 from ..aws.dynamodb_client import DynamoDBClient, _json_default
 from ..writes import large_items
@@ -47,6 +48,7 @@ from ..writes.large_items import LargeItems
 
 Item = dict[str, Any]
 _PAGE_ITEMS = 1000  # DynamoDB's Limit per Query/Scan call when no page size bounds it
+_TOKEN_PAGE = 100  # token GSI entries per call: each new one starts a partition read
 _UNPROCESSED_ATTEMPTS = 10
 
 
@@ -59,6 +61,12 @@ class DynamoReader:
     def __init__(self, client: DynamoDBClient, large: LargeItems | None = None) -> None:
         self.client = client
         self.large = large
+        # items DynamoDB read (ScannedCount: filtered ones too), by (DynamoDB table, GSI or "")
+        self.items_read: dict[tuple[str, str], int] = {}
+
+    def _count(self, table: str, resp: dict[str, Any], index: str = "") -> None:
+        n = resp.get("ScannedCount", len(resp.get("Items", ())))
+        self.items_read[(table, index)] = self.items_read.get((table, index), 0) + int(n)
 
     async def expand(self, raw: Item) -> Item:
         """Every item fetched goes through here before decoding: S3 payloads of large items are
@@ -72,6 +80,7 @@ class DynamoReader:
     async def _get(self, table: str, key: Item) -> Item | None:
         got = await self.client.call("GetItem", {"TableName": table, "Key": key, "ConsistentRead": True})
         item = got.get("Item")
+        self._count(table, {"ScannedCount": 1 if item else 0})
         return item if item else None
 
     async def _batch_get(self, table: str, keys: Sequence[Item]) -> dict[bytes, Item]:
@@ -80,6 +89,7 @@ class DynamoReader:
         for attempt in range(_UNPROCESSED_ATTEMPTS):
             resp = await self.client.call("BatchGetItem", {
                 "RequestItems": {table: {"Keys": pending, "ConsistentRead": True}}})
+            self._count(table, {"Items": resp.get("Responses", {}).get(table, [])})
             for item in resp.get("Responses", {}).get(table, []):
                 found[_key_id({k: item[k] for k in pending[0]})] = item
             pending = resp.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
@@ -107,6 +117,11 @@ class DynamoReader:
                     if item is not None:
                         yield item, at
             return
+        if seg.op == "Token":
+            async with aclosing(self._token_items(plan, seg, start)) as tokens:
+                async for x in tokens:
+                    yield x
+            return
         req = dict(seg.request)
         if start:
             req["ExclusiveStartKey"] = start
@@ -115,6 +130,7 @@ class DynamoReader:
         index = seg.index
         while True:
             resp = await self.client.call(seg.op, req)
+            self._count(table, resp, index.name if index is not None else "")
             for raw in resp.get("Items", []):
                 pos = key_of(plan, raw, index)
                 if index is not None and index.projection != "ALL":
@@ -127,6 +143,68 @@ class DynamoReader:
             if not lek:
                 return
             req["ExclusiveStartKey"] = lek
+
+    async def _partition(self, plan: ReadPlan, pk: Any, start: Any) -> AsyncGenerator[Item, None]:
+        """The items of one whole partition in clustering order, from after `start` on."""
+        req = partition_request(plan.tm, pk)
+        want = plan.page_size or plan.limit
+        if want:
+            # the token range holds the whole partition: only other filters can drop its rows
+            filtered = any(f.target != "token" for f in plan.filters)
+            req["Limit"] = min(_PAGE_ITEMS, max(want + 2, 100) if filtered else want + 2)
+        if start:
+            req["ExclusiveStartKey"] = start
+        while True:
+            resp = await self.client.call("Query", req)
+            self._count(plan.tm.dynamodb_table, resp)
+            for raw in resp.get("Items", []):
+                yield raw
+            lek = resp.get("LastEvaluatedKey")
+            if not lek:
+                return
+            req["ExclusiveStartKey"] = lek
+
+    async def _token_items(self, plan: ReadPlan, seg: Segment, start: Any) -> AsyncGenerator[tuple[Item, Any], None]:
+        """token_index: the partitions of one GSI bucket in ring order, each read whole from the
+        table. Position: the partition's GSI sort key, its partition key and the last item's key."""
+        tm = plan.tm
+        req = dict(seg.request)
+        vals = dict(req["ExpressionAttributeValues"])
+        req["ExpressionAttributeValues"] = vals
+        want = plan.page_size or plan.limit
+        req["Limit"] = min(_TOKEN_PAGE, want + 2) if want else _TOKEN_PAGE
+
+        async def whole(tk: Attribute, pk: Any, after: Any) -> AsyncGenerator[tuple[Item, Any], None]:
+            async with aclosing(self._partition(plan, pk, after)) as items:
+                async for raw in items:
+                    yield raw, {"tk": tk, "pk": pk, "in": key_of(plan, raw)}
+
+        if start:
+            async with aclosing(whole(start["tk"], start["pk"], start["in"])) as rest:
+                async for x in rest:
+                    yield x
+            # the next partition's GSI key is the smallest one above this partition's
+            vals[":lo"] = {"B": values.attr_bytes(start["tk"]["B"]) + b"\0"}
+        while True:
+            resp = await self.client.call("Query", req)
+            self._count(tm.dynamodb_table, resp, TOKEN_INDEX)
+            prev: bytes | None = None
+            for g in resp.get("Items", []):
+                tk = values.attr_bytes(g[TOKEN_KEY]["B"])
+                if tk == prev:
+                    continue  # another row of the partition just read
+                prev = tk
+                async with aclosing(whole(g[TOKEN_KEY], g[tm.pk.attribute], None)) as rows:
+                    async for x in rows:
+                        yield x
+            lek = resp.get("LastEvaluatedKey")
+            if not lek:
+                return
+            if prev is None:
+                req["ExclusiveStartKey"] = lek  # a page of other tables' items (shared table)
+            else:
+                req.pop("ExclusiveStartKey", None)
+                vals[":lo"] = {"B": prev + b"\0"}  # past the rest of that partition's GSI entries
 
     # -- rows --------------------------------------------------------------------------------
 

@@ -89,6 +89,8 @@ def _table_to_dict(tm: TableMapping, defaults: TableDefaults) -> dict[str, Any]:
                 e["cql_index"] = ix.cql_index
             ixs.append(e)
         out["indexes"] = ixs
+    if tm.token_index:
+        out["token_index"] = True
     s = tm.schema
     schema: dict[str, Any] = {
         "columns": {c: type_to_cql(t) for c, t in s.columns.items()},

@@ -21,6 +21,12 @@ SORT_KEY_ENCODINGS = ("auto", "plain", "bytecomparable")
 PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 ATTRIBUTE_TYPES = ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS")
 
+# token_index: the GSI and its key attributes (bucket: the token's top bits; key: the token as 8
+# unsigned big-endian bytes, then the serialized partition key, so it orders as Cassandra's ring)
+TOKEN_INDEX = "cdp_token"
+TOKEN_BUCKET = "_tb"
+TOKEN_KEY = "_tk"
+
 KeyEncoding = Literal["plain", "bytecomparable", "composite", "constant"]
 ClusteringOrder = Literal["asc", "desc"]
 Projection = Literal["ALL", "KEYS_ONLY", "INCLUDE"]
@@ -115,6 +121,9 @@ class TableMapping:
     attributes: dict[str, AttributeSpec]  # every column, in schema order
     indexes: tuple[IndexSpec, ...]
     schema: TableSchema
+    # items carry their partition's token (TOKEN_BUCKET/TOKEN_KEY) and the DynamoDB table has the
+    # TOKEN_INDEX GSI: token() range reads go in token order at a cost proportional to their rows
+    token_index: bool = False
 
     @property
     def cql_name(self) -> str:

@@ -61,6 +61,7 @@ from translators.reads.segments import (
     _key_lookup_segment,
     _partition_query_segments,
     _scan_segment,
+    _token_segments,
     _whole_keys,
 )
 from translators.select_meta import Selected, resolve_selection
@@ -193,7 +194,14 @@ def plan_select(
                             "this query")
 
     static_rows, uses_static, static_sk = _statics(tm, stmt, r, selection, cs.restricted)
-    segments = _segments(tm, pk_full, partitions, cs, reverse, index, index_value)
+    tokens = bool(r.token_lower or r.token_upper)
+    if not pk_full and index is None and tm.token_index and (tokens or limit is not None):
+        segments = _token_segments(tm, r.token_lower, r.token_upper)
+    else:
+        if tokens and limit is not None and not pk_full:
+            raise table.unsupported("token() restrictions with LIMIT are only translated for tables mapped with "
+                                    "token_index: true (rows in token order)")
+        segments = _segments(tm, pk_full, partitions, cs, reverse, index, index_value)
 
     fp = _fingerprint(stmt, tm, values_)
     resume = decode_paging_state(fp, paging_state, name) if paging_state and paging else None
