@@ -24,7 +24,7 @@ from translators import values
 from translators.mapping import IndexSpec, TableMapping
 from translators.reads.plan import Filter
 from translators.statements import _Table
-from translators.token import partition_token
+from translators.token import MIN_TOKEN, partition_token
 
 BIGINT = native(TypeCode.BIGINT)
 INT = native(TypeCode.INT)
@@ -176,8 +176,10 @@ def _token_value(table: _Table, term: Any) -> int:
         raise table.invalid(f"Invalid number of arguments in call to function system.token: {len(pk)} required "
                             f"but {len(term.args)} provided")
     types = [table.tm.schema.columns[c] for c in pk]
-    key = tuple(_value(table, a, t, f"arg{i}(system.token)") for i, (a, t) in enumerate(zip(term.args, types,
-                                                                                           strict=True)))
+    key = tuple(table.value(a, t, f"arg{i}(system.token)") for i, (a, t) in enumerate(zip(term.args, types,
+                                                                                          strict=True)))
+    if any(v is None or v is UNSET for v in key):
+        raise table.invalid("Invalid null token value")
     return partition_token(types, key)
 
 
@@ -268,6 +270,8 @@ def _partitions(table: _Table, r: _Restrictions, pk_full: bool) -> list[tuple[An
         for col, (_cols, rows) in r.pk.items():
             r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
             r.needs_filtering = True
+    if r.token_upper is not None and r.token_upper[0] == MIN_TOKEN:
+        r.token_upper = None  # an end at the ring's minimum is the end of the ring, as in Cassandra
     if r.token_lower or r.token_upper:
         if pk_full:
             raise table.unsupported("token() restrictions together with a restricted partition key are not "
