@@ -12,6 +12,8 @@ Which request:
                                                   ORDER BY reversed: ScanIndexForward false
   * = on a column with a GSI in the mapping       Query on the GSI (eventually consistent); items of
                                                   a KEYS_ONLY/INCLUDE GSI are read again from the table
+  * token ranges (or a LIMIT) on a table mapped  Query of the token GSI per bucket in token order,
+    with token_index                              then each partition it names read whole (Query)
   * anything else (token ranges, ALLOW FILTERING, Scan (ConsistentRead), limited to the table's
     no restriction)                               entity prefixes by a FilterExpression
 Every restriction the keys do not express (regular and static columns, map elements, CONTAINS,
@@ -21,7 +23,8 @@ cell-level liveness check is the only way to treat expired and deleted cells as 
 
 Order: partitions named by IN come in partition key order (as Cassandra returns them), clustering IN
 values in clustering order. Scans and GSI queries return partitions in DynamoDB's order, which
-has no relation to Cassandra's token order (rows within a partition keep clustering order).
+has no relation to Cassandra's token order (rows within a partition keep clustering order); the
+token GSI gives token order, then partition key bytes, as Cassandra's ring.
 
 Paging state: our own bytes (`encode_paging_state`): the position after the last row returned
 (segment, ExclusiveStartKey or key index, the partition being read and how many of its rows were
