@@ -23,10 +23,10 @@ from cql_protocol.cql.ast import Select
 from cql_protocol.messages.result import Rows, RowsMetadata
 from cql_protocol.primitives import Unset
 from cql_protocol.types import CqlType
-from translators import item_codec, values
-from translators.mapping import TOKEN_INDEX, TOKEN_KEY, IndexSpec, TableMapping
+from translators import item_codec
+from translators.mapping import IndexSpec, TableMapping
 from translators.reads import encode_paging_state, plan_select
-from translators.reads.plan import Attribute, Cursor, ReadPlan, Segment
+from translators.reads.plan import Cursor, ReadPlan, Segment
 from translators.reads.rows import (
     Decoded,
     aggregate_row,
@@ -40,15 +40,14 @@ from translators.reads.rows import (
     sort_key_of,
     static_key,
 )
-from translators.reads.segments import partition_request
 
 from ..aws.dynamodb_client import DynamoDBClient, _json_default
 from ..writes import large_items
 from ..writes.large_items import LargeItems
+from .token_scan import Skip, token_items
 
 Item = dict[str, Any]
 _PAGE_ITEMS = 1000  # DynamoDB's Limit per Query/Scan call when no page size bounds it
-_TOKEN_PAGE = 100  # token GSI entries per call: each new one starts a partition read
 _UNPROCESSED_ATTEMPTS = 10
 
 
@@ -98,7 +97,8 @@ class DynamoReader:
             await asyncio.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         raise TimeoutError(f"BatchGetItem on {table}: {len(pending)} keys still unprocessed")
 
-    async def _items(self, plan: ReadPlan, seg: Segment, start: Any) -> AsyncGenerator[tuple[Item, Any], None]:
+    async def _items(self, plan: ReadPlan, seg: Segment, start: Any, skip: Skip | None = None
+                     ) -> AsyncGenerator[tuple[Item, Any], None]:
         """(wire-form item, position after it) of one segment, from `start` on."""
         table = plan.tm.dynamodb_table
         if seg.op == "Get":
@@ -118,7 +118,7 @@ class DynamoReader:
                         yield item, at
             return
         if seg.op == "Token":
-            async with aclosing(self._token_items(plan, seg, start)) as tokens:
+            async with aclosing(token_items(self._call, plan, seg, start, skip or Skip())) as tokens:
                 async for x in tokens:
                     yield x
             return
@@ -144,67 +144,10 @@ class DynamoReader:
                 return
             req["ExclusiveStartKey"] = lek
 
-    async def _partition(self, plan: ReadPlan, pk: Any, start: Any) -> AsyncGenerator[Item, None]:
-        """The items of one whole partition in clustering order, from after `start` on."""
-        req = partition_request(plan.tm, pk)
-        want = plan.page_size or plan.limit
-        if want:
-            # the token range holds the whole partition: only other filters can drop its rows
-            filtered = any(f.target != "token" for f in plan.filters)
-            req["Limit"] = min(_PAGE_ITEMS, max(want + 2, 100) if filtered else want + 2)
-        if start:
-            req["ExclusiveStartKey"] = start
-        while True:
-            resp = await self.client.call("Query", req)
-            self._count(plan.tm.dynamodb_table, resp)
-            for raw in resp.get("Items", []):
-                yield raw
-            lek = resp.get("LastEvaluatedKey")
-            if not lek:
-                return
-            req["ExclusiveStartKey"] = lek
-
-    async def _token_items(self, plan: ReadPlan, seg: Segment, start: Any) -> AsyncGenerator[tuple[Item, Any], None]:
-        """token_index: the partitions of one GSI bucket in ring order, each read whole from the
-        table. Position: the partition's GSI sort key, its partition key and the last item's key."""
-        tm = plan.tm
-        req = dict(seg.request)
-        vals = dict(req["ExpressionAttributeValues"])
-        req["ExpressionAttributeValues"] = vals
-        want = plan.page_size or plan.limit
-        req["Limit"] = min(_TOKEN_PAGE, want + 2) if want else _TOKEN_PAGE
-
-        async def whole(tk: Attribute, pk: Any, after: Any) -> AsyncGenerator[tuple[Item, Any], None]:
-            async with aclosing(self._partition(plan, pk, after)) as items:
-                async for raw in items:
-                    yield raw, {"tk": tk, "pk": pk, "in": key_of(plan, raw)}
-
-        if start:
-            async with aclosing(whole(start["tk"], start["pk"], start["in"])) as rest:
-                async for x in rest:
-                    yield x
-            # the next partition's GSI key is the smallest one above this partition's
-            vals[":lo"] = {"B": values.attr_bytes(start["tk"]["B"]) + b"\0"}
-        while True:
-            resp = await self.client.call("Query", req)
-            self._count(tm.dynamodb_table, resp, TOKEN_INDEX)
-            prev: bytes | None = None
-            for g in resp.get("Items", []):
-                tk = values.attr_bytes(g[TOKEN_KEY]["B"])
-                if tk == prev:
-                    continue  # another row of the partition just read
-                prev = tk
-                async with aclosing(whole(g[TOKEN_KEY], g[tm.pk.attribute], None)) as rows:
-                    async for x in rows:
-                        yield x
-            lek = resp.get("LastEvaluatedKey")
-            if not lek:
-                return
-            if prev is None:
-                req["ExclusiveStartKey"] = lek  # a page of other tables' items (shared table)
-            else:
-                req.pop("ExclusiveStartKey", None)
-                vals[":lo"] = {"B": prev + b"\0"}  # past the rest of that partition's GSI entries
+    async def _call(self, op: str, req: dict[str, Any], index: str) -> dict[str, Any]:
+        resp = await self.client.call(op, req)
+        self._count(req["TableName"], resp, index)
+        return resp
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -239,7 +182,8 @@ class DynamoReader:
             seg = plan.segments[si]
             start = cur.start if si == cur.segment else None
             single_partition = seg.op == "Query" and seg.index is None
-            async with aclosing(self._items(plan, seg, start)) as items:
+            skip = Skip()
+            async with aclosing(self._items(plan, seg, start, skip)) as items:
                 async for raw, pos in items:
                     pk = raw[tm.pk.attribute]
                     if pk != part:
@@ -256,6 +200,7 @@ class DynamoReader:
                     if ppl is not None and part_rows >= ppl:
                         if single_partition:
                             break
+                        skip.partition = pk  # a token read stops reading this partition
                         continue
                     if seg.drop and tm.sk is not None and raw.get(tm.sk.attribute) in seg.drop:
                         continue

@@ -15,7 +15,7 @@ from cassandra.query import SimpleStatement
 from tests.conftest import start_sidecar
 
 from .drivers import session_for
-from .stores import AWS_ENV, mapped_keyspace
+from .stores import AWS_ENV, mapped_keyspace, with_token_index
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +78,12 @@ READS = [
     f"SELECT DISTINCT p, st FROM {T} WHERE p IN (1, 2, 3, 4)",
     f"SELECT s['e'], s['zz'], fs['e'], fs['zz'], m['b'], m['zz'] FROM {T} WHERE p = 1",
     f"SELECT m['a'..'c'], m[..'b'], m['c'..], s['b'..'d'], fs['b'..], m['x'..'y'] FROM {T} WHERE p = 1 AND c = 5",
+    # whole-table reads, in token order through the token index
+    f"SELECT a, b FROM {T} LIMIT 100",
+    f"SELECT * FROM {T} LIMIT 100",
+    f"SELECT p, c, st FROM {T} WHERE token(p) > -9223372036854775808 LIMIT 100",
+    f"SELECT DISTINCT p, st FROM {T} LIMIT 10",
+    f"SELECT count(*) FROM {T}",
     f"SELECT ts, seq, payload FROM {E} WHERE tenant = 't' AND bucket = 1",
     f"SELECT * FROM {E} WHERE tenant = 't' AND bucket = 1",
     f"SELECT count(*) FROM {E} WHERE tenant = 't' AND bucket = 1",
@@ -93,7 +99,7 @@ def dynamo_sidecar(cassandra, dynamodb, tmp_path_factory):
         f"fs frozen<set<text>>, m map<text, int>, PRIMARY KEY (p, c))",
         f"CREATE TABLE {E} (tenant text, bucket int, ts int, seq int, payload text, meta text, "
         f"PRIMARY KEY ((tenant, bucket), ts, seq))",
-    ], tmp, "rs_") as (mapping, _m):
+    ], tmp, "rs_", edit=with_token_index) as (mapping, _m):
         phases = ",".join(f"{KS}.{t}=%s" for t in ("t", "events"))
         dual = start_sidecar(cassandra, tmp, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
                              "--phases", phases % ("dual_write", "dual_write"), env=AWS_ENV)

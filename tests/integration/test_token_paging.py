@@ -17,7 +17,7 @@ from tests.conftest import start_sidecar
 from translators.token import MAX_TOKEN, MIN_TOKEN
 
 from .drivers import session_for
-from .stores import AWS_ENV, mapped_keyspace
+from .stores import AWS_ENV, mapped_keyspace, with_token_index
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +26,13 @@ BIG = ("big", 0)  # a partition with many rows
 BIG_ROWS = 600
 
 
-def _token_index(text: str) -> str:
-    return re.sub(r"^(\s+)dynamodb_table: (.*)$", r"\1dynamodb_table: \2\n\1token_index: true", text, flags=re.M)
-
-
 @pytest.fixture(scope="module")
 def sidecars(cassandra, dynamodb, tmp_path_factory) -> Iterator[tuple[Any, Any]]:
     tmp = tmp_path_factory.mktemp("tokens")
     with mapped_keyspace(cassandra, dynamodb, KS, [
         f"CREATE TABLE {KS}.ev (a text, b int, c int, v text, s int static, PRIMARY KEY ((a, b), c))",
         f"CREATE TABLE {KS}.kv (k int PRIMARY KEY, v text)",
-    ], tmp, "rs_", edit=_token_index) as (mapping, _m):
+    ], tmp, "rs_", edit=with_token_index) as (mapping, _m):
         tables = ("ev", "kv")
         dual = start_sidecar(cassandra, tmp, "--mapping", str(mapping), "--dynamodb-endpoint", dynamodb,
                              "--phases", ",".join(f"{KS}.{t}=dual_write" for t in tables), env=AWS_ENV)
@@ -158,3 +154,22 @@ def test_token_idiom_shapes_match_cassandra(cassandra, sidecars, cql, key):
     theirs, ours = _both(cassandra, dyn, lambda s: _walk(s, first, cql, key, 9))
     assert len(theirs) > 20
     assert ours == theirs
+
+
+def test_per_partition_limit_reads_little_of_each_partition(cassandra, sidecars):
+    dyn, _ = sidecars
+    cql = f"SELECT a, b, c FROM {KS}.ev WHERE token(a, b) > ? PER PARTITION LIMIT 1"
+
+    def read(s: Any) -> list[tuple[Any, ...]]:
+        prepared = s.prepare(cql)
+        prepared.fetch_size = 50
+        return [tuple(r) for r in s.execute(prepared, [MIN_TOKEN])]
+
+    before = _items_read(_metrics(dyn))
+    theirs, ours = _both(cassandra, dyn, read)
+    read_ = _items_read(_metrics(dyn)) - before
+    print(f"\nrows {len(ours)} items read {read_}")
+    assert ours == theirs and len(ours) > 100
+    # one index entry per row of the small partitions, up to 3 items of each partition, and a page of
+    # the big partition's index entries: never the big partition whole
+    assert read_ <= 6 * len(ours) and read_ < BIG_ROWS + len(ours), (read_, len(ours))
