@@ -26,6 +26,7 @@ from translators.token import (
     token_index_bounds,
     token_index_key,
 )
+from translators.token_fill import token_update
 
 MAPPING = """
 version: 1
@@ -123,3 +124,14 @@ def test_index_bounds_hold_exactly_the_tokens_in_range(tok: int, key: bytes, lo:
     b = token_index_bounds(lo, hi)
     k = token_index_key(tok, key)
     assert inside == (b is not None and b[0] <= k <= b[1])
+
+
+def test_items_written_before_token_index_get_an_update_with_their_keys() -> None:
+    item = {"pk": {"S": "x:3"}, "sk": {"B": b"\x00"}, "a": {"S": "x"}, "b": {"N": "3"}, "c": {"N": "1"}}
+    req = token_update([EV], item)
+    assert req is not None and req["Key"] == {"pk": item["pk"], "sk": item["sk"]}
+    want = token_attributes(EV, ("x", 3))
+    assert req["ExpressionAttributeValues"] == {":tb": want["_tb"], ":tk": want["_tk"]}
+    assert req["ConditionExpression"] == "attribute_exists(#pk)"
+    assert token_update([EV], {**item, **want}) is None  # has them already
+    assert token_update([M.table("ks", "plain")], {"pk": {"N": "1"}, "k": {"N": "1"}}) is None  # no token_index
