@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cql_protocol.cql import parse
 from cql_protocol.types import TypeCode, native, serialize
 from translators.item_codec import to_item, token_attributes
-from translators.mapping import loads_mapping
+from translators.mapping import MappingError, dump_mapping, loads_mapping
 from translators.reads import ReadPlan, plan_select
 from translators.row_state import Mutation, merge
 from translators.statements import Untranslatable
@@ -135,3 +135,10 @@ def test_items_written_before_token_index_get_an_update_with_their_keys() -> Non
     assert req["ConditionExpression"] == "attribute_exists(#pk)"
     assert token_update([EV], {**item, **want}) is None  # has them already
     assert token_update([M.table("ks", "plain")], {"pk": {"N": "1"}, "k": {"N": "1"}}) is None  # no token_index
+
+
+def test_token_index_survives_a_dump_and_a_bad_value_is_refused() -> None:
+    again = loads_mapping(dump_mapping(M))
+    assert again.table("ks", "ev").token_index and not again.table("ks", "plain").token_index  # type: ignore[union-attr]
+    with pytest.raises(MappingError, match="token_index must be true or false"):
+        loads_mapping(MAPPING.replace("token_index: true", "token_index: yes please"))

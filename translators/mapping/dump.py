@@ -171,4 +171,6 @@ def summarize(mapping: Mapping) -> list[str]:
                 if ix.sort_key:
                     keys += f" / {tm.attribute_name(ix.sort_key)} ({tm.attribute_type(ix.sort_key)})"
                 lines.append(f"    index {ix.name}: {keys}, projection {ix.projection}")
+            if tm.token_index:
+                lines.append("    token index cdp_token: _tb (N) / _tk (B), projection KEYS_ONLY (token-ordered reads)")
     return lines
