@@ -97,6 +97,12 @@ class DynamoReader:
             await asyncio.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         raise TimeoutError(f"BatchGetItem on {table}: {len(pending)} keys still unprocessed")
 
+    async def _batch_in_order(self, table: str, keys: list[Item]) -> list[Item | None]:
+        found: dict[bytes, Item] = {}
+        for chunk in batch_chunks(keys):
+            found.update(await self._batch_get(table, chunk))
+        return [found.get(_key_id(k)) for k in keys]
+
     async def _items(self, plan: ReadPlan, seg: Segment, start: Any, skip: Skip | None = None
                      ) -> AsyncGenerator[tuple[Item, Any], None]:
         """(wire-form item, position after it) of one segment, from `start` on."""
@@ -118,7 +124,8 @@ class DynamoReader:
                         yield item, at
             return
         if seg.op == "Token":
-            async with aclosing(token_items(self._call, plan, seg, start, skip or Skip())) as tokens:
+            async with aclosing(token_items(self._call, lambda keys: self._batch_in_order(table, keys), plan, seg,
+                                            start, skip or Skip())) as tokens:
                 async for x in tokens:
                     yield x
             return

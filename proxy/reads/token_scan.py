@@ -4,7 +4,8 @@ The token GSI (keys only) names the partitions in ring order; each partition is 
 from the table with a consistent Query, in clustering order. The first page of the next few
 partitions is asked for while the current one is read (the window grows with the partitions a
 read has used, so a page that ends early leaves few reads wasted). A partition whose rows the
-caller no longer wants (PER PARTITION LIMIT reached) is not read further.
+caller no longer wants (PER PARTITION LIMIT reached) is not read further. A table without
+clustering columns has one item per partition: the index's keys are read with BatchGetItem.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from translators.reads.segments import partition_request
 
 Item = dict[str, Any]
 Call = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]  # (operation, request, index)
+BatchGet = Callable[[list[Item]], Awaitable[list[Item | None]]]  # items of whole keys, in key order
 _PAGE_ITEMS = 1000
 _TOKEN_PAGE = 100  # GSI entries per call: each new one starts a partition read
 _PREFETCH = 16  # partitions read ahead at most
@@ -74,11 +76,13 @@ def _first_page(call: Call, plan: ReadPlan, pk: Any, after: Any = None) -> Await
     return call("Query", req, "")
 
 
-async def token_items(call: Call, plan: ReadPlan, seg: Segment, start: Any, skip: Skip
+async def token_items(call: Call, batch_get: BatchGet, plan: ReadPlan, seg: Segment, start: Any, skip: Skip
                       ) -> AsyncGenerator[tuple[Item, Any], None]:
     """(item, position after it) of one GSI bucket's partitions, in ring order. Position: the
-    partition's GSI sort key, its partition key and the last item's key."""
+    partition's GSI sort key, its partition key and the last item's key. A table without
+    clustering columns has one item per partition: those are read 100 to a BatchGetItem."""
     tm = plan.tm
+    single_item = tm.sk is None or tm.sk.encoding == "constant"
     req = dict(seg.request)
     vals = dict(req["ExpressionAttributeValues"])
     req["ExpressionAttributeValues"] = vals
@@ -91,10 +95,11 @@ async def token_items(call: Call, plan: ReadPlan, seg: Segment, start: Any, skip
                 yield raw, {"tk": tk, "pk": pk, "in": key_of(plan, raw)}
 
     if start:
-        first = await _first_page(call, plan, start["pk"], start["in"])
-        async with aclosing(emit(start["tk"], start["pk"], first)) as rest:
-            async for x in rest:
-                yield x
+        if not single_item:
+            first = await _first_page(call, plan, start["pk"], start["in"])
+            async with aclosing(emit(start["tk"], start["pk"], first)) as rest:
+                async for x in rest:
+                    yield x
         # the next partition's GSI key is the smallest one above this partition's
         vals[":lo"] = {"B": values.attr_bytes(start["tk"]["B"]) + b"\0"}
     used = 0  # partitions read so far: the read-ahead window grows with it
@@ -103,12 +108,20 @@ async def token_items(call: Call, plan: ReadPlan, seg: Segment, start: Any, skip
         while True:
             resp = await call("Query", req, TOKEN_INDEX)
             parts: list[tuple[Attribute, Any]] = []
+            entries: list[Item] = []
             prev: bytes | None = None
             for g in resp.get("Items", []):
                 tk = values.attr_bytes(g[TOKEN_KEY]["B"])
                 if tk != prev:  # a partition's other rows follow it in the index
                     parts.append((g[TOKEN_KEY], g[tm.pk.attribute]))
+                    entries.append(g)
                     prev = tk
+            if single_item and parts:
+                got = await batch_get([key_of(plan, g) for g in entries])
+                for (tk_attr, pk), raw in zip(parts, got, strict=True):
+                    if raw is not None:
+                        yield raw, {"tk": tk_attr, "pk": pk, "in": key_of(plan, raw)}
+                parts = []
             for i, (tk_attr, pk) in enumerate(parts):
                 for j in range(i, min(len(parts), i + min(_PREFETCH, 1 + used))):
                     if j not in ahead:
