@@ -31,10 +31,11 @@ from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, veri
 from .system_tables.synthetic_schema import SyntheticSchema
 from .system_tables.topology import Node
 from .tls import cassandra_side_context, client_side_context
-from .writes.dual_write import DEAD_LETTER_ORIGINS, DualWrite
+from .writes.dual_write import DualWrite
 from .writes.dynamo_writer import DynamoWriter
 from .writes.journal import DeadLetters, Journal
 from .writes.large_items import LargeItemError, LargeItems
+from .writes.outcomes import DEAD_LETTER_ORIGINS
 from .writes.write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from . import handshake, handshake_exec, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .handlers import HANDLERS
 from .log_limit import LimitedLog
-from .session_port import Pending, ResponseHandler
+from .session_port import NoCassandra, Pending, ResponseHandler
 from .stream_ids import StreamIdsExhausted
 from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
@@ -390,7 +390,8 @@ class ClientSession(asyncio.Protocol):
 
     def forward(self, f: Frame, handler: ResponseHandler | SessionHandler | None) -> None:
         up = self.upstream
-        assert up is not None
+        if up is None:
+            raise NoCassandra(handler is None)
         if (
             len(self.pending) >= self.cfg.max_in_flight_per_connection
             or STATS.in_flight >= self.cfg.max_in_flight
