@@ -11,6 +11,7 @@ import datetime
 import decimal
 import ipaddress
 import math
+import re
 import socket
 import struct
 import uuid
@@ -18,8 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from cql_protocol.cql.duration import parse_duration as _parse_duration
-from cql_protocol.errors import CQLError
 from cql_protocol.types import (
     CqlType,
     CustomType,
@@ -250,6 +249,22 @@ _NS_UNITS = (
     ("us", 1_000),
     ("ns", 1),
 )
+_DURATION_PART = re.compile(r"(\d+)(mo|ms|us|µs|ns|y|w|d|h|m|s)")
+_DURATION_SCALE = {
+    "y": (12, 0, 0),
+    "mo": (1, 0, 0),
+    "w": (0, 7, 0),
+    "d": (0, 1, 0),
+    "h": (0, 0, 3_600_000_000_000),
+    "m": (0, 0, 60_000_000_000),
+    "s": (0, 0, 1_000_000_000),
+    "ms": (0, 0, 1_000_000),
+    "us": (0, 0, 1_000),
+    "µs": (0, 0, 1_000),
+    "ns": (0, 0, 1),
+}
+
+
 def _duration_parts(v: Any) -> tuple[int, int, int]:
     try:
         m, d, n = v.months, v.days, v.nanoseconds
@@ -287,13 +302,29 @@ def duration_text(v: Any) -> str:
 
 
 def parse_duration(text: str) -> Duration:
-    """A duration in Cassandra's text form (the codec's parser), ValueError when it is not one."""
-    try:
-        result = _parse_duration(text)
-    except CQLError as e:
-        raise ValueError(f"not a duration: {text!r} ({e.message})") from None
+    """Reads back any duration `duration_text` writes (ValueError otherwise). Not the CQL literal
+    parser (cql_protocol.cql.duration): that one follows Cassandra's checks, which refuse the edges
+    of the range a stored duration may hold (-2^31 months, -2^31 days)."""
+    body = text[1:] if text.startswith("-") else text
+    pos = 0
+    months = days = nanos = 0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != pos:
+            break
+        pos = match.end()
+        q = int(match.group(1))
+        sm, sd, sn = _DURATION_SCALE[match.group(2)]
+        months += q * sm
+        days += q * sd
+        nanos += q * sn
+    if pos != len(body) or not body:
+        raise ValueError(f"not a duration: {text!r}")
+    if text.startswith("-"):
+        months, days, nanos = -months, -days, -nanos
+    result = Duration(months, days, nanos)
     _duration_parts(result)
     return result
+
 
 
 def items_of(v: Any, what: str) -> Sequence[Any]:
