@@ -70,6 +70,7 @@ from bench_passthrough import (
     make_cluster,
     measured_round,
     pid_listening_on,
+    prepare_driver,
     proc_cpu,
     start_sidecar,
     start_workers,
@@ -414,7 +415,7 @@ def run_level(workers: LoadGenerator, concurrency: int, args: argparse.Namespace
 # -- report ----------------------------------------------------------------------------------------
 def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
     print()
-    print(f"Throughput and latency (submit to callback in the load generator, ms); ratio and +p50/+p99 "
+    print(f"Throughput and latency (submit to answer in the load generator, ms); ratio and +p50/+p99 "
           f"against {BASE}, ratio range over paired rounds")
     hdr = (f"{'conc':>4} {'target':<15} {'writes/s':>9} {'ratio':>6} {'(rounds)':>11} {'p50':>7} {'p99':>7} "
            f"{'+p50':>7} {'+p99':>7} {'errors':>6}")
@@ -524,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for k, v in AWS_ENV.items():  # inherited by the sidecars and the CLI; DynamoDB Local takes any
         os.environ.setdefault(k, v)
+    prepare_driver(args)
     t_start = time.monotonic()
     machine = describe_machine()
     ncpu = machine["cpus"] or 1

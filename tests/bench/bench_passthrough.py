@@ -684,6 +684,12 @@ def add_driver_args(p: argparse.ArgumentParser) -> None:
                    help="frame compression: snappy with --driver go, lz4 with --driver python (default none)")
 
 
+def prepare_driver(args: argparse.Namespace) -> None:
+    """Builds the Go load generator (if it is the driver) before anything else takes time."""
+    if args.driver == "go":
+        print(f"load generator: Go ({loadgen_binary()})", flush=True)
+
+
 def check_driver_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.procs < 1:
         p.error("--procs must be positive")
@@ -716,8 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     if "relay" in targets and find_haproxy() is None:
         print(f"skipping the relay target: {INSTALL_HINT}")
         targets.remove("relay")
-    if args.driver == "go":
-        print(f"load generator: Go ({loadgen_binary()})")
+    prepare_driver(args)
     levels: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-sidecar-") as tmp:
         sidecar: SidecarProc | None = None

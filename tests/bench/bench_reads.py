@@ -75,6 +75,7 @@ from bench_passthrough import (
     measured_round,
     percentile,
     pid_listening_on,
+    prepare_driver,
     proc_cpu,
     start_sidecar,
     start_workers,
@@ -394,7 +395,7 @@ def run_level(workers: LoadGenerator, workload: str, concurrency: int, args: arg
 # -- report ----------------------------------------------------------------------------------------
 def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
     print()
-    print(f"Throughput and latency (submit to callback in the load generator, ms); ratio and +p50 against "
+    print(f"Throughput and latency (submit to answer in the load generator, ms); ratio and +p50 against "
           f"{BASE}, ratio range over paired rounds")
     hdr = (f"{'workload':<8} {'conc':>4} {'target':<15} {'reads/s':>9} {'ratio':>6} {'(rounds)':>11} "
            f"{'p50':>7} {'p95':>7} {'p99':>7} {'+p50':>7} {'errors':>6}")
@@ -489,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for k, v in AWS_ENV.items():  # inherited by the sidecars and the CLI; DynamoDB Local takes any
         os.environ.setdefault(k, v)
+    prepare_driver(args)
     t_start = time.monotonic()
     machine = describe_machine()
     ncpu = machine["cpus"] or 1
