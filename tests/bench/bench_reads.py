@@ -32,7 +32,8 @@ Cassandra, the load generators, the machine. DynamoDB calls per read and their l
 sidecar saw them come from the sidecar's `cdp_dynamodb_request_duration_seconds`.
 
 Needs the local Cassandra and DynamoDB Local (`deploy/local/backends up cassandra dynamodb`). The
-keyspace and the DynamoDB table the run creates are dropped at the end.
+keyspace (`bench_reads`, or `CDP_BENCH_KEYSPACE`) and the DynamoDB table the run creates are dropped
+at the end.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ from bench_passthrough import (
     summarize,
 )
 
-KEYSPACE = "bench_reads"
+# CDP_BENCH_KEYSPACE: a keyspace of one's own on a Cassandra others use too (the run drops it)
+KEYSPACE = os.environ.get("CDP_BENCH_KEYSPACE", "bench_reads")
 TABLE = "kv"
 TARGETS = ("direct", "phase-cassandra", "dynamo", "verify")
 DEFAULT_TARGETS = ("direct", "phase-cassandra", "dynamo")
