@@ -51,7 +51,7 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_passthrough import (
+from bench_harness import (
     CLK_TCK,
     OTHER_LOAD_WARN,
     ROOT,

@@ -2,7 +2,7 @@
 
 `loadgen_binary()` builds it with `go build` into the project's cache on first use (rebuilt when its
 sources change); `GoWorkers` runs `--procs` copies with `-serve` and hands them timed rounds over
-stdin/stdout, one JSON line each way, with the same interface as bench_passthrough's Python
+stdin/stdout, one JSON line each way, with the same interface as bench_harness's Python
 `Workers`: `run(key, concurrency, duration)` returns one result dict per process, `pids()`,
 `stop()`. A round key is a target name, or `target/workload` when the processes were given
 several workloads.

@@ -57,7 +57,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dual_write import AWS_ENV, Target, add_cpu, cli, dynamodb_pid, in_child, series, us_per
-from bench_passthrough import (
+from bench_harness import (
     CLK_TCK,
     OTHER_LOAD_WARN,
     VALUE_SIZE,
