@@ -46,8 +46,8 @@ type result struct {
 	Workload    string         `json:"workload"`
 	Concurrency int            `json:"concurrency"`
 	Duration    float64        `json:"duration"`
-	Ops         uint64         `json:"ops"`       // completed (ok or not) before the deadline
-	Completed   uint64         `json:"completed"` // all completed, the drain after it too
+	Ops         uint64         `json:"ops"`       // answered before the deadline (a failed request is not)
+	Completed   uint64         `json:"completed"` // all answered, in the drain after the deadline too
 	Errors      uint64         `json:"errors"`
 	FirstError  string         `json:"first_error"`
 	WallS       float64        `json:"wall_s"`
