@@ -82,6 +82,10 @@ _HELP = {
     "control_heartbeat_interval": "seconds between heartbeats to the control store",
     "verify_sample": "percentage of reads in phase verify also read from DynamoDB and compared",
     "verify_concurrency": "comparisons in flight at most in phase verify (beyond: not compared)",
+    "assess_sample": "percentage of requests per statement shape whose DynamoDB cost is worked out in full "
+                     "for the assessment (0: assessment off; every request is counted either way)",
+    "assess_max_shapes": "statement shapes kept per table by the assessment (beyond: counted as other shapes)",
+    "assess_window": "seconds of request and unit rates the assessment keeps for its averages and peaks",
     "fallback_read_repair": "in dynamo_fallback, copy partitions DynamoDB missed and Cassandra had into DynamoDB",
 }
 
