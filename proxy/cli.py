@@ -13,6 +13,7 @@ from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, cli_args
+from .assess import command as assess_command
 from .aws import aws_endpoints
 from .backfill import command as backfill_command
 from .backfill import restore_command
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_phase_subcommand(sub)
     backfill_command.add_subcommands(sub)
     restore_command.add_subcommand(sub)
+    assess_command.add_subcommand(sub)
     replay.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     return parser
 
@@ -245,6 +247,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_translator_subcommand(args)
     if args.command == "phase":
         return run_phase_command(args)
+    if args.command == assess_command.COMMAND:
+        return assess_command.run(args)
     if args.command in backfill_command.COMMANDS:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return _batch(args.command, lambda: backfill_command.run(args))

@@ -141,7 +141,7 @@ def write_cost(writes: list[Write], atomic: bool, now: int) -> Costed:
             refused = _too_large(w.table, f)
             if refused:
                 c.how, c.refused = REFUSED, refused
-            if _plain_put(w):
+            if _plain_put(w) and not transactional:
                 c.wcu += write_units(f.size)
             else:  # read, merge, put on the version read
                 c.rcu += read_units(f.size)
@@ -155,6 +155,8 @@ def write_cost(writes: list[Write], atomic: bool, now: int) -> Costed:
             c.rcu += read_units(0)
             c.wcu += write_units(0)
             c.lower_bound = True
+    if c.refused is not None:  # refused before DynamoDB is asked: nothing consumed
+        c.rcu = c.wcu = 0.0
     return c
 
 

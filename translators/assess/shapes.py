@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import re
 
-from cql_protocol.cql.lexer import (
-    BOOLEAN,
-    DURATION,
-    EOF,
-    FLOAT,
-    HEX,
-    INTEGER,
-    NEG_INF,
-    NEG_NAN,
-    QNAME,
-    STRING,
-    UUID,
-    WORD,
-    Token,
-    tokenize,
-)
+from cql_protocol.cql import lexer
+from cql_protocol.cql.lexer import EOF, QNAME, WORD, Token, tokenize
 from cql_protocol.errors import CQLError
 
-_LITERALS = frozenset({STRING, INTEGER, FLOAT, BOOLEAN, DURATION, UUID, HEX, NEG_NAN, NEG_INF})
+_LITERALS = frozenset({lexer.STRING, lexer.INTEGER, lexer.FLOAT, lexer.BOOLEAN, lexer.DURATION, lexer.UUID, lexer.HEX,
+                       lexer.NEG_NAN, lexer.NEG_INF})
 MAX_SHAPE_CHARS = 400  # longer texts are cut: a shape names a statement, it does not store it
 
 
