@@ -106,13 +106,19 @@ class TableStats:
     sk_max: int = 0
     keys_over: int = 0  # sampled items whose partition or sort key is over DynamoDB's limit
     hot: dict[str, list[Any]] = field(default_factory=dict)  # key hash → [key text, peak rcu/s, peak wcu/s]
+    # the bucket requests go to now, kept at hand (the request path adds to it)
+    _bucket: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False, compare=False)
+    _bucket_start: int = field(default=-(10 ** 9), repr=False, compare=False)
 
     # -- recording ------------------------------------------------------------------------------
     def add_to_bucket(self, now: float, rcu: float, wcu: float) -> None:
-        start = int(now) - int(now) % self.bucket_seconds
-        b = self.buckets.get(start)
-        if b is None:
-            b = self.buckets[start] = [0.0, 0.0, 0.0]
+        b = self._bucket
+        if not self._bucket_start <= now < self._bucket_start + self.bucket_seconds:
+            start = int(now) - int(now) % self.bucket_seconds
+            b = self.buckets.get(start)
+            if b is None:
+                b = self.buckets[start] = [0.0, 0.0, 0.0]
+            self._bucket, self._bucket_start = b, start
         b[0] += 1
         b[1] += rcu
         b[2] += wcu
@@ -121,6 +127,8 @@ class TableStats:
         old = [t for t in self.buckets if t + self.bucket_seconds < now - window]
         for t in old:
             del self.buckets[t]
+        if self._bucket_start in old:
+            self._bucket_start = -(10 ** 9)
 
     def add_item(self, f: ItemFacts, rng: random.Random) -> None:
         self.sizes_seen += 1
