@@ -274,6 +274,8 @@ class Assessor:
 
     # -- partitions, failures -------------------------------------------------------------------
     def _partition(self, now: float, table: str, key: str, rcu: float, wcu: float) -> None:
+        if not rcu and not wcu:
+            return  # refused: it would not reach the partition
         sec = int(now)
         if sec != self._second:
             self._roll(sec)

@@ -51,7 +51,7 @@ def _table(t: dict[str, Any]) -> list[str]:
     for s in t["shapes"]:
         per = f"{s['rcu_per_request']:g} RCU + {s['wcu_per_request']:g} WCU per request"
         bound = " (at least)" if s["lower_bound"] else ""
-        rows = f", {s['rows_per_request']:g} rows" if s["rows_per_request"] is not None else ""
+        rows = f", {s['rows_per_request']:g} rows/request" if s["rows_per_request"] is not None else ""
         lines.append(f"  {s['count']:>10,}  {s['kind']:<5} {s['served']:<32} {per}{bound}{rows}")
         lines.append(f"              {s['shape']}")
         for msg, n in s["refused"]:

@@ -90,7 +90,8 @@ def table_report(t: TableStats, seconds: float, prices: Prices, *, target_utilis
             "served_as": dict(sorted(s.how.items())), "refused": refused, "scan": s.scan,
             "rcu_per_request": round(s.mean_rcu, 3), "wcu_per_request": round(s.mean_wcu, 3),
             "rcu": round(rcu, 1), "wcu": round(wcu, 1),
-            "rows_per_request": round(s.rows / s.sampled, 2) if s.sampled and s.kind == "read" else None,
+            "rows_per_request": round(s.rows / s.sampled, 2) if s.sampled and s.kind == "read" and s.how.get(
+                REFUSED, 0) < s.sampled else None,
             "lower_bound": s.lower_bound,
         })
     shapes.sort(key=lambda x: (_rank(x), -int(x["count"]), str(x["shape"])))

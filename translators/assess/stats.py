@@ -115,9 +115,7 @@ class TableStats:
         b = self._bucket
         if not self._bucket_start <= now < self._bucket_start + self.bucket_seconds:
             start = int(now) - int(now) % self.bucket_seconds
-            b = self.buckets.get(start)
-            if b is None:
-                b = self.buckets[start] = [0.0, 0.0, 0.0]
+            b = self.buckets.setdefault(start, [0.0, 0.0, 0.0])
             self._bucket, self._bucket_start = b, start
         b[0] += 1
         b[1] += rcu
