@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,20 +41,22 @@ _QUERY, _EXECUTE, _BATCH = int(Opcode.QUERY), int(Opcode.EXECUTE), int(Opcode.BA
 _KINDS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "BATCH"})
 FIRST_SAMPLED = 3  # the first requests of every shape are sampled, so each shape gets its figures
 ROWS_SIZED = 100  # rows of one sampled result rebuilt as items; the others count at their mean
-MAX_REMEMBERED = 20000  # statement texts and ids remembered; beyond, the memory starts over
+MAX_REMEMBERED = 20000
+# a cheap pre-shape of a statement text: quoted strings and number-like runs (numbers, uuids, blobs),
+# never digits inside a name (ks.t1 and ks.t2 must not share a key)
+_literals = re.compile(r"'[^']*'|(?<![\w\"])[0-9][0-9a-fA-Fx.+-]*")  # statement texts and ids remembered; beyond, the memory starts over
 
 
 class _Entry:
     """A statement text or prepared id already seen: its table and shape."""
 
-    __slots__ = ("shape", "stmt", "table", "text", "tm")
+    __slots__ = ("shape", "table", "text", "tm")
 
     def __init__(self, table: TableStats, tm: TableMapping, shape: ShapeStats, text: str) -> None:
         self.table = table
         self.tm = tm
         self.shape = shape
         self.text = text
-        self.stmt: cql.Statement | None = None
 
 
 _UNSEEN = _Entry.__new__(_Entry)  # not looked up yet (None: looked up, not a mapped table)
@@ -91,8 +94,10 @@ class Assessor:
             return None
         if op == _EXECUTE:
             key: Any = req.query_id
-        elif op == _QUERY:
-            key = req.query
+        elif op == _QUERY and req.query is not None:
+            # statements with their values inline: texts that differ only in literals share a
+            # key, so the full normalisation runs once per shape, not once per request
+            key = _literals.sub("?", req.query)
         else:
             return None
         e = self._known.get(key, _UNSEEN)
@@ -138,15 +143,14 @@ class Assessor:
 
     # -- sampled requests -----------------------------------------------------------------------
     def _sample(self, s: SessionPort, req: Request, e: _Entry, now: float, action: Action) -> ResponseHandler | None:
-        if e.stmt is None:
-            e.stmt = parse_cached(e.text if req.query is None else req.query)
+        assert req.query is not None
+        stmt = parse_cached(req.query)  # (inline values differ from one request to the next)
         msg = decode_frame(req.frame).message
         assert isinstance(msg, Query | Execute)
         params = msg.params
         values = params.values or []
         ps = req.prepared
         types = ps.bind_types if ps is not None else None
-        stmt = e.stmt
         if isinstance(stmt, cql.Select):
             if action is not Action.FORWARD:  # DynamoDB answers it: its rows are not seen here
                 return None
