@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cql_protocol.messages import Execute, QueryParameters, Rows, encode_message
+from cql_protocol.messages import Execute, Query, QueryParameters, Rows, encode_message
 from cql_protocol.messages.result import ColumnSpec, RowsMetadata
 from cql_protocol.types import TypeCode, native, serialize
 from proxy.assess.collector import Assessor
@@ -61,11 +61,15 @@ class Port:
         pass
 
 
-def frames(n: int) -> list[Any]:
+def frames(n: int, inline: bool = False) -> list[Any]:
     out = []
     for i in range(n):
         key = [serialize(TEXT, f"p{i % 500}", 4), serialize(INT, i, 4)]
-        if i % 2:
+        if inline:  # the values in the statement text, each request a new text
+            text = (f"SELECT * FROM ks.t WHERE p = 'p{i % 500}' AND c = {i}" if i % 2 else
+                    f"INSERT INTO ks.t (p, c, v) VALUES ('p{i % 500}', {i}, '{'v' * 1024}')")
+            msg: Any = Query(text, QueryParameters(1))
+        elif i % 2:
             msg = Execute(SELECT_ID, QueryParameters(1, key))
         else:
             msg = Execute(INSERT_ID, QueryParameters(1, [*key, serialize(TEXT, "v" * 1024, 4)]))
@@ -99,34 +103,37 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--sample", default="1,10,100", help="sample percentages to measure")
-    args = ap.parse_args()
-    mapping = loads_mapping(MAPPING)
-    fs = frames(args.requests)
-    samples = [float(x) for x in args.sample.split(",")]
+def measure(fs: list[Any], samples: list[float], rounds: int, mapping: Any) -> tuple[list[float], dict[float, list[float]]]:
     assessors = {s: Assessor(mapping, sample_percent=s) for s in samples}
     for a in assessors.values():  # warm: every shape seen, caches filled
         run(fs[:200], a)
     base: list[float] = []
     added: dict[float, list[float]] = {s: [] for s in samples}
-    for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits every variant alike
+    for _ in range(rounds):  # interleaved, so a noisy neighbour hits every variant alike
         b = run(fs, None) / len(fs) * 1e6
         base.append(b)
         for s, a in assessors.items():
             added[s].append(run(fs, a) / len(fs) * 1e6 - b)
-    print(f"{args.requests} requests x {args.rounds} rounds (half INSERT with 1 KiB, half SELECT by key)")
-    print(f"baseline describe()+decide(): p50 {statistics.median(base):.2f} us/request")
-    print(f"{'sample %':>9} {'added p50':>10} {'p90':>7} {'max':>7} {'ratio p50':>10}   (us of CPU per request)")
-    for s in samples:
-        xs = added[s]
-        print(f"{s:>9g} {pct(xs, 50):>10.2f} {pct(xs, 90):>7.2f} {max(xs):>7.2f} "
-              f"{(statistics.median(base) + pct(xs, 50)) / statistics.median(base):>9.2f}x")
-    t = assessors[samples[0]].tables[("ks", "t")]
-    print(f"shapes counted: {sorted((k, s.count, s.sampled) for k, s in t.shapes.items())}")
+    return base, added
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--sample", default="0.01,1,10,100", help="sample percentages to measure")
+    args = ap.parse_args()
+    mapping = loads_mapping(MAPPING)
+    samples = [float(x) for x in args.sample.split(",")]
+    for title, inline in (("prepared statements (EXECUTE)", False), ("values inline (QUERY, every text new)", True)):
+        base, added = measure(frames(args.requests, inline), samples, args.rounds, mapping)
+        print(f"{title}: {args.requests} requests x {args.rounds} rounds, half INSERT with 1 KiB, half SELECT by key")
+        print(f"  baseline describe()+decide(): p50 {statistics.median(base):.2f} us/request")
+        print(f"  {'sample %':>9} {'added p50':>10} {'p90':>7} {'max':>7} {'ratio p50':>10}   (us of CPU per request)")
+        for s in samples:
+            xs = added[s]
+            print(f"  {s:>9g} {pct(xs, 50):>10.2f} {pct(xs, 90):>7.2f} {max(xs):>7.2f} "
+                  f"{(statistics.median(base) + pct(xs, 50)) / statistics.median(base):>9.2f}x")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cql_protocol.cql import parse
 from cql_protocol.types import TypeCode, native, serialize
@@ -265,3 +267,33 @@ def test_write_item_of_an_update_is_its_columns_only() -> None:
     m = Mutation(NOW * 1_000_000, cells={"v": "y" * 100})
     assert write_item(T, ("a",), (1,), m, NOW).size < 400
     assert serialize(native(TypeCode.INT), 1)  # the codec the sampled values go through
+
+
+# -- properties --------------------------------------------------------------------------------
+
+_literal = st.one_of(
+    st.integers(-10**12, 10**12).map(str),
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda f: repr(float(f))),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20).map(
+        lambda s: "'" + s.replace("'", "''") + "'"),
+    st.uuids().map(str),
+    st.binary(max_size=8).map(lambda b: "0x" + b.hex()),
+    st.booleans().map(lambda b: "true" if b else "false"),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_literal, min_size=3, max_size=3), st.lists(_literal, min_size=3, max_size=3))
+def test_any_values_give_the_same_shape(a: list[str], b: list[str]) -> None:
+    template = "INSERT INTO ks.t (p, c, v) VALUES ({}, {}, {}) USING TTL 5"
+    assert normalise(template.format(*a)) == normalise(template.format(*b)) == \
+        "insert into ks.t (p, c, v) values (?) using ttl ?"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2_000_000), st.booleans())
+def test_units_never_undercount_and_round_up(size: int, transactional: bool) -> None:
+    w = units.write_units(size, transactional)
+    assert w * 1024 >= size * (2 if transactional else 1) and w >= 1
+    r = units.read_units(size)
+    assert r * 4096 >= size and (r - 1) * 4096 < max(size, 1)
