@@ -92,6 +92,8 @@ class Assessor:
         if op == _BATCH or req.kind == "BATCH":
             self._batch(s, req)
             return None
+        if (req.keyspace, req.table) not in self.tables:
+            return None  # a table outside the mapping: nothing more to do
         if op == _EXECUTE:
             key: Any = req.query_id
         elif op == _QUERY and req.query is not None:
