@@ -382,7 +382,13 @@ class ClientSession(asyncio.Protocol):
         dual = server.dual
         req = describe(f, self.keyspace, dual.prepared if dual is not None else None, self.system_prepared)
         try:
-            HANDLERS[decide(req, server)](self, req)
+            action = decide(req, server)
+            if server.assess is not None and (req.table is not None or req.kind == "BATCH"):
+                sized = server.assess.observe(self, req, action)  # proxy.assess: counted, maybe sampled
+                if sized is not None:  # a sampled read Cassandra answers: its rows are sized on the way back
+                    self.forward(f, sized)
+                    return
+            HANDLERS[action](self, req)
         except ProtocolError:
             raise  # a body that does not decode: the reading loop answers it (_malformed)
         except CQLError as e:
