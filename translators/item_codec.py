@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from binascii import a2b_base64 as _b64decode
 from typing import Any
 
 import orjson
@@ -177,9 +178,9 @@ def from_wire(a: Any) -> Any:
         out: dict[str, Any] = {}
         for k, v in a.items():
             if k == "B" and isinstance(v, str):
-                out[k] = base64.b64decode(v)
+                out[k] = _b64decode(v)
             elif k == "BS" and isinstance(v, list):
-                out[k] = [base64.b64decode(x) if isinstance(x, str) else x for x in v]
+                out[k] = [_b64decode(x) if isinstance(x, str) else x for x in v]
             elif isinstance(v, dict | list):
                 out[k] = from_wire(v)
             else:  # S, N, BOOL, NULL: as they are (no call per scalar on the read path)
@@ -190,6 +191,20 @@ def from_wire(a: Any) -> Any:
     return a
 
 
+def from_wire_item(item: Item) -> Item:
+    """`from_wire` of a whole item, with the common attributes (S, N, B) handled inline: the read
+    path decodes every item it returns. Attributes without bytes are shared, not copied."""
+    out: Item = {}
+    for k, a in item.items():
+        if "S" in a or "N" in a:
+            out[k] = a
+        elif type(b := a.get("B")) is str:
+            out[k] = {"B": _b64decode(b)}
+        else:
+            out[k] = from_wire(a)
+    return out
+
+
 def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
     """The row state an item holds (None: no item)."""
     if not item:
@@ -198,19 +213,18 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
         # decoding the pointer item alone would read a row without its values
         raise ValueError(f"{tm.cql_name}: an item that points to S3 must be resolved "
                          "(proxy.writes.large_items.load) before it is decoded")
-    return state_of(tm, expand(from_wire(item)))
+    return state_of(tm, expand(from_wire_item(item)))
 
 
 def state_of(tm: TableMapping, item: Item) -> RowState:
     """The row state of an item already through `from_wire` and `expand`."""
     cols = tm.schema.columns
     plain: dict[str, Any] = {}
-    for col, t in cols.items():
-        if is_collection(t):
-            continue
-        attr = item.get(tm.attribute_name(col))
+    from_attribute = values.from_attribute
+    for col, name, t in tm.plain_columns:
+        attr = item.get(name)
         if attr is not None:
-            plain[col] = values.from_attribute(t, attr)
+            plain[col] = from_attribute(t, attr)
     meta = item.get(META, {}).get("S")
     version = int(item.get(VERSION, {}).get("N", "0"))
     if meta is None:  # a counter row, or an item written by something else: live cells at ts 0

@@ -70,9 +70,16 @@ class DynamoReader:
     async def expand(self, raw: Item) -> Item:
         """Every item fetched goes through here before decoding: S3 payloads of large items are
         fetched back, compressed ones inflated."""
-        loaded = await large_items.load(raw, self.large)
-        assert loaded is not None
-        return item_codec.expand(item_codec.from_wire(loaded))
+        if item_codec.POINTER in raw:
+            loaded = await large_items.load(raw, self.large)
+            assert loaded is not None
+            raw = loaded
+        return item_codec.expand(item_codec.from_wire_item(raw))
+
+    async def decode(self, plan: ReadPlan, raw: Item) -> Decoded | None:
+        if item_codec.POINTER in raw:
+            return decode_item(plan, await self.expand(raw))
+        return decode_item(plan, item_codec.expand(item_codec.from_wire_item(raw)))  # no await: most items
 
     # -- item sources ------------------------------------------------------------------------
 
@@ -163,7 +170,7 @@ class DynamoReader:
         if kid not in cache:
             cache.clear()  # one partition at a time
             raw = await self._get(plan.tm.dynamodb_table, static_key(plan, raw_pk))
-            d = decode_item(plan, await self.expand(raw)) if raw is not None else None
+            d = await self.decode(plan, raw) if raw is not None else None
             cache[kid] = d if d is not None and d.live is not None else None
         return cache[kid]
 
@@ -200,7 +207,7 @@ class DynamoReader:
                     last = (si, pos)
                     if is_static_item(plan, raw):
                         if plan.uses_static:
-                            d = decode_item(plan, await self.expand(raw))
+                            d = await self.decode(plan, raw)
                             statics.clear()
                             statics[_key_id(pk)] = d if d is not None and d.live is not None else None
                         continue
@@ -211,7 +218,7 @@ class DynamoReader:
                         continue
                     if seg.drop and tm.sk is not None and raw.get(tm.sk.attribute) in seg.drop:
                         continue
-                    d = decode_item(plan, await self.expand(raw))
+                    d = await self.decode(plan, raw)
                     if d is None or d.live is None or d.clustering is None:
                         continue
                     st = await self._static(plan, pk, statics) if plan.uses_static else None

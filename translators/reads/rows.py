@@ -178,7 +178,7 @@ def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None
         if kind == "column":
             assert s.column is not None
             v = _cell_value(plan, s.column, d, st)
-            out.append(None if v is None else canonical.canonical_bytes(cols[s.column], v))
+            out.append(None if v is None else canonical.canonical_encoder(cols[s.column])(v))
         elif kind in ("writetime", "ttl", "maxwritetime"):
             v = _metadata(plan, s, d, st)
             out.append(None if v is None else serialize(s.spec.type, v, v5))
