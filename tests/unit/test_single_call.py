@@ -231,3 +231,26 @@ tables:
     assert single_call(wide, (1,), (), Mutation(ts=5, delete_row=True), key, NOW) is None
     update = single_call(wide, (1,), (), Mutation(ts=5, cells={"c7": 1}), key, NOW)
     assert update is not None and len(update["UpdateExpression"]) < 200
+
+
+def test_items_of_a_token_indexed_table_get_their_token_keys() -> None:
+    indexed = loads_mapping("""
+version: 1
+tables:
+  - cql: ks.ev
+    dynamodb_table: fw_ev
+    phase: dual_write
+    token_index: true
+    schema:
+      columns: {id: int, v: text}
+      partition_key: [id]
+""").table("ks", "ev")
+    assert indexed is not None
+    key = key_item(indexed, (4,), ())
+    for m in (Mutation(ts=5, row_marker=True, cells={"v": "x"}), Mutation(ts=5, delete_row=True)):
+        request = single_call(indexed, (4,), (), m, key, NOW)
+        assert request is not None
+        item = _apply(request, None)
+        assert item is not None
+        expected = to_item(indexed, (4,), (), merge(None, m, NOW), NOW)
+        assert {k: item[k] for k in ("_tb", "_tk")} == {k: expected[k] for k in ("_tb", "_tk")}
