@@ -13,6 +13,7 @@ from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, cli_args
+from .assess import command as assess_command
 from .aws import aws_endpoints
 from .backfill import command as backfill_command
 from .backfill import restore_command
@@ -82,6 +83,10 @@ _HELP = {
     "control_heartbeat_interval": "seconds between heartbeats to the control store",
     "verify_sample": "percentage of reads in phase verify also read from DynamoDB and compared",
     "verify_concurrency": "comparisons in flight at most in phase verify (beyond: not compared)",
+    "assess_sample": "percentage of requests per statement shape whose DynamoDB cost is worked out in full "
+                     "for the assessment (0: assessment off; every request is counted either way)",
+    "assess_max_shapes": "statement shapes kept per table by the assessment (beyond: counted as other shapes)",
+    "assess_window": "seconds of request and unit rates the assessment keeps for its averages and peaks",
     "fallback_read_repair": "in dynamo_fallback, copy partitions DynamoDB missed and Cassandra had into DynamoDB",
 }
 
@@ -122,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_phase_subcommand(sub)
     backfill_command.add_subcommands(sub)
     restore_command.add_subcommand(sub)
+    assess_command.add_subcommand(sub)
     replay.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
     return parser
 
@@ -241,6 +247,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_translator_subcommand(args)
     if args.command == "phase":
         return run_phase_command(args)
+    if args.command == assess_command.COMMAND:
+        return assess_command.run(args)
     if args.command in backfill_command.COMMANDS:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return _batch(args.command, lambda: backfill_command.run(args))

@@ -120,6 +120,12 @@ class Config:
     # dynamo_fallback: copy the partitions of a DynamoDB miss that Cassandra had into DynamoDB
     # (last write wins, timestamps and TTLs kept)
     fallback_read_repair: bool = False
+    # assessment of the mapped tables from live traffic (proxy.assess, docs/assessment.md): the
+    # percentage of requests per shape worked out in full (0: off), shapes kept per table, and the
+    # seconds of rates kept for averages and peaks
+    assess_sample: float = 1.0
+    assess_max_shapes: int = 50
+    assess_window: float = 86400.0
     log_level: str = "INFO"
     uvloop: bool = True
 
@@ -193,6 +199,9 @@ class Config:
             raise ConfigError(str(e)) from None
         if not 0.0 <= self.verify_sample <= 100.0 or self.verify_concurrency < 1:
             raise ConfigError("verify_sample must be a percentage (0-100) and verify_concurrency at least 1")
+        if not 0.0 <= self.assess_sample <= 100.0 or self.assess_max_shapes < 1 or self.assess_window < 60:
+            raise ConfigError("assess_sample must be a percentage (0-100, 0: off), assess_max_shapes at least 1 "
+                              "and assess_window at least 60 seconds")
         if not 0 < self.dynamodb_deadline <= 600:
             raise ConfigError("dynamodb_deadline must be a number of seconds above 0 (and at most 600)")
         if self.control_poll_interval <= 0 or self.control_heartbeat_interval <= 0:

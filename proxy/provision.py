@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from translators.mapping import Mapping
+from translators.mapping import TOKEN_INDEX, Mapping
 from translators.table_definitions import (
     GsiDefinition,
     KeyAttr,
@@ -21,6 +21,7 @@ from translators.table_definitions import (
     _fmt_keys,
     table_definitions,
 )
+from translators.token_fill import token_update
 
 
 class ProvisionError(Exception):
@@ -87,6 +88,34 @@ class AddIndex(Action):
         )
         waiter.until_active(self.table, index=self.gsi.name)
         return f"added GSI {self.gsi.name} to {self.table}"
+
+
+@dataclass(frozen=True)
+class FillTokenKeys(Action):
+    """token_index set on a table with items: each item gets its token keys (`_tb`, `_tk`), or
+    token-range reads would miss it. Sidecars must already run the mapping with token_index, so
+    their writes keep the keys (an item they rewrite without them would drop out again)."""
+
+    mapping: Mapping
+    sources: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"give the items of {self.table} their token index keys ({', '.join(self.sources)})"
+
+    def run(self, client: Any, waiter: _Waiter) -> str:
+        tms = [tm for tm in self.mapping.tables.values() if tm.cql_name in self.sources]
+        updated = 0
+        for page in client.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+            for item in page.get("Items", []):
+                req = token_update(tms, item)
+                if req is None:
+                    continue
+                try:
+                    client.update_item(**req)
+                    updated += 1
+                except client.exceptions.ConditionalCheckFailedException:
+                    pass  # deleted meanwhile
+        return f"gave {updated} items of {self.table} their token index keys"
 
 
 @dataclass(frozen=True)
@@ -228,6 +257,8 @@ def plan(mapping: Mapping, client: Any | None = None) -> list[Action]:
         for g in d.gsis:
             if g.name not in existing:
                 actions.append(AddIndex(d.name, d, g))
+                if g.name == TOKEN_INDEX:
+                    actions.append(FillTokenKeys(d.name, mapping, d.sources))
                 continue
             problem = _gsi_mismatch(d.name, g, existing[g.name], types)
             if problem:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import time
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -14,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from translators.mapping import Mapping, MappingError, load_mapping
 
 from . import __version__
+from .assess.collector import Assessor
+from .assess.metrics import assess_metrics
 from .aws.dynamodb_client import ClientStats, DynamoDBClient
 from .aws.s3_client import S3Client
 from .config import Config, ConfigError
@@ -31,10 +35,12 @@ from .startup_check import CassandraAccess, TableMissing, dynamodb_missing, veri
 from .system_tables.synthetic_schema import SyntheticSchema
 from .system_tables.topology import Node
 from .tls import cassandra_side_context, client_side_context
-from .writes.dual_write import DEAD_LETTER_ORIGINS, DualWrite
+from .writes.dual_write import DualWrite
+from .writes.dynamo_primary import conditional_target
 from .writes.dynamo_writer import DynamoWriter
 from .writes.journal import DeadLetters, Journal
 from .writes.large_items import LargeItemError, LargeItems
+from .writes.outcomes import DEAD_LETTER_ORIGINS
 from .writes.write_queue import QueueSettings, WriteQueue
 
 log = logging.getLogger(__name__)
@@ -84,6 +90,7 @@ class ProxyServer:
         self._dynamodb: DynamoDBClient | None = None
         self.large: LargeItems | None = None
         self.queue: WriteQueue | None = None
+        self.assess: Assessor | None = None  # proxy.assess: the request path counts mapped requests into it
         # run-time phases: the request path reads self.phases.phase_of(ks, table)
         self.phases = PhaseRegistry(
             phaseset_from_phases((ks, t, tm.phase) for (ks, t), tm in self.mapping.tables.items())
@@ -188,6 +195,12 @@ class ProxyServer:
                                   ReadRepair(self.dual.writer) if self.cfg.fallback_read_repair else None,
                                   deadline=self.cfg.dynamodb_deadline)
             SOURCES.append(self._migration_metrics)
+            if self.cfg.assess_sample > 0:
+                self.assess = Assessor(m, sample_percent=self.cfg.assess_sample,
+                                       max_shapes=self.cfg.assess_max_shapes, window=self.cfg.assess_window,
+                                       sidecar_id=self.cfg.sidecar_id or f"{socket.gethostname()}:{self.listen_port}",
+                                       conditional_check=conditional_target)
+                SOURCES.append(partial(assess_metrics, self.assess))
             if any(t.write_mode == "queued" for t in m.tables.values()):
                 self.queue = WriteQueue(
                     self._dynamodb, Journal(state / "journal"), dead_letters,
@@ -433,6 +446,11 @@ def _read_metrics(reads: ReadPath) -> Iterable[Family]:
         for attr, fam in fams.items():
             fam.add_metric([table], getattr(st, attr))
     yield from fams.values()
+    items = CounterMetricFamily("cdp_dynamodb_items_read", "Items DynamoDB read for CQL reads (ScannedCount), by "
+                                "DynamoDB table and index ('' for the table itself)", labels=["dynamodb_table", "index"])
+    for (table, index), n in sorted(reads.reader.items_read.items()):
+        items.add_metric([table, index], n)
+    yield items
 def large_item_metrics(large: LargeItems) -> Iterable[Family]:
     s3, st = large.s3.stats, large.stats
     for name, doc, value in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import decimal
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -23,6 +24,7 @@ from cql_protocol.types import (
     UDTType,
     VectorType,
     deserialize,
+    encoder_for,
     serialize,
 )
 from translators import ordered_bytes
@@ -84,6 +86,15 @@ def canonical_bytes(t: CqlType, v: Any) -> bytes:
     CQL order without duplicates, tuples and UDTs with every element. Exact (decimal scale kept)
     and equal for equal values, so it can name a map entry or a partition."""
     return serialize(t, _stored_form(t, v))
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_encoder(t: CqlType) -> Callable[[Any], bytes]:
+    """`canonical_bytes` for one type, looked up once (the read path encodes every cell of every
+    row). For values already in range, such as those decoded from an item."""
+    if type(t) is NativeType:
+        return encoder_for(t)
+    return functools.partial(canonical_bytes, t)
 
 
 def from_canonical_bytes(t: CqlType, data: bytes) -> Any:

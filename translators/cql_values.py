@@ -302,6 +302,9 @@ def duration_text(v: Any) -> str:
 
 
 def parse_duration(text: str) -> Duration:
+    """Reads back any duration `duration_text` writes (ValueError otherwise). Not the CQL literal
+    parser (cql_protocol.cql.duration): that one follows Cassandra's checks, which refuse the edges
+    of the range a stored duration may hold (-2^31 months, -2^31 days)."""
     body = text[1:] if text.startswith("-") else text
     pos = 0
     months = days = nanos = 0

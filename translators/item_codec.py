@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from binascii import a2b_base64 as _b64decode
 from typing import Any
 
 import orjson
@@ -12,8 +13,9 @@ from cql_protocol.types import ListType, MapType, SetType
 
 from . import keys, values
 from .item_size import MAX_ITEM_SIZE, item_size
-from .mapping import TableMapping
+from .mapping import TOKEN_BUCKET, TOKEN_KEY, TableMapping
 from .row_state import Cell, Collection, RowState, dump_meta, item_expiry, load_meta, visible
+from .token import murmur3_token, partition_key_bytes, token_bucket, token_index_key
 
 META = "_m"
 VERSION = "_v"
@@ -82,6 +84,8 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
         attr = values.to_attribute(cols[name], v)
         if attr is not None and tm.attribute_name(name) not in item:
             item[tm.attribute_name(name)] = attr
+    if tm.token_index:
+        item.update(token_attributes(tm, partition))
     item[META] = {"S": dump_meta(_meta_view(tm, state))}
     item[tm.timestamp_attribute] = {"N": str(state.max_ts())}
     item[VERSION] = {"N": str(state.version + 1)}
@@ -91,6 +95,13 @@ def to_item(tm: TableMapping, partition: tuple[Any, ...], clustering: tuple[Any,
     if tm.large_items == "compress" and item_size(item) > MAX_ITEM_SIZE:
         item = compress_item(tm, item)
     return item
+
+
+def token_attributes(tm: TableMapping, partition: tuple[Any, ...]) -> Item:
+    """The token index's key attributes of a partition's items (mapping option token_index)."""
+    kb = partition_key_bytes([tm.schema.columns[c] for c in tm.schema.partition_key], partition)
+    token = murmur3_token(kb)
+    return {TOKEN_BUCKET: {"N": str(token_bucket(token))}, TOKEN_KEY: {"B": token_index_key(token, kb)}}
 
 
 def versioned_put(table: str, item: Item, old_version: int | None) -> dict[str, Any]:
@@ -108,7 +119,7 @@ def versioned_put(table: str, item: Item, old_version: int | None) -> dict[str, 
 def compress_item(tm: TableMapping, item: Item) -> Item:
     """`large_items: compress`: regular column values and the metadata go into one zlib-compressed
     binary attribute; keys, the timestamp, the TTL and the version stay readable."""
-    keep = {tm.pk.attribute, tm.timestamp_attribute, tm.ttl_attribute, VERSION}
+    keep = {tm.pk.attribute, tm.timestamp_attribute, tm.ttl_attribute, VERSION, TOKEN_BUCKET, TOKEN_KEY}
     if tm.sk is not None:
         keep.add(tm.sk.attribute)
     keep.update(tm.attribute_name(c) for c in tm.schema.primary_key)
@@ -167,9 +178,9 @@ def from_wire(a: Any) -> Any:
         out: dict[str, Any] = {}
         for k, v in a.items():
             if k == "B" and isinstance(v, str):
-                out[k] = base64.b64decode(v)
+                out[k] = _b64decode(v)
             elif k == "BS" and isinstance(v, list):
-                out[k] = [base64.b64decode(x) if isinstance(x, str) else x for x in v]
+                out[k] = [_b64decode(x) if isinstance(x, str) else x for x in v]
             elif isinstance(v, dict | list):
                 out[k] = from_wire(v)
             else:  # S, N, BOOL, NULL: as they are (no call per scalar on the read path)
@@ -180,6 +191,20 @@ def from_wire(a: Any) -> Any:
     return a
 
 
+def from_wire_item(item: Item) -> Item:
+    """`from_wire` of a whole item, with the common attributes (S, N, B) handled inline: the read
+    path decodes every item it returns. Attributes without bytes are shared, not copied."""
+    out: Item = {}
+    for k, a in item.items():
+        if "S" in a or "N" in a:
+            out[k] = a
+        elif type(b := a.get("B")) is str:
+            out[k] = {"B": _b64decode(b)}
+        else:
+            out[k] = from_wire(a)
+    return out
+
+
 def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
     """The row state an item holds (None: no item)."""
     if not item:
@@ -188,19 +213,18 @@ def from_item(tm: TableMapping, item: Item | None) -> RowState | None:
         # decoding the pointer item alone would read a row without its values
         raise ValueError(f"{tm.cql_name}: an item that points to S3 must be resolved "
                          "(proxy.writes.large_items.load) before it is decoded")
-    return state_of(tm, expand(from_wire(item)))
+    return state_of(tm, expand(from_wire_item(item)))
 
 
 def state_of(tm: TableMapping, item: Item) -> RowState:
     """The row state of an item already through `from_wire` and `expand`."""
     cols = tm.schema.columns
     plain: dict[str, Any] = {}
-    for col, t in cols.items():
-        if is_collection(t):
-            continue
-        attr = item.get(tm.attribute_name(col))
+    from_attribute = values.from_attribute
+    for col, name, t in tm.plain_columns:
+        attr = item.get(name)
         if attr is not None:
-            plain[col] = values.from_attribute(t, attr)
+            plain[col] = from_attribute(t, attr)
     meta = item.get(META, {}).get("S")
     version = int(item.get(VERSION, {}).get("N", "0"))
     if meta is None:  # a counter row, or an item written by something else: live cells at ts 0

@@ -28,6 +28,7 @@ from cql_protocol.cql.ast import (
     FunctionCall,
     MetadataKind,
     Select,
+    SliceAccess,
     Term,
     WritetimeOrTtl,
 )
@@ -41,7 +42,7 @@ BIGINT = native(TypeCode.BIGINT)
 INT = native(TypeCode.INT)
 TEXT = native(TypeCode.VARCHAR)
 
-Kind = Literal["column", "writetime", "maxwritetime", "ttl", "count", "count_column", "element", "field"]
+Kind = Literal["column", "writetime", "maxwritetime", "ttl", "count", "count_column", "element", "slice", "field"]
 _AGGREGATES = frozenset({"count", "min", "max", "sum", "avg"})
 
 
@@ -52,7 +53,8 @@ class Selected:
     kind: Kind
     column: str | None
     spec: ColumnSpec
-    key: Term | None = None  # map key of an element selector
+    key: Term | None = None  # map key or set element of an element selector; a slice's start
+    end: Term | None = None  # a slice's end
     field: str | None = None  # UDT field of a field selector
 
     @property
@@ -122,11 +124,24 @@ def _resolve_one(tm: TableMapping, expr: object, alias: str | None) -> Selected:
     if isinstance(expr, ElementAccess) and isinstance(expr.target, ColumnRef):
         col = expr.target.name
         t = _column(tm, col)
-        if not isinstance(t, MapType):
-            raise _unsupported(tm, f"{expr.to_cql()}: element selection is only translated on maps")
+        if not isinstance(t, MapType | SetType):
+            raise _unsupported(tm, f"{expr.to_cql()}: element selection is only translated on maps and sets")
         if not isinstance(expr.key, Constant):
             raise _unsupported(tm, f"{expr.to_cql()}: element selection needs a literal key")
-        return Selected("element", col, spec(expr.to_cql(), t.value), key=expr.key)
+        # a set element selects the element itself (or null), typed as the set's elements
+        return Selected("element", col, spec(expr.to_cql(), t.value if isinstance(t, MapType) else t.element),
+                        key=expr.key)
+    if isinstance(expr, SliceAccess) and isinstance(expr.target, ColumnRef):
+        col = expr.target.name
+        t = _column(tm, col)
+        if not isinstance(t, MapType | SetType):
+            raise _unsupported(tm, f"{expr.to_cql()}: slice selection is only translated on maps and sets")
+        start, end = expr.start, expr.end
+        if not (start is None or isinstance(start, Constant)) or not (end is None or isinstance(end, Constant)):
+            raise _unsupported(tm, f"{expr.to_cql()}: slice selection needs literal bounds")
+        lo = "" if expr.start is None else expr.start.to_cql()
+        hi = "" if expr.end is None else expr.end.to_cql()
+        return Selected("slice", col, spec(f"{expr.target.to_cql()}[{lo}..{hi}]", t), key=start, end=end)
     if isinstance(expr, FieldAccess) and isinstance(expr.target, ColumnRef):
         col = expr.target.name
         t = _column(tm, col)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .mapping import Mapping, TableMapping
+from .mapping import TOKEN_BUCKET, TOKEN_INDEX, TOKEN_KEY, Mapping, TableMapping
 
 KeyAttr = tuple[str, str]  # (attribute name, S|N|B)
 
@@ -95,6 +95,10 @@ def _gsi_of(tm: TableMapping, ix_index: int) -> GsiDefinition:
     return GsiDefinition(ix.name, pk, sk, ix.projection, non_key)
 
 
+# token_index: keys only, since a partition's rows are then read from the table in clustering order
+TOKEN_GSI = GsiDefinition(TOKEN_INDEX, (TOKEN_BUCKET, "N"), (TOKEN_KEY, "B"), "KEYS_ONLY")
+
+
 def table_definitions(mapping: Mapping) -> list[TableDefinition]:
     """One definition per DynamoDB table, merging the CQL tables that share it."""
     out: list[TableDefinition] = []
@@ -109,6 +113,8 @@ def table_definitions(mapping: Mapping) -> list[TableDefinition]:
                     merged = tuple(dict.fromkeys(prev.non_key_attributes + g.non_key_attributes))
                     g = GsiDefinition(g.name, g.partition_key, g.sort_key, g.projection, merged)
                 gsis[g.name] = g
+            if tm.token_index:
+                gsis[TOKEN_INDEX] = TOKEN_GSI
         out.append(TableDefinition(
             name=name,
             partition_key=(first.pk.attribute, first.pk.dynamodb_type),

@@ -46,3 +46,42 @@ def partition_key_bytes(types: Sequence[CqlType], key: Sequence[object]) -> byte
 
 def partition_token(types: Sequence[CqlType], key: Sequence[object]) -> int:
     return murmur3_token(partition_key_bytes(types, key))
+
+
+# -- the token index (mapping option token_index) ----------------------------------------------------
+# Its GSI orders items by (token, serialized partition key), the order of Cassandra's ring (tokens,
+# then keys compared as unsigned bytes). The GSI's partition key is a bucket, the token's top bits, so
+# writes spread over several GSI partitions while bucket order stays token order.
+
+BUCKET_BITS = 4
+BUCKETS = 1 << BUCKET_BITS
+TOKEN_KEY_MAX = 1024  # DynamoDB's limit for a sort key
+_KEY_ROOM = TOKEN_KEY_MAX - 8
+_OFFSET = 1 << 63
+_U64 = struct.Struct(">Q")
+
+
+def token_bucket(token: int) -> int:
+    return (token + _OFFSET) >> (64 - BUCKET_BITS)
+
+
+def token_prefix(token: int) -> bytes:
+    """The token as 8 bytes that order as the signed token does."""
+    return _U64.pack(token + _OFFSET)
+
+
+def token_index_key(token: int, key_bytes: bytes) -> bytes:
+    """The GSI sort key of a partition. A partition key longer than the room left is cut: only two
+    partitions of one token sharing its first 1016 bytes could then come out of order."""
+    return token_prefix(token) + key_bytes[:_KEY_ROOM]
+
+
+def token_index_bounds(lower: tuple[int, bool] | None, upper: tuple[int, bool] | None
+                       ) -> tuple[bytes, bytes] | None:
+    """The inclusive range of GSI sort keys holding the partitions whose tokens are within the
+    bounds ((token, inclusive) or None); None when no token is."""
+    lo = MIN_TOKEN if lower is None else lower[0] + (0 if lower[1] else 1)
+    hi = MAX_TOKEN if upper is None else upper[0] - (0 if upper[1] else 1)
+    if lo > hi or lo > MAX_TOKEN or hi < MIN_TOKEN:
+        return None
+    return token_prefix(lo), token_prefix(hi) + b"\xff" * _KEY_ROOM

@@ -7,7 +7,7 @@ types and vectors. The names below are what the rest of the code imports from he
 
 from __future__ import annotations
 
-from .codec import deserialize, serialize, value_length_if_fixed
+from .codec import deserialize, encoder_for, serialize, value_length_if_fixed
 from .descriptors import (
     ASCII,
     BIGINT,
@@ -57,6 +57,7 @@ __all__ = [
     "UDTType",
     "VectorType",
     "deserialize",
+    "encoder_for",
     "native",
     "read_option",
     "serialize",

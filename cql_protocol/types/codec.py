@@ -23,6 +23,7 @@ from .descriptors import (
     VectorType,
 )
 from .scalars import (
+    _NATIVE_ENCODERS,
     _NULL_ELEMENT,
     _S_INT,
     _dec_custom,
@@ -280,6 +281,18 @@ def serialize(t: CqlType, value: object, version: int = 4) -> bytes:
         return _encode(t, value, version)
     except OverflowError as e:
         raise ValueError(f"{t.cql()} value out of range: {e}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def encoder_for(t: CqlType, version: int = 4) -> Callable[[Any], bytes]:
+    """`serialize` for one type, looked up once: the per-row paths call it for every cell. The
+    value must be non-null and valid (bad input may raise struct.error or OverflowError, which
+    `serialize` turns into ValueError)."""
+    if type(t) is NativeType:
+        enc = _NATIVE_ENCODERS.get(t.code)
+        if enc is not None:
+            return enc
+    return functools.partial(serialize, t, version=version)
 
 
 def _encode(t: CqlType, value: Any, version: int) -> bytes:

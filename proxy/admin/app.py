@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .. import __version__
+from ..assess.admin import add_assess_routes
 from ..metrics import READY, render
 from ..server import ProxyServer
 from .admin_phases import add_phase_routes
@@ -105,6 +106,7 @@ def build_app(server: ProxyServer, token: str, health: _Health | None = None) ->
     app.router.add_get("/status", status)
     app.router.add_get("/verify/mismatches", verify_samples)
     add_phase_routes(app, server)
+    add_assess_routes(app, server)
     return app
 
 

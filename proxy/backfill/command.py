@@ -24,14 +24,14 @@ import orjson
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
-from ..aws.aws_endpoints import add_profile_option
-from ..cli_args import at_most, non_negative_float, percent, port, positive_int
+from ..cli_args import at_most, non_negative_float, percent, positive_int
 from ..config import env_secret
 from . import gate, outcome
 from . import preflight as preflight_mod
 from . import ranges as ranges_mod
 from .failures import CommandError, Kind, cassandra_error, describe
 from .ledger import Ledger
+from .options import add_aws_options, add_report_options, add_tables_options
 from .progress import Progress, human
 from .ranges import TokenRange
 from .runner import JobSpec, Task, table_name
@@ -42,14 +42,7 @@ MAX_SCAN_SEGMENTS = 1_000_000  # DynamoDB's limit on TotalSegments
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mapping", required=True, help="the mapping file (YAML)")
-    p.add_argument("--cassandra", default="127.0.0.1:9042", help="contact points HOST:PORT[,HOST:PORT...]")
-    p.add_argument("--cassandra-username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
-                   help="user to log in with [env CDP_CASSANDRA_USERNAME]; the password comes from "
-                        "CDP_CASSANDRA_PASSWORD or the file named by CDP_CASSANDRA_PASSWORD_FILE")
-    p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra reads")
-    p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
-                   help="a table of the mapping (repeatable; default: every table of the mapping)")
+    add_tables_options(p, "reads")
     p.add_argument("--splits", type=positive_int, default=256,
                    help="token ranges per table (aligned with ownership)")
     p.add_argument("--page-size", type=positive_int, default=1000, help="rows per Cassandra page")
@@ -61,15 +54,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="limit on rows read per second (0: none)")
     p.add_argument("--write-units-per-second", type=non_negative_float, default=0,
                    help="limit on DynamoDB write units per second (0: none)")
-    p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
-    p.add_argument("--dynamodb-region", default=None)
-    add_profile_option(p)
-    p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
-    add_metrics_options(p)
-    p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
-    p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
-    p.add_argument("--progress-interval", type=non_negative_float, default=5.0,
-                   help="seconds between progress lines")
+    add_aws_options(p)
+    add_report_options(p)
 
 
 def add_subcommands(sub: Any) -> None:
@@ -158,14 +144,6 @@ class _Served:
 
 
 _SERVED = _Served()
-
-
-def add_metrics_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metrics-port", type=port, default=None, help="serve Prometheus metrics on HOST:PORT")
-    # loopback unless asked: a job pod (the Spark driver) is scraped from outside it
-    p.add_argument("--metrics-host", default=os.environ.get("CDP_METRICS_HOST", "127.0.0.1"),
-                   help="address the --metrics-port server binds, 0.0.0.0 for every interface "
-                        "[env CDP_METRICS_HOST; default 127.0.0.1]")
 
 
 def _progress(args: argparse.Namespace, command: str) -> Progress:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import Any
 
 from translators.mapping import Mapping, MappingError, load_mapping
 
-from ..aws.aws_endpoints import add_profile_option
 from ..cli_args import at_most, non_negative_float, positive_int
 from ..config import env_secret
 from . import gate
-from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, add_metrics_options, preflight
+from .command import MAX_SCAN_SEGMENTS, _finish, _progress, _tables, preflight
 from .failures import CommandError, describe
+from .options import add_aws_options, add_report_options, add_tables_options
 from .reverse import ReverseSpec, SegmentTask, run_segments
 from .segment_ledger import SegmentLedger
 
@@ -29,14 +28,7 @@ COMMAND = "restore-cassandra"
 
 def add_subcommand(sub: Any) -> None:
     p = sub.add_parser(COMMAND, help="copy DynamoDB back into Cassandra under Cassandra's last-write-wins")
-    p.add_argument("--mapping", required=True, help="the mapping file (YAML)")
-    p.add_argument("--cassandra", default="127.0.0.1:9042", help="contact points HOST:PORT[,HOST:PORT...]")
-    p.add_argument("--cassandra-username", default=os.environ.get("CDP_CASSANDRA_USERNAME"),
-                   help="user to log in with [env CDP_CASSANDRA_USERNAME]; the password comes from "
-                        "CDP_CASSANDRA_PASSWORD or the file named by CDP_CASSANDRA_PASSWORD_FILE")
-    p.add_argument("--consistency", default="LOCAL_QUORUM", help="consistency level of the Cassandra writes")
-    p.add_argument("--table", action="append", default=[], metavar="KS.TABLE",
-                   help="a table of the mapping (repeatable; default: every table of the mapping)")
+    add_tables_options(p, "writes")
     p.add_argument("--segments", type=at_most(MAX_SCAN_SEGMENTS), default=16,
                    help="Parallel Scan segments per table (TotalSegments)")
     p.add_argument("--concurrency", type=positive_int, default=8, help="segments scanned at once")
@@ -44,10 +36,7 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument("--write-concurrency", type=positive_int, default=64, help="rows written to Cassandra at once")
     p.add_argument("--rows-per-second", type=non_negative_float, default=0,
                    help="limit on items copied per second (0: none)")
-    p.add_argument("--dynamodb-endpoint", default=None, help="DynamoDB endpoint URL (default: the mapping's)")
-    p.add_argument("--dynamodb-region", default=None)
-    add_profile_option(p)
-    p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for tables with large_items: s3")
+    add_aws_options(p)
     p.add_argument("--ledger", default=None,
                    help="checkpoint file; a run resumes what it records (default: one per set of tables under "
                         ".cdp-state/)")
@@ -55,11 +44,7 @@ def add_subcommand(sub: Any) -> None:
                    help="where the fleet's phases live (file:DIR or dynamodb:TABLE): checked before starting")
     p.add_argument("--force", action="store_true",
                    help="start without checking that every sidecar writes Cassandra (it may miss live writes)")
-    add_metrics_options(p)
-    p.add_argument("--metrics-file", default=None, help="write Prometheus metrics to this textfile as it goes")
-    p.add_argument("--summary", default=None, help="write the summary report (JSON) here")
-    p.add_argument("--progress-interval", type=non_negative_float, default=5.0,
-                   help="seconds between progress lines")
+    add_report_options(p)
 
 
 def _refusals(args: argparse.Namespace, mapping: Mapping, tables: list[str]) -> list[str]:

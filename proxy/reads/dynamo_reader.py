@@ -44,6 +44,7 @@ from translators.reads.rows import (
 from ..aws.dynamodb_client import DynamoDBClient, _json_default
 from ..writes import large_items
 from ..writes.large_items import LargeItems
+from .token_scan import Skip, token_items
 
 Item = dict[str, Any]
 _PAGE_ITEMS = 1000  # DynamoDB's Limit per Query/Scan call when no page size bounds it
@@ -59,19 +60,33 @@ class DynamoReader:
     def __init__(self, client: DynamoDBClient, large: LargeItems | None = None) -> None:
         self.client = client
         self.large = large
+        # items DynamoDB read (ScannedCount: filtered ones too), by (DynamoDB table, GSI or "")
+        self.items_read: dict[tuple[str, str], int] = {}
+
+    def _count(self, table: str, resp: dict[str, Any], index: str = "") -> None:
+        n = resp.get("ScannedCount", len(resp.get("Items", ())))
+        self.items_read[(table, index)] = self.items_read.get((table, index), 0) + int(n)
 
     async def expand(self, raw: Item) -> Item:
         """Every item fetched goes through here before decoding: S3 payloads of large items are
         fetched back, compressed ones inflated."""
-        loaded = await large_items.load(raw, self.large)
-        assert loaded is not None
-        return item_codec.expand(item_codec.from_wire(loaded))
+        if item_codec.POINTER in raw:
+            loaded = await large_items.load(raw, self.large)
+            assert loaded is not None
+            raw = loaded
+        return item_codec.expand(item_codec.from_wire_item(raw))
+
+    async def decode(self, plan: ReadPlan, raw: Item) -> Decoded | None:
+        if item_codec.POINTER in raw:
+            return decode_item(plan, await self.expand(raw))
+        return decode_item(plan, item_codec.expand(item_codec.from_wire_item(raw)))  # no await: most items
 
     # -- item sources ------------------------------------------------------------------------
 
     async def _get(self, table: str, key: Item) -> Item | None:
         got = await self.client.call("GetItem", {"TableName": table, "Key": key, "ConsistentRead": True})
         item = got.get("Item")
+        self._count(table, {"ScannedCount": 1 if item else 0})
         return item if item else None
 
     async def _batch_get(self, table: str, keys: Sequence[Item]) -> dict[bytes, Item]:
@@ -80,6 +95,7 @@ class DynamoReader:
         for attempt in range(_UNPROCESSED_ATTEMPTS):
             resp = await self.client.call("BatchGetItem", {
                 "RequestItems": {table: {"Keys": pending, "ConsistentRead": True}}})
+            self._count(table, {"Items": resp.get("Responses", {}).get(table, [])})
             for item in resp.get("Responses", {}).get(table, []):
                 found[_key_id({k: item[k] for k in pending[0]})] = item
             pending = resp.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
@@ -88,7 +104,14 @@ class DynamoReader:
             await asyncio.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         raise TimeoutError(f"BatchGetItem on {table}: {len(pending)} keys still unprocessed")
 
-    async def _items(self, plan: ReadPlan, seg: Segment, start: Any) -> AsyncGenerator[tuple[Item, Any], None]:
+    async def _batch_in_order(self, table: str, keys: list[Item]) -> list[Item | None]:
+        found: dict[bytes, Item] = {}
+        for chunk in batch_chunks(keys):
+            found.update(await self._batch_get(table, chunk))
+        return [found.get(_key_id(k)) for k in keys]
+
+    async def _items(self, plan: ReadPlan, seg: Segment, start: Any, skip: Skip | None = None
+                     ) -> AsyncGenerator[tuple[Item, Any], None]:
         """(wire-form item, position after it) of one segment, from `start` on."""
         table = plan.tm.dynamodb_table
         if seg.op == "Get":
@@ -107,6 +130,12 @@ class DynamoReader:
                     if item is not None:
                         yield item, at
             return
+        if seg.op == "Token":
+            async with aclosing(token_items(self._call, lambda keys: self._batch_in_order(table, keys), plan, seg,
+                                            start, skip or Skip())) as tokens:
+                async for x in tokens:
+                    yield x
+            return
         req = dict(seg.request)
         if start:
             req["ExclusiveStartKey"] = start
@@ -115,6 +144,7 @@ class DynamoReader:
         index = seg.index
         while True:
             resp = await self.client.call(seg.op, req)
+            self._count(table, resp, index.name if index is not None else "")
             for raw in resp.get("Items", []):
                 pos = key_of(plan, raw, index)
                 if index is not None and index.projection != "ALL":
@@ -128,6 +158,11 @@ class DynamoReader:
                 return
             req["ExclusiveStartKey"] = lek
 
+    async def _call(self, op: str, req: dict[str, Any], index: str) -> dict[str, Any]:
+        resp = await self.client.call(op, req)
+        self._count(req["TableName"], resp, index)
+        return resp
+
     # -- rows --------------------------------------------------------------------------------
 
     async def _static(self, plan: ReadPlan, raw_pk: Any, cache: dict[bytes, Decoded | None]) -> Decoded | None:
@@ -135,7 +170,7 @@ class DynamoReader:
         if kid not in cache:
             cache.clear()  # one partition at a time
             raw = await self._get(plan.tm.dynamodb_table, static_key(plan, raw_pk))
-            d = decode_item(plan, await self.expand(raw)) if raw is not None else None
+            d = await self.decode(plan, raw) if raw is not None else None
             cache[kid] = d if d is not None and d.live is not None else None
         return cache[kid]
 
@@ -161,7 +196,8 @@ class DynamoReader:
             seg = plan.segments[si]
             start = cur.start if si == cur.segment else None
             single_partition = seg.op == "Query" and seg.index is None
-            async with aclosing(self._items(plan, seg, start)) as items:
+            skip = Skip()
+            async with aclosing(self._items(plan, seg, start, skip)) as items:
                 async for raw, pos in items:
                     pk = raw[tm.pk.attribute]
                     if pk != part:
@@ -171,17 +207,18 @@ class DynamoReader:
                     last = (si, pos)
                     if is_static_item(plan, raw):
                         if plan.uses_static:
-                            d = decode_item(plan, await self.expand(raw))
+                            d = await self.decode(plan, raw)
                             statics.clear()
                             statics[_key_id(pk)] = d if d is not None and d.live is not None else None
                         continue
                     if ppl is not None and part_rows >= ppl:
                         if single_partition:
                             break
+                        skip.partition = pk  # a token read stops reading this partition
                         continue
                     if seg.drop and tm.sk is not None and raw.get(tm.sk.attribute) in seg.drop:
                         continue
-                    d = decode_item(plan, await self.expand(raw))
+                    d = await self.decode(plan, raw)
                     if d is None or d.live is None or d.clustering is None:
                         continue
                     st = await self._static(plan, pk, statics) if plan.uses_static else None

@@ -45,7 +45,7 @@ from .read_repair import ReadRepair
 
 if TYPE_CHECKING:
     from ..session.session_port import Pending, ResponseHandler, SessionPort
-    from ..writes.dual_write import DualWrite, Intercepted
+    from ..writes.dual_write import DualWrite
 
 log = logging.getLogger(__name__)
 
@@ -108,24 +108,34 @@ class ReadPath:
         self.in_flight = 0
 
     # -- the mapped read path (proxy.routing.decide chose Action.READ) ---------------------------
-    def for_read(self, s: SessionPort, req: Request) -> Intercepted:
+    def for_read(self, s: SessionPort, req: Request) -> None:
+        """Runs a read the decision gave the mapped path: served from DynamoDB (a task answers
+        later), compared with it (verify), or forwarded to Cassandra as it came."""
         assert req.query is not None and req.table is not None
         tm = self.mapping.table(req.keyspace or "", req.table)
-        if tm is None:
-            return None
-        stmt = _parse(req.query)
-        if not isinstance(stmt, cql.Select):
-            return None
+        stmt = _parse(req.query) if tm is not None else None
         f = req.frame
+        if tm is None or not isinstance(stmt, cql.Select):
+            s.forward(f, None)
+            return
         env = decode_frame(f)
         msg = env.message
         if isinstance(msg, Query):
-            return self._route(s, f, ReadRequest(tm, stmt, msg.params, None, f.version, time.monotonic()))
-        assert isinstance(msg, Execute) and req.prepared is not None
-        return self._route(s, f, ReadRequest(tm, stmt, msg.params, req.prepared.bind_types, f.version,
-                                             time.monotonic()))
+            rq = ReadRequest(tm, stmt, msg.params, None, f.version, time.monotonic())
+        else:
+            assert isinstance(msg, Execute) and req.prepared is not None
+            rq = ReadRequest(tm, stmt, msg.params, req.prepared.bind_types, f.version, time.monotonic())
+        r = self._route(s, rq)
+        if r is None:
+            s.forward(f, None)
+        elif r is Route.VERIFY:
+            s.forward(f, self._verify_after(rq))
+        else:
+            self.in_flight += 1
+            asyncio.get_running_loop().create_task(self._serve(s, f, rq, r))
 
-    def _route(self, s: SessionPort, f: Frame, rq: ReadRequest) -> Intercepted:
+    def _route(self, s: SessionPort, rq: ReadRequest) -> Route | None:
+        """Where this read goes: None for Cassandra, else VERIFY, FALLBACK or DYNAMO."""
         phase, share = self.dual.phase_of(rq.tm.keyspace, rq.tm.table)
         foreign_state = rq.params.paging_state is not None and not reads.is_own_paging_state(rq.params.paging_state)
         if share < 100.0:
@@ -139,10 +149,7 @@ class ReadPath:
             if rq.params.paging_state is not None:
                 self.stats.of(rq.tm).verify_skipped += 1
                 return None
-            return f, self._verify_after(rq)
-        self.in_flight += 1
-        asyncio.get_running_loop().create_task(self._serve(s, f, rq, r))
-        return "taken"
+        return r
 
     def _buckets(self, rq: ReadRequest) -> list[float] | None:
         try:

@@ -39,7 +39,7 @@ from . import handshake, handshake_exec, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .handlers import HANDLERS
 from .log_limit import LimitedLog
-from .session_port import Pending, ResponseHandler
+from .session_port import NoCassandra, Pending, ResponseHandler
 from .stream_ids import StreamIdsExhausted
 from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
@@ -382,7 +382,13 @@ class ClientSession(asyncio.Protocol):
         dual = server.dual
         req = describe(f, self.keyspace, dual.prepared if dual is not None else None, self.system_prepared)
         try:
-            HANDLERS[decide(req, server)](self, req)
+            action = decide(req, server)
+            if server.assess is not None and (req.table is not None or req.kind == "BATCH"):
+                sized = server.assess.observe(self, req, action)  # proxy.assess: counted, maybe sampled
+                if sized is not None:  # a sampled read Cassandra answers: its rows are sized on the way back
+                    self.forward(f, sized)
+                    return
+            HANDLERS[action](self, req)
         except ProtocolError:
             raise  # a body that does not decode: the reading loop answers it (_malformed)
         except CQLError as e:
@@ -390,7 +396,8 @@ class ClientSession(asyncio.Protocol):
 
     def forward(self, f: Frame, handler: ResponseHandler | SessionHandler | None) -> None:
         up = self.upstream
-        assert up is not None
+        if up is None:
+            raise NoCassandra(handler is None)
         if (
             len(self.pending) >= self.cfg.max_in_flight_per_connection
             or STATS.in_flight >= self.cfg.max_in_flight

@@ -16,7 +16,6 @@ from ..system_tables import intercept
 
 if TYPE_CHECKING:
     from ..routing.request import Request
-    from ..writes.dual_write import Intercepted
     from .session_port import SessionPort
 
 Handler = Callable[["SessionPort", "Request"], None]
@@ -61,25 +60,16 @@ def _prepare(s: SessionPort, req: Request) -> None:
     s.forward(req.frame, dual.for_prepare(s, req))
 
 
-def _run(s: SessionPort, req: Request, outcome: Intercepted) -> None:
-    """What a mapped path decided: forward with its handler, answered by it ("taken"), or, when
-    nothing in the request reaches DynamoDB after all, forwarded as it came."""
-    if outcome is None:
-        s.forward(req.frame, None)
-    elif not isinstance(outcome, str):
-        s.forward(*outcome)
-
-
 def _write(s: SessionPort, req: Request) -> None:
     dual = s.dual
     assert dual is not None
-    _run(s, req, dual.for_write(s, req))
+    dual.for_write(s, req)
 
 
 def _read(s: SessionPort, req: Request) -> None:
     reads = s.reads
     assert reads is not None
-    _run(s, req, reads.for_read(s, req))
+    reads.for_read(s, req)
 
 
 HANDLERS: dict[Action, Handler] = {

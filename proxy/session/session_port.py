@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cql_protocol.errors import CQLError
+from cql_protocol.errors import CQLError, InvalidRequest
 from cql_protocol.frame import Frame
 from cql_protocol.messages import Message
 
@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from ..reads.read_path import ReadPath
     from ..system_tables.topology import Node
     from ..writes.dual_write import DualWrite
+
+
+class NoCassandra(InvalidRequest):
+    """A request that must go to Cassandra, on a sidecar running without it (every mapped table in
+    `dynamo`). `as_it_came`: nothing in it reaches DynamoDB; else it needs Cassandra's answer too."""
+
+    def __init__(self, as_it_came: bool) -> None:
+        super().__init__("this statement needs Cassandra, which is switched off")
+        self.as_it_came = as_it_came
 
 
 @dataclass(slots=True)
@@ -65,7 +74,8 @@ class SessionPort(Protocol):
 
     # -- what they do --------------------------------------------------------------------------
     def forward(self, f: Frame, handler: ResponseHandler | None) -> None:
-        """Sends the client's request to Cassandra; `handler` (None: pass it back as is) sees the answer."""
+        """Sends the client's request to Cassandra; `handler` (None: pass it back as is) sees the answer.
+        Raises NoCassandra on a sidecar running without Cassandra."""
         ...
 
     def inject(self, msg: Message, on_response: ResponseHandler) -> None:

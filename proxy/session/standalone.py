@@ -36,6 +36,7 @@ from translators.select_meta import result_columns
 from ..routing.request import describe
 from ..system_tables.synthetic_schema import InvalidSystemQuery
 from . import handshake, handshake_exec
+from .session_port import NoCassandra
 
 if TYPE_CHECKING:
     from .client_session import ClientSession
@@ -123,17 +124,18 @@ def _mapped(s: ClientSession, f: Frame, stmt: cql.Statement, keyspace: str | Non
     dual, reads = server.dual, server.reads
     assert dual is not None and reads is not None
     req = describe(f, s.keyspace, dual.prepared, s.system_prepared)
-    if isinstance(stmt, cql.Select):
-        _require_mapped(s, stmt.keyspace or keyspace, stmt.table)
-        taken = reads.for_read(s, req)
-    else:
-        for target in _targets(stmt):
-            _require_mapped(s, target.keyspace or keyspace, target.table)
-        taken = dual.for_write(s, req)
-    if taken is None:
-        raise InvalidRequest(f"{_name(stmt, keyspace)}: this statement cannot be served without Cassandra")
-    if not isinstance(taken, str):  # the routes only forward when Cassandra is there
-        raise InvalidRequest(f"{_name(stmt, keyspace)}: this statement needs Cassandra, which is switched off")
+    try:
+        if isinstance(stmt, cql.Select):
+            _require_mapped(s, stmt.keyspace or keyspace, stmt.table)
+            reads.for_read(s, req)
+        else:
+            for target in _targets(stmt):
+                _require_mapped(s, target.keyspace or keyspace, target.table)
+            dual.for_write(s, req)
+    except NoCassandra as e:
+        if e.as_it_came:
+            raise InvalidRequest(f"{_name(stmt, keyspace)}: this statement cannot be served without Cassandra") from None
+        raise InvalidRequest(f"{_name(stmt, keyspace)}: this statement needs Cassandra, which is switched off") from None
 
 
 def _targets(stmt: cql.Statement) -> list[cql.Insert | cql.Update | cql.Delete]:
@@ -215,8 +217,9 @@ def _execute(s: ClientSession, f: Frame) -> None:
 def _batch(s: ClientSession, f: Frame) -> None:
     dual = s.server.dual
     assert dual is not None
-    taken = dual.for_batch(s, f)
-    if taken is None:
-        raise InvalidRequest("this batch writes no mapped table, and the sidecar runs without Cassandra")
-    if not isinstance(taken, str):
-        raise InvalidRequest("this batch needs Cassandra, which is switched off")
+    try:
+        dual.for_batch(s, f)
+    except NoCassandra as e:
+        if e.as_it_came:
+            raise InvalidRequest("this batch writes no mapped table, and the sidecar runs without Cassandra") from None
+        raise InvalidRequest("this batch needs Cassandra, which is switched off") from None

@@ -53,7 +53,7 @@ async def apply(writer: DynamoWriter, writes: list[Write], version: int,
                 done.extend(writes)
             return Void(), True
         for w in writes:
-            await _apply_one(writer, w)
+            await apply_one(writer, w)
             if done is not None:
                 done.append(w)
         return Void(), True
@@ -64,14 +64,15 @@ async def apply(writer: DynamoWriter, writes: list[Write], version: int,
     if applied:
         for w in writes:
             if w is not row_write:  # the static half of the same statement
-                await _apply_one(writer, w)
+                await apply_one(writer, w)
     schema = tm.schema
     key = dict(zip(schema.primary_key, row_write.key.partition + row_write.key.clustering, strict=False))
     rows: Rows = applied_row(tm, cond, applied, row, key, version)
     return rows, applied
 
 
-async def _apply_one(writer: DynamoWriter, w: Write) -> None:
+async def apply_one(writer: DynamoWriter, w: Write) -> None:
+    """One write, merged into its item (or items, for a range deletion)."""
     if isinstance(w, RowWrite):
         await writer.apply_row(w.table, w.key.partition, w.key.clustering, w.mutation)
     elif isinstance(w, CounterWrite):

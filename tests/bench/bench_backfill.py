@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dual_write import dynamodb_pid
-from bench_passthrough import ROOT, describe_machine, pid_listening_on, proc_cpu
+from bench_harness import ROOT, describe_machine, pid_listening_on, proc_cpu
 
 KEYSPACE = "bf_bench"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -51,23 +51,29 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_passthrough import (
+from bench_harness import (
     CLK_TCK,
     OTHER_LOAD_WARN,
     ROOT,
     VALUE_SIZE,
     Acc,
+    LoadGenerator,
     Round,
     SidecarProc,
-    Workers,
+    add_driver_args,
+    check_driver_args,
+    compare_to,
     describe_machine,
     fmt,
+    header,
     hostport,
     make_cluster,
     measured_round,
     pid_listening_on,
+    prepare_driver,
     proc_cpu,
     start_sidecar,
+    start_workers,
     summarize,
 )
 
@@ -270,22 +276,6 @@ def write_worker_main(conn: Any, wid: int, cfg: dict[str, Any]) -> None:
             conn.send(("error", f"worker {wid}: {type(e).__name__}: {e}"))
 
 
-class WriteWorkers(Workers):
-    """bench_passthrough's load-generator pool, running the write workload."""
-
-    def __init__(self, n: int, cfg: dict[str, Any]) -> None:
-        ctx = mp.get_context("spawn")  # never fork a process that holds driver threads
-        self.conns, self.procs = [], []
-        for wid in range(n):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=write_worker_main, args=(child, wid, cfg), daemon=True)
-            p.start()
-            self.conns.append(parent)
-            self.procs.append(p)
-        for c in self.conns:
-            self._recv(c, "ready")
-
-
 # -- measurement -----------------------------------------------------------------------------------
 @dataclass
 class DAcc(Acc):
@@ -323,12 +313,12 @@ def drain(t: Target, timeout: float) -> tuple[float, float, float]:
     return time.monotonic() - t0, depth, backlog
 
 
-def one_round(workers: WriteWorkers, t: Target, concurrency: int, duration: float, pids: dict[str, int | None],
+def one_round(workers: LoadGenerator, t: Target, concurrency: int, duration: float, pids: dict[str, int | None],
               acc: DAcc | None, drain_timeout: float) -> None:
     m0 = ddb_counts(t.metrics()) if acc is not None else {}
     d0 = proc_cpu(pids["dynamodb"])
     # no sidecar (direct): proc_cpu(None) is None and no sidecar CPU is counted
-    measured_round(workers, t.name, concurrency, duration, t.pid, pids["cassandra"], acc)  # type: ignore[arg-type]
+    measured_round(workers, t.name, concurrency, duration, t.pid, pids["cassandra"], acc)
     d1 = proc_cpu(pids["dynamodb"])
     if t.name == "queued":
         s0, c0 = proc_cpu(t.pid), proc_cpu(pids["cassandra"])
@@ -399,7 +389,7 @@ def summarize_target(acc: DAcc) -> dict[str, Any]:
     return out
 
 
-def run_level(workers: WriteWorkers, concurrency: int, args: argparse.Namespace, targets: list[Target],
+def run_level(workers: LoadGenerator, concurrency: int, args: argparse.Namespace, targets: list[Target],
               pids: dict[str, int | None]) -> dict[str, Any]:
     for t in targets:  # warm-up: connections, prepared statements, caches
         one_round(workers, t, concurrency, args.warmup, pids, None, args.drain_timeout)
@@ -418,24 +408,18 @@ def run_level(workers: WriteWorkers, concurrency: int, args: argparse.Namespace,
         x = out[t.name]
         if base is None or t.name == BASE:
             continue
-        x["ratio"] = x["writes_per_s"] / base["writes_per_s"] if base["writes_per_s"] else math.nan
-        pairs = [b / a for a, b in zip(base["round_writes_per_s"], x["round_writes_per_s"], strict=False) if a]
-        x["round_ratio_min"] = min(pairs) if pairs else math.nan
-        x["round_ratio_max"] = max(pairs) if pairs else math.nan
-        for q in ("mean", "p50", "p99"):
-            x[f"added_{q}_ms"] = x["latency_ms"][q] - base["latency_ms"][q]
+        compare_to(base, x, "writes_per_s", ("mean", "p50", "p99"))
     return out
 
 
 # -- report ----------------------------------------------------------------------------------------
 def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
     print()
-    print(f"Throughput and latency (submit to callback in the load generator, ms); ratio and +p50/+p99 "
+    print(f"Throughput and latency (submit to answer in the load generator, ms); ratio and +p50/+p99 "
           f"against {BASE}, ratio range over paired rounds")
     hdr = (f"{'conc':>4} {'target':<15} {'writes/s':>9} {'ratio':>6} {'(rounds)':>11} {'p50':>7} {'p99':>7} "
            f"{'+p50':>7} {'+p99':>7} {'errors':>6}")
-    print(hdr)
-    print("-" * len(hdr))
+    header(hdr)
     for lv in levels:
         for t in names:
             x = lv[t]
@@ -449,8 +433,7 @@ def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
     print("CPU per write (µs; queued includes its drain) and machine load during the rounds")
     hdr = (f"{'conc':>4} {'target':<15} {'sidecar':>8} {'ddb-local':>9} {'cassandra':>9} {'loadgen':>8} "
            f"{'ddb cores':>9} {'busy':>5}")
-    print(hdr)
-    print("-" * len(hdr))
+    header(hdr)
     for lv in levels:
         for t in names:
             x = lv[t]
@@ -465,8 +448,7 @@ def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
               "it,\ntime in DynamoDB calls per write, and the mean latency added against the pass-through (ms)")
         hdr = (f"{'conc':>4} {'target':<15} {'Get/w':>6} {'Put/w':>6} {'Get ms':>7} {'Put ms':>7} {'calls ms/w':>10} "
                f"{'+mean':>7} {'conflicts':>9}")
-        print(hdr)
-        print("-" * len(hdr))
+        header(hdr)
         for lv in levels:
             for t in mirrored:
                 d = lv[t]["dynamodb"]
@@ -480,8 +462,7 @@ def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
               "round,\nand the client rate over load plus drain time")
         hdr = (f"{'conc':>4} {'depth':>11} {'backlog':>11} {'drain s last':>12} {'drain s total':>13} "
                f"{'drain w/s':>9} {'sustained w/s':>13}")
-        print(hdr)
-        print("-" * len(hdr))
+        header(hdr)
         for lv in levels:
             q = lv["queued"]["queue"]
             print(f"{lv['concurrency']:>4} {q['depth_at_stop_last']:>5.0f}/{q['depth_at_stop_max']:<5.0f} "
@@ -519,10 +500,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keys", type=int, default=10_000, help="key range (default 10000)")
     p.add_argument("--prefill", action=argparse.BooleanOptionalAction, default=True,
                    help="write every key through the sync sidecar first (default on)")
-    p.add_argument("--procs", type=int, default=2,
-                   help="load-generator processes; a level with concurrency N uses min(procs, N) (default 2)")
-    p.add_argument("--protocol", type=int, default=4, help="native protocol version (default 4)")
-    p.add_argument("--compression", choices=("none", "lz4"), default="none")
+    add_driver_args(p)
     p.add_argument("--cassandra", default="127.0.0.1:9042", help="Cassandra HOST:PORT")
     p.add_argument("--dynamodb-endpoint", default="http://127.0.0.1:8000", help="DynamoDB Local URL")
     p.add_argument("--drain-timeout", type=float, default=120.0,
@@ -535,6 +513,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--concurrency needs positive integers")
     if not args.target_list or any(t not in TARGETS for t in args.target_list):
         p.error(f"--targets takes {', '.join(TARGETS)}")
+    check_driver_args(p, args)
     if args.prefill and "sync" not in args.target_list:
         p.error("--prefill writes through the sync sidecar: add sync to --targets or pass --no-prefill")
     return args
@@ -546,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for k, v in AWS_ENV.items():  # inherited by the sidecars and the CLI; DynamoDB Local takes any
         os.environ.setdefault(k, v)
+    prepare_driver(args)
     t_start = time.monotonic()
     machine = describe_machine()
     ncpu = machine["cpus"] or 1
@@ -560,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-dual-write-") as tmp:
         work = Path(tmp)
         sidecars: list[SidecarProc] = []
-        workers: WriteWorkers | None = None
+        workers: LoadGenerator | None = None
         try:
             in_child(create_schema, args.cassandra, args.protocol)
             mappings, tables = make_mappings(args.cassandra, args.dynamodb_endpoint, work)
@@ -588,10 +568,11 @@ def main(argv: list[str] | None = None) -> int:
                 prefill_s = prefill(sync.endpoint, args.keys, args.protocol)
                 print(f"prefilled {args.keys} keys through the sync sidecar in {prefill_s:.1f} s", flush=True)
             cfg = {"endpoints": {t.name: t.endpoint for t in targets}, "protocol": args.protocol,
-                   "compression": args.compression, "update_ratio": args.update_ratio, "keys": args.keys}
+                   "compression": args.compression, "keyspace": KEYSPACE, "table": TABLE, "workloads": ["write"],
+                   "update_ratio": args.update_ratio, "keys": args.keys, "value_size": VALUE_SIZE}
             nprocs = max(1, min(args.procs, max(args.levels)))
-            workers = WriteWorkers(nprocs, cfg)
-            print(f"load generator: {nprocs} process(es), pids {workers.pids()}")
+            workers = start_workers(args.driver, nprocs, cfg, write_worker_main, work)
+            print(f"load generator: {nprocs} {args.driver} process(es), pids {workers.pids()}")
             for c in args.levels:
                 lv = run_level(workers, c, args, targets, pids)
                 levels.append(lv)
@@ -619,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                 "duration": args.duration, "warmup": args.warmup, "round": args.round,
                 "concurrency": args.levels, "targets": args.target_list, "update_ratio": args.update_ratio,
                 "keys": args.keys, "prefill_seconds": prefill_s, "procs": args.procs, "protocol": args.protocol,
-                "compression": args.compression, "value_bytes": VALUE_SIZE, "cassandra": args.cassandra,
+                "compression": args.compression, "driver": args.driver, "value_bytes": VALUE_SIZE, "cassandra": args.cassandra,
                 "dynamodb_endpoint": args.dynamodb_endpoint,
             },
             "levels": levels,

@@ -32,7 +32,8 @@ Cassandra, the load generators, the machine. DynamoDB calls per read and their l
 sidecar saw them come from the sidecar's `cdp_dynamodb_request_duration_seconds`.
 
 Needs the local Cassandra and DynamoDB Local (`deploy/local/backends up cassandra dynamodb`). The
-keyspace and the DynamoDB table the run creates are dropped at the end.
+keyspace (`bench_reads`, or `CDP_BENCH_KEYSPACE`) and the DynamoDB table the run creates are dropped
+at the end.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ import contextlib
 import hashlib
 import json
 import math
-import multiprocessing as mp
 import os
 import random
 import signal
@@ -57,27 +57,34 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dual_write import AWS_ENV, Target, add_cpu, cli, dynamodb_pid, in_child, series, us_per
-from bench_passthrough import (
+from bench_harness import (
     CLK_TCK,
     OTHER_LOAD_WARN,
     VALUE_SIZE,
     Acc,
+    LoadGenerator,
     Round,
     SidecarProc,
-    Workers,
+    add_driver_args,
+    check_driver_args,
+    compare_to,
     describe_machine,
     fmt,
+    header,
     hostport,
     make_cluster,
     measured_round,
     percentile,
     pid_listening_on,
+    prepare_driver,
     proc_cpu,
     start_sidecar,
+    start_workers,
     summarize,
 )
 
-KEYSPACE = "bench_reads"
+# CDP_BENCH_KEYSPACE: a keyspace of one's own on a Cassandra others use too (the run drops it)
+KEYSPACE = os.environ.get("CDP_BENCH_KEYSPACE", "bench_reads")
 TABLE = "kv"
 TARGETS = ("direct", "phase-cassandra", "dynamo", "verify")
 DEFAULT_TARGETS = ("direct", "phase-cassandra", "dynamo")
@@ -271,7 +278,7 @@ def read_worker_main(conn: Any, wid: int, cfg: dict[str, Any]) -> None:
         clusters = []
         for target, addr in cfg["endpoints"].items():
             host, port = hostport(addr)
-            cluster = make_cluster(host, port, cfg["protocol"], "none")
+            cluster = make_cluster(host, port, cfg["protocol"], cfg["compression"])
             clusters.append(cluster)
             s = cluster.connect()
             for w in cfg["workloads"]:
@@ -301,22 +308,6 @@ def read_worker_main(conn: Any, wid: int, cfg: dict[str, Any]) -> None:
             conn.send(("error", f"worker {wid}: {type(e).__name__}: {e}"))
 
 
-class ReadWorkers(Workers):
-    """bench_passthrough's load-generator pool, running the read workloads."""
-
-    def __init__(self, n: int, cfg: dict[str, Any]) -> None:
-        ctx = mp.get_context("spawn")  # never fork a process that holds driver threads
-        self.conns, self.procs = [], []
-        for wid in range(n):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=read_worker_main, args=(child, wid, cfg), daemon=True)
-            p.start()
-            self.conns.append(parent)
-            self.procs.append(p)
-        for c in self.conns:
-            self._recv(c, "ready")
-
-
 # -- measurement -----------------------------------------------------------------------------------
 @dataclass
 class RAcc(Acc):
@@ -325,12 +316,12 @@ class RAcc(Acc):
     ddb: dict[str, float] = field(default_factory=dict)
 
 
-def one_round(workers: ReadWorkers, t: Target, workload: str, concurrency: int, duration: float,
+def one_round(workers: LoadGenerator, t: Target, workload: str, concurrency: int, duration: float,
               pids: dict[str, int | None], acc: RAcc | None) -> None:
     m0 = ddb_calls(t) if acc is not None else {}
     d0 = proc_cpu(pids["dynamodb"])
     # direct: proc_cpu(None) is None and no sidecar CPU is counted
-    measured_round(workers, f"{t.name}/{workload}", concurrency, duration, t.pid,  # type: ignore[arg-type]
+    measured_round(workers, f"{t.name}/{workload}", concurrency, duration, t.pid,
                    pids["cassandra"], acc)
     d1 = proc_cpu(pids["dynamodb"])
     if acc is not None:
@@ -368,7 +359,7 @@ def summarize_target(acc: RAcc, workload: str) -> dict[str, Any]:
     return out
 
 
-def run_level(workers: ReadWorkers, workload: str, concurrency: int, args: argparse.Namespace,
+def run_level(workers: LoadGenerator, workload: str, concurrency: int, args: argparse.Namespace,
               targets: list[Target], pids: dict[str, int | None]) -> dict[str, Any]:
     for t in targets:  # warm-up: connections, prepared statements, caches, JIT
         one_round(workers, t, workload, concurrency, args.warmup, pids, None)
@@ -399,24 +390,18 @@ def run_level(workers: ReadWorkers, workload: str, concurrency: int, args: argpa
         x = out[t.name]
         if base is None or t.name == BASE:
             continue
-        x["ratio"] = x["reads_per_s"] / base["reads_per_s"] if base["reads_per_s"] else math.nan
-        pairs = [b / a for a, b in zip(base["round_reads_per_s"], x["round_reads_per_s"], strict=False) if a]
-        x["round_ratio_min"] = min(pairs) if pairs else math.nan
-        x["round_ratio_max"] = max(pairs) if pairs else math.nan
-        for q in ("p50", "p99"):
-            x[f"added_{q}_ms"] = x["latency_ms"][q] - base["latency_ms"][q]
+        compare_to(base, x, "reads_per_s")
     return out
 
 
 # -- report ----------------------------------------------------------------------------------------
 def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
     print()
-    print(f"Throughput and latency (submit to callback in the load generator, ms); ratio and +p50 against "
+    print(f"Throughput and latency (submit to answer in the load generator, ms); ratio and +p50 against "
           f"{BASE}, ratio range over paired rounds")
     hdr = (f"{'workload':<8} {'conc':>4} {'target':<15} {'reads/s':>9} {'ratio':>6} {'(rounds)':>11} "
            f"{'p50':>7} {'p95':>7} {'p99':>7} {'+p50':>7} {'errors':>6}")
-    print(hdr)
-    print("-" * len(hdr))
+    header(hdr)
     for lv in levels:
         for t in names:
             x = lv[t]
@@ -431,8 +416,7 @@ def print_tables(levels: list[dict[str, Any]], names: list[str]) -> None:
           "machine load;\nddb net: DynamoDB Local's CPU less its background in the other targets' rounds")
     hdr = (f"{'workload':<8} {'conc':>4} {'target':<15} {'sidecar':>8} {'ddb-local':>9} {'ddb net':>7} {'cassandra':>9} "
            f"{'loadgen':>8} {'ddb cores':>9} {'calls/r':>7} {'call ms':>7} {'busy':>5}")
-    print(hdr)
-    print("-" * len(hdr))
+    header(hdr)
     for lv in levels:
         for t in names:
             x = lv[t]
@@ -478,9 +462,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=20, help="clustering rows per partition (default 20)")
     p.add_argument("--check", type=int, default=100,
                    help="partitions (and one row of each) compared through every target before timing (default 100)")
-    p.add_argument("--procs", type=int, default=2,
-                   help="load-generator processes; a level with concurrency N uses min(procs, N) (default 2)")
-    p.add_argument("--protocol", type=int, default=4, help="native protocol version (default 4)")
+    add_driver_args(p)
     p.add_argument("--cassandra", default="127.0.0.1:9042", help="Cassandra HOST:PORT")
     p.add_argument("--dynamodb-endpoint", default="http://127.0.0.1:8000", help="DynamoDB Local URL")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -498,6 +480,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--targets takes {', '.join(TARGETS)}")
     if not args.workload_list or any(w not in WORKLOADS for w in args.workload_list):
         p.error(f"--workloads takes {', '.join(WORKLOADS)}")
+    check_driver_args(p, args)
     if args.partitions < 1 or args.rows < 1:
         p.error("--partitions and --rows must be positive")
     return args
@@ -509,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for k, v in AWS_ENV.items():  # inherited by the sidecars and the CLI; DynamoDB Local takes any
         os.environ.setdefault(k, v)
+    prepare_driver(args)
     t_start = time.monotonic()
     machine = describe_machine()
     ncpu = machine["cpus"] or 1
@@ -521,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
         work = Path(tmp)
         sidecars: list[SidecarProc] = []
-        workers: ReadWorkers | None = None
+        workers: LoadGenerator | None = None
         try:
             in_child(create_schema, args.cassandra, args.protocol)
             mapping, tables = make_mapping(args.cassandra, args.dynamodb_endpoint, work)
@@ -564,10 +548,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"checked {min(args.check, args.partitions)} partitions and as many single rows through "
                   f"{', '.join(args.target_list)}: all equal to what was written", flush=True)
             cfg = {"endpoints": {t.name: t.endpoint for t in targets}, "protocol": args.protocol,
+                   "compression": args.compression, "keyspace": KEYSPACE, "table": TABLE,
                    "workloads": args.workload_list, "partitions": args.partitions, "rows": args.rows}
             nprocs = max(1, min(args.procs, max(args.levels)))
-            workers = ReadWorkers(nprocs, cfg)
-            print(f"load generator: {nprocs} process(es), pids {workers.pids()}")
+            workers = start_workers(args.driver, nprocs, cfg, read_worker_main, work)
+            print(f"load generator: {nprocs} {args.driver} process(es), pids {workers.pids()}")
             for w in args.workload_list:
                 for c in args.levels:
                     lv = run_level(workers, w, c, args, targets, pids)
@@ -594,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
                 "duration": args.duration, "warmup": args.warmup, "round": args.round, "quick": args.quick,
                 "concurrency": args.levels, "targets": args.target_list, "workloads": args.workload_list,
                 "partitions": args.partitions, "rows": args.rows, "fill_seconds": fill_s, "procs": args.procs,
-                "protocol": args.protocol, "value_bytes": VALUE_SIZE, "cassandra": args.cassandra,
+                "protocol": args.protocol, "compression": args.compression, "driver": args.driver, "value_bytes": VALUE_SIZE, "cassandra": args.cassandra,
                 "dynamodb_endpoint": args.dynamodb_endpoint,
             },
             "levels": levels,

@@ -5,6 +5,7 @@ helper the validator uses."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -67,6 +68,11 @@ def mapped_keyspace(cassandra: tuple[str, int], endpoint: str, ks: str, statemen
         client = ddb(endpoint)
         for tm in m.tables.values():
             client.delete_table(TableName=tm.dynamodb_table)
+
+
+def with_token_index(text: str) -> str:
+    """A `mapping init` mapping edited to map every table with `token_index: true`."""
+    return re.sub(r"^(\s+)dynamodb_table: (.*)$", r"\1dynamodb_table: \2\n\1token_index: true", text, flags=re.M)
 
 
 def scan_items(endpoint: str, table: str) -> list[dict[str, Any]]:

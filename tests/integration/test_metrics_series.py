@@ -18,7 +18,7 @@ from proxy import __version__
 from proxy.aws.dynamodb_client import CAPACITY_KIND, OPERATIONS
 from proxy.metrics import CLOSE_REASONS
 from proxy.phases.model import PHASES
-from proxy.writes.dual_write import DEAD_LETTER_ORIGINS
+from proxy.writes.outcomes import DEAD_LETTER_ORIGINS
 
 from .stores import AWS_ENV, cli, ddb, recreate_keyspace
 

@@ -236,7 +236,7 @@ async def test_s3_client_under_a_hung_s3():
 
 # -- what the client is told -----------------------------------------------------------------------
 def _shape(message: object, parts: list, writes: list, lwt: bool = False) -> tuple[int, str]:
-    from proxy.writes.dual_write import WriteContext
+    from proxy.writes.outcomes import WriteContext
 
     return WriteContext(message, parts, lwt, 0.0).shape(writes)
 

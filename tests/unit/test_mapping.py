@@ -264,7 +264,7 @@ MALFORMED: list[tuple[str, str, int, str]] = [
     ("unknown_key_no_near_miss", _variant(("write_mode: sync", "colour: red")), 5,
      "tables[0].colour: unknown key 'colour'; expected one of: cql, dynamodb_table, phase, write_mode, "
      "write_condition, large_items, s3_bucket, ttl_attribute, timestamp_attribute, tombstone_ttl, partition_key, "
-     "sort_key, attributes, indexes, schema"),
+     "sort_key, attributes, indexes, token_index, schema"),
     ("phase", _variant(("write_mode: sync", "phase: dual-write")), 5,
      "tables[0].phase: 'dual-write' is not one of cassandra, dual_write, verify, dynamo_fallback, dynamo"),
     ("missing_cql", _variant(("  - cql: shop.cart_items\n    dynamodb_table: shop", "  - dynamodb_table: shop")), 3,

@@ -64,3 +64,18 @@ def test_refused_selections_name_the_table(cql: str, reason: str) -> None:
     with pytest.raises(Untranslatable) as e:
         cols(cql)
     assert str(e.value).startswith("ks.t: ") and reason in str(e.value)
+
+
+def test_set_elements_and_collection_slices() -> None:
+    """As Cassandra 5.0 names and types them: a set element is typed as the elements, a slice as
+    the column."""
+    tm = loads_mapping(MAPPING.replace('l: "list<int>"', 'l: "list<int>", st: "set<text>", fs: "frozen<set<int>>"')
+                       ).table("ks", "t")
+    assert tm is not None
+    specs = result_columns(parse("SELECT st['e'], fs[3], m['a'..'c'], m[..'b'], st['b'..], fm['x'..'y'] "
+                                 "FROM ks.t"), tm)
+    assert [(c.name, c.type.cql()) for c in specs] == [
+        ("st['e']", "text"), ("fs[3]", "int"), ("m['a'..'c']", "map<text, int>"), ("m[..'b']", "map<text, int>"),
+        ("st['b'..]", "set<text>"), ("fm['x'..'y']", "frozen<map<text, int>>")]
+    with pytest.raises(Untranslatable, match="only translated on maps and sets"):
+        result_columns(parse("SELECT l[0] FROM ks.t"), tm)

@@ -23,6 +23,8 @@ from .model import (
     POLICY_KEYS,
     PROJECTIONS,
     SORT_KEY_ENCODINGS,
+    TOKEN_BUCKET,
+    TOKEN_KEY,
     WRITE_CONDITIONS,
     WRITE_MODES,
     AttributeSpec,
@@ -240,7 +242,7 @@ def _parse_schema(raw: Any, path: PathT, keyspace: str) -> TableSchema:
 _DYNAMODB_KEYS = ("region", "endpoint")
 _TOP_KEYS = ("version", "dynamodb", "defaults", "tables")
 _TABLE_KEYS = ("cql", "dynamodb_table", *POLICY_KEYS, "partition_key", "sort_key", "attributes", "indexes",
-               "schema")
+               "token_index", "schema")
 _PK_KEYS = ("attribute", "prefix")
 _SK_KEYS = ("attribute", "prefix", "encoding")
 _ATTR_KEYS = ("name", "type")
@@ -321,12 +323,18 @@ class _Builder:
             raise _Invalid((*sk_path, e.field) if e.field and e.field in sk_raw else sk_path, str(e)) from None
 
         attributes = self.attributes(d.get("attributes"), (*path, "attributes"), schema)
+        ti_path = (*path, "token_index")
+        token_index = d.get("token_index", False)
+        if not isinstance(token_index, bool):
+            raise _Invalid(ti_path, f"token_index must be true or false, not {token_index!r}")
         reserved: dict[str, tuple[str, PathT]] = {}
         for what, name, p in (
             ("the partition key attribute", pk.attribute, (*pk_path, "attribute")),
             ("the sort key attribute", sk.attribute if sk else None, (*sk_path, "attribute")),
             ("ttl_attribute", policy.ttl_attribute, where.get("ttl_attribute", path)),
             ("timestamp_attribute", policy.timestamp_attribute, where.get("timestamp_attribute", path)),
+            ("the token bucket attribute of token_index", TOKEN_BUCKET if token_index else None, ti_path),
+            ("the token key attribute of token_index", TOKEN_KEY if token_index else None, ti_path),
         ):
             if name is None:
                 continue
@@ -361,6 +369,7 @@ class _Builder:
             attributes=attributes,
             indexes=(),
             schema=schema,
+            token_index=token_index,
         )
         dt_path = (*path, "dynamodb_table")
         if "dynamodb_table" in d:

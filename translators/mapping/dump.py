@@ -89,6 +89,8 @@ def _table_to_dict(tm: TableMapping, defaults: TableDefaults) -> dict[str, Any]:
                 e["cql_index"] = ix.cql_index
             ixs.append(e)
         out["indexes"] = ixs
+    if tm.token_index:
+        out["token_index"] = True
     s = tm.schema
     schema: dict[str, Any] = {
         "columns": {c: type_to_cql(t) for c, t in s.columns.items()},
@@ -169,4 +171,6 @@ def summarize(mapping: Mapping) -> list[str]:
                 if ix.sort_key:
                     keys += f" / {tm.attribute_name(ix.sort_key)} ({tm.attribute_type(ix.sort_key)})"
                 lines.append(f"    index {ix.name}: {keys}, projection {ix.projection}")
+            if tm.token_index:
+                lines.append("    token index cdp_token: _tb (N) / _tk (B), projection KEYS_ONLY (token-ordered reads)")
     return lines

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
-from cql_protocol.types import CqlType, NativeType, TypeCode, UDTType
+from cql_protocol.types import CqlType, ListType, MapType, NativeType, SetType, TypeCode, UDTType
 
 from .column_types import KeyType, default_attribute_type
 from .names import quote_identifier
@@ -20,6 +21,12 @@ LARGE_ITEMS = ("reject", "compress", "s3")
 SORT_KEY_ENCODINGS = ("auto", "plain", "bytecomparable")
 PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 ATTRIBUTE_TYPES = ("S", "N", "B", "BOOL", "L", "M", "SS", "NS", "BS")
+
+# token_index: the GSI and its key attributes (bucket: the token's top bits; key: the token as 8
+# unsigned big-endian bytes, then the serialized partition key, so it orders as Cassandra's ring)
+TOKEN_INDEX = "cdp_token"
+TOKEN_BUCKET = "_tb"
+TOKEN_KEY = "_tk"
 
 KeyEncoding = Literal["plain", "bytecomparable", "composite", "constant"]
 ClusteringOrder = Literal["asc", "desc"]
@@ -85,11 +92,12 @@ class TableSchema:
     static: frozenset[str] = frozenset()
     udts: dict[str, UDTType] = field(default_factory=dict)
 
-    @property
+    # computed once: the read path asks for them for every row
+    @cached_property
     def clustering_columns(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.clustering)
 
-    @property
+    @cached_property
     def primary_key(self) -> tuple[str, ...]:
         return self.partition_key + self.clustering_columns
 
@@ -115,11 +123,21 @@ class TableMapping:
     attributes: dict[str, AttributeSpec]  # every column, in schema order
     indexes: tuple[IndexSpec, ...]
     schema: TableSchema
+    # items carry their partition's token (TOKEN_BUCKET/TOKEN_KEY) and the DynamoDB table has the
+    # TOKEN_INDEX GSI: token() range reads go in token order at a cost proportional to their rows
+    token_index: bool = False
 
-    @property
+    @cached_property
     def cql_name(self) -> str:
         """``keyspace.table`` as written in CQL (quoted where needed)."""
         return f"{quote_identifier(self.keyspace)}.{quote_identifier(self.table)}"
+
+    @cached_property
+    def plain_columns(self) -> tuple[tuple[str, str, CqlType], ...]:
+        """(column, attribute, type) of the columns stored as attributes of their own (every column
+        but non-frozen collections, whose elements live in the item's metadata)."""
+        return tuple((c, self.attributes[c].name, t) for c, t in self.schema.columns.items()
+                     if not (isinstance(t, ListType | SetType | MapType) and not t.frozen))
 
     def attribute_name(self, column: str) -> str:
         return self.attributes[column].name

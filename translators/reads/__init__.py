@@ -12,6 +12,8 @@ Which request:
                                                   ORDER BY reversed: ScanIndexForward false
   * = on a column with a GSI in the mapping       Query on the GSI (eventually consistent); items of
                                                   a KEYS_ONLY/INCLUDE GSI are read again from the table
+  * token ranges (or a LIMIT) on a table mapped  Query of the token GSI per bucket in token order,
+    with token_index                              then each partition it names read whole (Query)
   * anything else (token ranges, ALLOW FILTERING, Scan (ConsistentRead), limited to the table's
     no restriction)                               entity prefixes by a FilterExpression
 Every restriction the keys do not express (regular and static columns, map elements, CONTAINS,
@@ -21,7 +23,8 @@ cell-level liveness check is the only way to treat expired and deleted cells as 
 
 Order: partitions named by IN come in partition key order (as Cassandra returns them), clustering IN
 values in clustering order. Scans and GSI queries return partitions in DynamoDB's order, which
-has no relation to Cassandra's token order (rows within a partition keep clustering order).
+has no relation to Cassandra's token order (rows within a partition keep clustering order); the
+token GSI gives token order, then partition key bytes, as Cassandra's ring.
 
 Paging state: our own bytes (`encode_paging_state`): the position after the last row returned
 (segment, ExclusiveStartKey or key index, the partition being read and how many of its rows were
@@ -61,6 +64,7 @@ from translators.reads.segments import (
     _key_lookup_segment,
     _partition_query_segments,
     _scan_segment,
+    _token_segments,
     _whole_keys,
 )
 from translators.select_meta import Selected, resolve_selection
@@ -193,7 +197,14 @@ def plan_select(
                             "this query")
 
     static_rows, uses_static, static_sk = _statics(tm, stmt, r, selection, cs.restricted)
-    segments = _segments(tm, pk_full, partitions, cs, reverse, index, index_value)
+    tokens = bool(r.token_lower or r.token_upper)
+    if not pk_full and index is None and tm.token_index and (tokens or limit is not None):
+        segments = _token_segments(tm, r.token_lower, r.token_upper)
+    else:
+        if tokens and limit is not None and not pk_full:
+            raise table.unsupported("token() restrictions with LIMIT are only translated for tables mapped with "
+                                    "token_index: true (rows in token order)")
+        segments = _segments(tm, pk_full, partitions, cs, reverse, index, index_value)
 
     fp = _fingerprint(stmt, tm, values_)
     resume = decode_paging_state(fp, paging_state, name) if paging_state and paging else None

@@ -22,9 +22,11 @@ class Segment:
     op ``Get``: `keys` read with GetItem (one) or BatchGetItem (several), rows in `keys` order.
     op ``Query``/``Scan``: `request` is the body without ExclusiveStartKey and Limit; `drop` lists
     sort keys outside the CQL range (see keys.SortKeyCondition); `index` is the GSI queried.
+    op ``Token``: `request` queries the token GSI (keys only) for the partitions in ring order; each
+    partition's rows are then read from the table (segments.partition_request).
     """
 
-    op: Literal["Get", "Query", "Scan"]
+    op: Literal["Get", "Query", "Scan", "Token"]
     request: dict[str, Any] = field(default_factory=dict)
     keys: tuple[Item, ...] = ()
     drop: tuple[Attribute, ...] = ()

@@ -11,6 +11,7 @@ from cql_protocol.cql.ast import (
     ColumnTuple,
     CustomIndexExpression,
     ElementRef,
+    FunctionCall,
     InValues,
     Operator,
     Relation,
@@ -23,6 +24,7 @@ from translators import values
 from translators.mapping import IndexSpec, TableMapping
 from translators.reads.plan import Filter
 from translators.statements import _Table
+from translators.token import MIN_TOKEN, partition_token
 
 BIGINT = native(TypeCode.BIGINT)
 INT = native(TypeCode.INT)
@@ -89,7 +91,7 @@ def _restrictions(table: _Table, stmt: Select) -> _Restrictions:
             if tuple(lhs.columns) != tuple(pk):
                 raise table.invalid("The token() function must be applied to all partition key components or none "
                                     "of them")
-            v = int(_value(table, rel.value, BIGINT, "partition key token"))
+            v = _token_value(table, rel.value)
             if op in (Operator.GT, Operator.GTE, Operator.EQ):
                 if r.token_lower is not None:
                     raise table.invalid("More than one restriction was found for the start bound on " + lhs.to_cql())
@@ -162,6 +164,23 @@ def _restrictions(table: _Table, stmt: Select) -> _Restrictions:
         r.filters.append(_column_filter(table, rel, col, t))
         r.needs_filtering = True
     return r
+
+
+def _token_value(table: _Table, term: Any) -> int:
+    """The right side of a token restriction: a bigint, or token() of values for the partition key
+    (the paging idiom `token(k) > token(?)`), computed as Cassandra's Murmur3 partitioner does."""
+    if not (isinstance(term, FunctionCall) and term.name.lower() == "token" and term.keyspace in (None, "system")):
+        return int(_value(table, term, BIGINT, "partition key token"))
+    pk = table.tm.schema.partition_key
+    if len(term.args) != len(pk):
+        raise table.invalid(f"Invalid number of arguments in call to function system.token: {len(pk)} required "
+                            f"but {len(term.args)} provided")
+    types = [table.tm.schema.columns[c] for c in pk]
+    key = tuple(table.value(a, t, f"arg{i}(system.token)") for i, (a, t) in enumerate(zip(term.args, types,
+                                                                                          strict=True)))
+    if any(v is None or v is UNSET for v in key):
+        raise table.invalid("Invalid null token value")
+    return partition_token(types, key)
 
 
 def _column_filter(table: _Table, rel: Relation, col: str, t: CqlType) -> Filter:
@@ -251,6 +270,8 @@ def _partitions(table: _Table, r: _Restrictions, pk_full: bool) -> list[tuple[An
         for col, (_cols, rows) in r.pk.items():
             r.filters.append(Filter("column", col, Operator.IN, tuple(row[0] for row in rows)))
             r.needs_filtering = True
+    if r.token_upper is not None and r.token_upper[0] == MIN_TOKEN:
+        r.token_upper = None  # an end at the ring's minimum is the end of the ring, as in Cassandra
     if r.token_lower or r.token_upper:
         if pk_full:
             raise table.unsupported("token() restrictions together with a restricted partition key are not "

@@ -178,23 +178,16 @@ def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None
         if kind == "column":
             assert s.column is not None
             v = _cell_value(plan, s.column, d, st)
-            out.append(None if v is None else canonical.canonical_bytes(cols[s.column], v))
+            out.append(None if v is None else canonical.canonical_encoder(cols[s.column])(v))
         elif kind in ("writetime", "ttl", "maxwritetime"):
             v = _metadata(plan, s, d, st)
             out.append(None if v is None else serialize(s.spec.type, v, v5))
-        elif kind == "element":
+        elif kind in ("element", "slice"):
             assert s.column is not None
             t = cols[s.column]
-            assert isinstance(t, MapType)
-            m = _cell_value(plan, s.column, d, st)
-            found = None
-            if m is not None:
-                key = _literal_key(plan, s, t)
-                for k, x in cql_values.map_pairs(m):
-                    if _same(t.key, k, key):
-                        found = x
-                        break
-            out.append(None if found is None else canonical.canonical_bytes(t.value, found))
+            assert isinstance(t, MapType | SetType)
+            c = _cell_value(plan, s.column, d, st)
+            out.append(None if c is None else (_element(plan, s, t, c) if kind == "element" else _slice(plan, s, t, c)))
         elif kind == "field":
             assert s.column is not None
             t = cols[s.column]
@@ -213,9 +206,37 @@ def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None
     return out
 
 
-def _literal_key(plan: ReadPlan, s: Selected, t: MapType) -> Any:
+def _literal(plan: ReadPlan, term: Any, t: CqlType, column: str | None) -> Any:
     table = _Table(plan.tm, _Binder((), None, plan.protocol_version, 0))
-    return table.value(s.key, t.key, f"key({s.column})")
+    return table.value(term, t, f"key({column})")
+
+
+def _entries(t: MapType | SetType, c: Any) -> list[tuple[Any, Any]]:
+    """(key, value) of a map's entries or (element, element) of a set's."""
+    return list(cql_values.map_pairs(c)) if isinstance(t, MapType) else [(e, e) for e in c]
+
+
+def _element(plan: ReadPlan, s: Selected, t: MapType | SetType, c: Any) -> bytes | None:
+    """`m[k]`: the value at k; `s[e]`: e when the set holds it (null otherwise), as Cassandra."""
+    kt = t.key if isinstance(t, MapType) else t.element
+    key = _literal(plan, s.key, kt, s.column)
+    for k, x in _entries(t, c):
+        if _same(kt, k, key):
+            return canonical.canonical_bytes(s.spec.type, x)
+    return None
+
+
+def _slice(plan: ReadPlan, s: Selected, t: MapType | SetType, c: Any) -> bytes | None:
+    """`c[a..b]`: the entries whose keys are within the bounds (both inclusive, either open), as a
+    collection of the column's type; null when none is."""
+    kt = t.key if isinstance(t, MapType) else t.element
+    lo = None if s.key is None else _order_key(kt, _literal(plan, s.key, kt, s.column))
+    hi = None if s.end is None else _order_key(kt, _literal(plan, s.end, kt, s.column))
+    kept = [(k, x) for k, x in _entries(t, c)
+            if (lo is None or _order_key(kt, k) >= lo) and (hi is None or _order_key(kt, k) <= hi)]
+    if not kept:
+        return None
+    return canonical.canonical_bytes(t, kept if isinstance(t, MapType) else [k for k, _ in kept])
 
 
 def aggregate_row(plan: ReadPlan, count: int, column_counts: dict[str, int],

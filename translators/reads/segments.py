@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from translators import canonical, item_codec, keys, values
-from translators.mapping import IndexSpec, TableMapping
+from translators.mapping import TOKEN_BUCKET, TOKEN_INDEX, TOKEN_KEY, IndexSpec, TableMapping
 from translators.reads.plan import Attribute, Item, Segment
+from translators.token import MAX_TOKEN, MIN_TOKEN, token_bucket, token_index_bounds
 
 
 def _sk_sort_key(attr: Attribute) -> Any:
@@ -155,3 +156,37 @@ def _index_segment(tm: TableMapping, index: IndexSpec, value: Any) -> Segment:
     }
     _prefix_filter(tm, req)
     return Segment("Query", req, index=index)
+
+
+def _token_segments(tm: TableMapping, lower: tuple[int, bool] | None,
+                    upper: tuple[int, bool] | None) -> list[Segment]:
+    """token_index: one Query of the token GSI per bucket the range touches, in token order. Each
+    gives the partitions in ring order; their rows are read from the table (`partition_request`)."""
+    bounds = token_index_bounds(lower, upper)
+    if bounds is None:
+        return []
+    lo_tok = MIN_TOKEN if lower is None else lower[0]
+    hi_tok = MAX_TOKEN if upper is None else upper[0]
+    out: list[Segment] = []
+    for b in range(token_bucket(lo_tok), token_bucket(hi_tok) + 1):
+        req: dict[str, Any] = {
+            "TableName": tm.dynamodb_table,
+            "IndexName": TOKEN_INDEX,
+            "KeyConditionExpression": "#tb = :tb AND #tk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#tb": TOKEN_BUCKET, "#tk": TOKEN_KEY},
+            "ExpressionAttributeValues": {":tb": {"N": str(b)}, ":lo": {"B": bounds[0]}, ":hi": {"B": bounds[1]}},
+        }
+        _prefix_filter(tm, req)
+        out.append(Segment("Token", req))
+    return out
+
+
+def partition_request(tm: TableMapping, pk_attr: Attribute) -> dict[str, Any]:
+    """A Query of one whole partition, in clustering order (the static row first)."""
+    return {
+        "TableName": tm.dynamodb_table,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": tm.pk.attribute},
+        "ExpressionAttributeValues": {":pk": pk_attr},
+        "ConsistentRead": True,
+    }
