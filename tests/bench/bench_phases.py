@@ -5,7 +5,8 @@ writes and reads through one sidecar per phase, DynamoDB reached through a laten
 
     .venv/bin/python tests/bench/bench_phases.py [--duration S] [--round S] [--warmup S]
         [--concurrency 1,8] [--workloads write,read[,query]] [--ddb-latency-ms 3]
-        [--targets direct,cassandra,sync,queued,verify,dynamo_fallback,dynamo] [--json out.json]
+        [--targets direct,cassandra,sync,queued,verify,dynamo_fallback,dynamo] [--driver go|python]
+        [--json out.json]
 
 Targets, each a sidecar started for the run from one mapping (`--phases` sets the phase):
   direct           Cassandra without a sidecar: the reference for added latency
@@ -23,6 +24,8 @@ Every key and partition is written into both stores first (a sidecar in dual_wri
 DynamoDB Local), so reads find their rows in every phase and writes overwrite existing items.
 Writes and reads run in rounds of their own, so CPU, DynamoDB calls and consumed capacity are
 charged per write and per read.
+The load generator is the harness's (--driver): the Go program (its workloads write, kv with
+read_ratio 1, and query) or Python driver processes running the same statements.
 
 Per phase: p50/p99 and the latency added against direct Cassandra, throughput, the sidecar's CPU per
 request, DynamoDB calls per request by operation (the sidecar's
@@ -41,7 +44,6 @@ import asyncio
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import os
 import signal
 import statistics
@@ -78,19 +80,23 @@ from bench_dual_write import (
     series,
     us_per,
 )
-from bench_passthrough import (
+from bench_harness import (
     VALUE_SIZE,
+    LoadGenerator,
     Round,
     SidecarProc,
-    Workers,
+    add_driver_args,
+    check_driver_args,
     describe_machine,
     fmt,
     hostport,
     make_cluster,
     measured_round,
     pid_listening_on,
+    prepare_driver,
     proc_cpu,
     start_sidecar,
+    start_workers,
     summarize,
 )
 from bench_reads import KeyBinder, ReadRound
@@ -105,7 +111,6 @@ BASE = "direct"
 WORKLOADS = ("write", "read", "query")
 # what each workload is called in the harness's workload set (kv with read_ratio 1: reads by key)
 HARNESS_WORKLOAD = {"write": "write", "read": "kv", "query": "query"}
-DRIVERS = ("python",)
 # the aims the write path is held to, checked at concurrency 1
 AIM_ADDED_MS = 0.3  # sync dual_write: p50 added over direct Cassandra at most one DynamoDB round trip + this
 AIM_CALLS_PER_WRITE = 1.1  # DynamoDB calls per mirrored write
@@ -228,29 +233,6 @@ def phase_worker_main(conn: Any, wid: int, cfg: dict[str, Any]) -> None:
             conn.send(("error", f"worker {wid}: {type(e).__name__}: {e}"))
 
 
-class PhaseWorkers(Workers):
-    """bench_passthrough's pool of Python load generators, running phase_worker_main."""
-
-    def __init__(self, n: int, cfg: dict[str, Any]) -> None:
-        ctx = mp.get_context("spawn")  # never fork a process that holds driver threads
-        pipes = [ctx.Pipe() for _ in range(n)]
-        self.conns = [parent for parent, _ in pipes]
-        self.procs = [ctx.Process(target=phase_worker_main, args=(child, wid, cfg), daemon=True)
-                      for wid, (_, child) in enumerate(pipes)]
-        for p in self.procs:
-            p.start()
-        for c in self.conns:
-            self._recv(c, "ready")
-
-
-def start_load(driver: str, n: int, cfg: dict[str, Any]) -> Workers:
-    """The harness's load generator for `driver` (cfg in its terms: endpoints, keyspace, table,
-    workloads of kv/write/query and their parameters)."""
-    if driver != "python":
-        raise SystemExit(f"--driver {driver}: this harness has the Python load generator only")
-    return PhaseWorkers(n, cfg)
-
-
 # -- measurement -----------------------------------------------------------------------------------
 @dataclass
 class PAcc(DAcc):
@@ -271,12 +253,12 @@ def sidecar_counts(t: Target) -> dict[str, float]:
     return out
 
 
-def one_round(workers: Workers, t: Target, workload: str, concurrency: int, duration: float,
+def one_round(workers: LoadGenerator, t: Target, workload: str, concurrency: int, duration: float,
               pids: dict[str, int | None], acc: PAcc | None, drain_timeout: float) -> None:
     m0 = sidecar_counts(t) if acc is not None else {}
     d0, x0 = proc_cpu(pids["dynamodb"]), proc_cpu(pids["proxy"])
     measured_round(workers, f"{t.name}/{HARNESS_WORKLOAD[workload]}", concurrency, duration,
-                   t.pid, pids["cassandra"], acc)  # type: ignore[arg-type]
+                   t.pid, pids["cassandra"], acc)
     d1 = proc_cpu(pids["dynamodb"])
     if t.name == "queued" and workload == "write":
         s0, c0 = proc_cpu(t.pid), proc_cpu(pids["cassandra"])
@@ -324,7 +306,7 @@ def summarize_target(acc: PAcc) -> dict[str, Any]:
     return out
 
 
-def run_level(workers: Workers, workload: str, concurrency: int, args: argparse.Namespace, targets: list[Target],
+def run_level(workers: LoadGenerator, workload: str, concurrency: int, args: argparse.Namespace, targets: list[Target],
               pids: dict[str, int | None]) -> dict[str, Any]:
     for t in targets:  # warm-up: connections, prepared statements, caches
         one_round(workers, t, workload, concurrency, args.warmup, pids, None, args.drain_timeout)
@@ -457,10 +439,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=20, help="rows per partition (default 20)")
     p.add_argument("--verify-sample", type=float, default=None,
                    help="percentage of reads the verify sidecar compares (default: the sidecar's, 10)")
-    p.add_argument("--driver", choices=DRIVERS, default="python", help="load generator (default python)")
-    p.add_argument("--procs", type=int, default=2, help="load-generator processes (default 2)")
-    p.add_argument("--protocol", type=int, default=4, help="native protocol version (default 4)")
-    p.add_argument("--compression", choices=("none", "lz4"), default="none")
+    add_driver_args(p)
     p.add_argument("--cassandra", default="127.0.0.1:9042", help="Cassandra HOST:PORT")
     p.add_argument("--dynamodb-endpoint", default="http://127.0.0.1:8000", help="DynamoDB Local URL")
     p.add_argument("--drain-timeout", type=float, default=120.0, help="longest wait for the queue to empty")
@@ -476,6 +455,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--targets takes {', '.join(TARGETS)}")
     if not args.workload_list or any(w not in WORKLOADS for w in args.workload_list):
         p.error(f"--workloads takes {', '.join(WORKLOADS)}")
+    check_driver_args(p, args)
     return args
 
 
@@ -484,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds: sidecars and workers are stopped
     for k, v in AWS_ENV.items():
         os.environ.setdefault(k, v)
+    prepare_driver(args)
     t_start = time.monotonic()
     machine = describe_machine()
     load0 = os.getloadavg()
@@ -496,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
         work = Path(tmp)
         sidecars: list[SidecarProc] = []
-        pools: list[Workers] = []
+        pools: list[LoadGenerator] = []
         proxy: LatencyProxy | None = None
         try:
             in_child(create_schema, args.cassandra, args.protocol)
@@ -554,12 +535,14 @@ def main(argv: list[str] | None = None) -> int:
                         "partitions": args.partitions, "rows": args.rows}
             nprocs = max(1, min(args.procs, max(args.levels)))
             kv_workloads = [HARNESS_WORKLOAD[w] for w in args.workload_list if w != "query"]
-            pool_of: dict[str, Workers] = {}
+            pool_of: dict[str, LoadGenerator] = {}
             if kv_workloads:
-                pools.append(start_load(args.driver, nprocs, {**base_cfg, "table": KV, "workloads": kv_workloads}))
+                pools.append(start_workers(args.driver, nprocs, {**base_cfg, "table": KV, "workloads": kv_workloads},
+                                           phase_worker_main, work))
                 pool_of |= {w: pools[-1] for w in args.workload_list if w != "query"}
             if with_rows:
-                pools.append(start_load(args.driver, nprocs, {**base_cfg, "table": ROWS, "workloads": ["query"]}))
+                pools.append(start_workers(args.driver, nprocs, {**base_cfg, "table": ROWS, "workloads": ["query"]},
+                                           phase_worker_main, work))
                 pool_of["query"] = pools[-1]
             print(f"load generator: {args.driver}, {nprocs} process(es) per table", flush=True)
             for w in args.workload_list:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bench_passthrough import ROOT, free_port
+from bench_harness import ROOT, free_port
 
 TOOLS = ROOT / "deploy" / "local" / "tools"
 PROXY_NAME = "dynamodb"
