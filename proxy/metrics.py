@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -65,6 +66,18 @@ def labelled_counter(name: str, doc: str, label: str, values: dict[str, int]) ->
     c = CounterMetricFamily(name, doc, labels=[label])
     for key, n in sorted(values.items()):
         c.add_metric([key], n)
+    return c
+
+
+LabelValues = TypeVar("LabelValues", bound=tuple[str, ...])
+
+
+def counter_family(name: str, doc: str, labels: list[str],
+                   values: dict[LabelValues, float]) -> CounterMetricFamily:
+    """A counter with several labels; `values` is keyed by the label values in `labels`' order."""
+    c = CounterMetricFamily(name, doc, labels=labels)
+    for key, n in sorted(values.items()):
+        c.add_metric(list(key), n)
     return c
 
 

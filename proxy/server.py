@@ -21,7 +21,7 @@ from .assess.metrics import assess_metrics
 from .aws.dynamodb_client import ClientStats, DynamoDBClient
 from .aws.s3_client import S3Client
 from .config import Config, ConfigError
-from .metrics import SOURCES, STATS, Family, histogram_family, labelled_counter
+from .metrics import SOURCES, STATS, Family, counter_family, histogram_family, labelled_counter
 from .phases.model import PHASES, PhaseRegistry, PhaseSet, TablePhase, phaseset_from_phases
 from .phases.phase_control import PhaseControl, build_control
 from .reads.dynamo_reader import DynamoReader
@@ -160,6 +160,7 @@ class ProxyServer:
                 endpoint=self.cfg.dynamodb_endpoint or m.endpoint or None,
                 max_connections=self.cfg.dynamodb_max_connections,
             )
+            self._dynamodb.stats.expect_tables(sorted({t.dynamodb_table for t in m.tables.values()}))
             try:
                 await self._check_tables(m)
             except TableMissing:
@@ -420,6 +421,9 @@ def dynamodb_metrics(stats: ClientStats) -> Iterable[Family]:
                            stats.errors)
     yield histogram_family("cdp_dynamodb_request_duration_seconds", "DynamoDB request latency, by operation",
                            "operation", stats.latency)
+    yield counter_family("cdp_dynamodb_consumed_capacity_units",
+                         "Capacity units DynamoDB reported consumed (ReturnConsumedCapacity), by table, operation "
+                         "and kind (read, write)", ["table", "operation", "kind"], stats.capacity)
 
 
 def _read_metrics(reads: ReadPath) -> Iterable[Family]:

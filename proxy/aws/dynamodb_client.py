@@ -102,13 +102,53 @@ def _error_for(status: int, body: dict[str, Any]) -> DynamoDBError:
 # The operations the sidecar's data path calls: their series are exported (at 0) from the start.
 OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem",
               "TransactWriteItems")
+# The operations that read or write items, and the kind of capacity each consumes: they are sent
+# with ReturnConsumedCapacity TOTAL and what DynamoDB reports is counted by table.
+CAPACITY_KIND = {
+    "PutItem": "write", "UpdateItem": "write", "DeleteItem": "write", "BatchWriteItem": "write",
+    "TransactWriteItems": "write",
+    "GetItem": "read", "Query": "read", "Scan": "read", "BatchGetItem": "read", "TransactGetItems": "read",
+}
 
 
 class ClientStats(AwsStats):
-    __slots__ = ()
+    __slots__ = ("capacity",)
 
     def __init__(self) -> None:
         super().__init__(OPERATIONS)
+        # capacity units DynamoDB reported, by (table, operation, kind)
+        self.capacity: dict[tuple[str, str, str], float] = {}
+
+    def expect_tables(self, tables: list[str]) -> None:
+        """Exports every data-path operation of these tables (at 0) from the start."""
+        for table in tables:
+            for op in OPERATIONS:
+                self.capacity.setdefault((table, op, CAPACITY_KIND[op]), 0.0)
+
+    def add_capacity(self, operation: str, kind: str, consumed: object) -> None:
+        """Counts an answer's ConsumedCapacity: one entry, or a list of one per table (batch and
+        transaction calls). An entry that splits ReadCapacityUnits/WriteCapacityUnits is counted by
+        those; otherwise its CapacityUnits are of the operation's kind."""
+        if type(consumed) is dict and "ReadCapacityUnits" not in consumed and "WriteCapacityUnits" not in consumed:
+            # what TOTAL gives for one item operation: the common case, kept short
+            table, units = consumed.get("TableName"), consumed.get("CapacityUnits")
+            if type(table) is str and type(units) is float:
+                key = (table, operation, kind)
+                self.capacity[key] = self.capacity.get(key, 0.0) + units
+                return
+        for entry in consumed if type(consumed) is list else (consumed,):
+            if type(entry) is not dict:
+                continue
+            split: tuple[tuple[str, object], ...]
+            if "ReadCapacityUnits" in entry or "WriteCapacityUnits" in entry:
+                split = (("read", entry.get("ReadCapacityUnits")), ("write", entry.get("WriteCapacityUnits")))
+            else:
+                split = ((kind, entry.get("CapacityUnits")),)
+            table = entry.get("TableName")
+            for k, units in split:
+                if isinstance(units, int | float) and not isinstance(units, bool) and units:
+                    key = (table if type(table) is str else "", operation, k)
+                    self.capacity[key] = self.capacity.get(key, 0.0) + units
 
 
 class DynamoDBClient(AwsClient[DynamoDBSigner, tuple[str, bytes]]):
@@ -144,9 +184,26 @@ class DynamoDBClient(AwsClient[DynamoDBSigner, tuple[str, bytes]]):
         return _error_for(status, parsed if isinstance(parsed, dict) else {})
 
     async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        """One DynamoDB operation, retried as documented; returns the decoded answer."""
-        raw = await self._request(operation, operation, self.endpoint, (_TARGET_PREFIX + operation, dumps(request)))
-        return orjson.loads(raw) if raw else {}
+        """One DynamoDB operation, retried as documented; returns the decoded answer. An operation
+        on items asks for its consumed capacity (unless the request says otherwise) and counts it."""
+        kind = CAPACITY_KIND.get(operation)
+        if kind is not None and "ReturnConsumedCapacity" not in request:
+            # a copy: callers keep their request (the write queue journals it, pages reuse it)
+            request = {**request, "ReturnConsumedCapacity": "TOTAL"}
+        try:
+            raw = await self._request(operation, operation, self.endpoint,
+                                      (_TARGET_PREFIX + operation, dumps(request)))
+        except DynamoDBError as e:
+            # a refused write may still be charged; counted if the error answer says so
+            if kind is not None and "ConsumedCapacity" in e.body:
+                self.stats.add_capacity(operation, kind, e.body["ConsumedCapacity"])
+            raise
+        answer: dict[str, Any] = orjson.loads(raw) if raw else {}
+        if kind is not None:
+            consumed = answer.get("ConsumedCapacity")
+            if consumed is not None:
+                self.stats.add_capacity(operation, kind, consumed)
+        return answer
 
     # -- conveniences ------------------------------------------------------------------------------
     async def put_item(self, **request: Any) -> dict[str, Any]:

@@ -137,3 +137,68 @@ async def test_non_retryable_errors_surface_at_once(dynamodb):
         with pytest.raises(DynamoDBError) as e:
             await c.get_item(TableName="no_such_table_here", Key={"pk": {"S": "a"}})
         assert e.value.code == "ResourceNotFoundException" and c.stats.retries == 0
+
+
+async def test_consumed_capacity_is_counted_as_dynamodb_reports_it(dynamodb):
+    """Every item operation is sent with ReturnConsumedCapacity and counted by table, operation and
+    kind; each total equals what boto3 is told for the same request."""
+    import boto3
+
+    boto = boto3.client("dynamodb", endpoint_url=dynamodb, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test")
+    table = f"pb_capacity_{uuid.uuid4().hex[:8]}"
+    boto.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                      BillingMode="PAY_PER_REQUEST")
+    big = os.urandom(2500)  # over one write unit and under one read unit
+
+    def item(pk: str) -> dict:
+        return {"pk": {"S": pk}, "v": {"B": big}}
+
+    # (operation, our request, boto3's request of the same cost)
+    same_cost = [
+        ("PutItem", {"TableName": table, "Item": item("a")}, {"TableName": table, "Item": item("a")}),
+        ("UpdateItem", {"TableName": table, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "1"}}},
+         {"TableName": table, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = :n",
+          "ExpressionAttributeValues": {":n": {"N": "1"}}}),
+        ("GetItem", {"TableName": table, "Key": {"pk": {"S": "a"}}, "ConsistentRead": True},
+         {"TableName": table, "Key": {"pk": {"S": "a"}}, "ConsistentRead": True}),
+        ("Query", {"TableName": table, "KeyConditionExpression": "pk = :p",
+                   "ExpressionAttributeValues": {":p": {"S": "a"}}},
+         {"TableName": table, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+        ("Scan", {"TableName": table}, {"TableName": table}),
+        ("BatchWriteItem", {"RequestItems": {table: [{"PutRequest": {"Item": item(k)}} for k in ("b", "c")]}},
+         {"RequestItems": {table: [{"PutRequest": {"Item": item(k)}} for k in ("b", "c")]}}),
+        ("BatchGetItem", {"RequestItems": {table: {"Keys": [{"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}}},
+         {"RequestItems": {table: {"Keys": [{"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}}}),
+        ("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": table, "Item": item("t")}}]},
+         {"TransactItems": [{"Put": {"TableName": table, "Item": item("t")}}]}),
+    ]
+    calls = {"PutItem": boto.put_item, "UpdateItem": boto.update_item, "GetItem": boto.get_item,
+             "Query": boto.query, "Scan": boto.scan, "BatchWriteItem": boto.batch_write_item,
+             "BatchGetItem": boto.batch_get_item, "TransactWriteItems": boto.transact_write_items}
+    try:
+        async with client(dynamodb) as c:
+            for op, ours, theirs in same_cost:
+                await c.call(op, ours)
+                assert "ReturnConsumedCapacity" not in ours  # the caller's request is left as it was
+                reported = calls[op](**theirs, ReturnConsumedCapacity="TOTAL")["ConsumedCapacity"]
+                units = sum(e["CapacityUnits"] for e in (reported if isinstance(reported, list) else [reported]))
+                kind = "write" if op in ("PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems") else "read"
+                assert units > 0, (op, reported)
+                assert c.stats.capacity == {(table, op, kind): units}, op
+                c.stats.capacity.clear()
+            # a delete is charged for the item it removes: each side deletes an item of its own
+            await c.put_item(TableName=table, Item=item("d1"))
+            await c.put_item(TableName=table, Item=item("d2"))
+            c.stats.capacity.clear()
+            await c.delete_item(TableName=table, Key={"pk": {"S": "d1"}})
+            reported = boto.delete_item(TableName=table, Key={"pk": {"S": "d2"}},
+                                        ReturnConsumedCapacity="TOTAL")["ConsumedCapacity"]
+            assert c.stats.capacity == {(table, "DeleteItem", "write"): reported["CapacityUnits"]}
+            # a caller that asks for nothing gets nothing counted
+            await c.get_item(TableName=table, Key={"pk": {"S": "a"}}, ReturnConsumedCapacity="NONE")
+            assert c.stats.capacity == {(table, "DeleteItem", "write"): reported["CapacityUnits"]}
+    finally:
+        boto.delete_table(TableName=table)

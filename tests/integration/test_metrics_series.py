@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cql_protocol.errors import ErrorCode
 from proxy import __version__
-from proxy.aws.dynamodb_client import OPERATIONS
+from proxy.aws.dynamodb_client import CAPACITY_KIND, OPERATIONS
 from proxy.metrics import CLOSE_REASONS
 from proxy.phases.model import PHASES
 from proxy.writes.lww import SINGLE_CALL_OUTCOMES
@@ -126,6 +126,9 @@ def test_dynamodb_series_at_zero_for_every_operation(scraped) -> None:
                      "cdp_dynamodb_request_duration_seconds_count"):
             _zero(scraped, name, operation=op)
         _zero(scraped, "cdp_dynamodb_request_duration_seconds_bucket", operation=op, le="+Inf")
+        for table in ("mx_obs_kv", "mx_obs_log"):  # the DynamoDB tables of the mapping
+            _zero(scraped, "cdp_dynamodb_consumed_capacity_units_total", table=table, operation=op,
+                  kind=CAPACITY_KIND[op])
     for op in ("mirror_write", "authoritative_write", "read", "fallback_read", "verify_read"):
         _zero(scraped, "cdp_deadline_exceeded_total", operation=op)
 

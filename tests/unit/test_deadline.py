@@ -202,7 +202,9 @@ async def test_throttling_answers_stop_being_retried_at_the_deadline():
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                await reader.readuntil(b"\r\n\r\n{}")
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:"))
+                await reader.readexactly(int(length.split(b":")[1]))
                 writer.write(answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()

@@ -14,7 +14,8 @@ from proxy import metrics
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-_FAMILY = re.compile(r'(CounterMetricFamily|GaugeMetricFamily|histogram_family|labelled_counter)\(\s*"(cdp_[a-z_]+)"')
+_FAMILY = re.compile(
+    r'(CounterMetricFamily|GaugeMetricFamily|histogram_family|labelled_counter|counter_family)\(\s*"(cdp_[a-z_]+)"')
 
 
 def _migration_series() -> set[str]:
@@ -23,7 +24,7 @@ def _migration_series() -> set[str]:
     names = set()
     for path in (DEPLOY.parent / "proxy").rglob("*.py"):
         for kind, name in _FAMILY.findall(path.read_text()):
-            if kind in ("CounterMetricFamily", "labelled_counter"):
+            if kind in ("CounterMetricFamily", "labelled_counter", "counter_family"):
                 names.add(name + "_total")
             elif kind == "histogram_family":
                 names.update(name + suffix for suffix in ("_bucket", "_count", "_sum"))
