@@ -395,7 +395,7 @@ def load_meta(meta: str, values: dict[str, Any], version: int,
     or `collection_meta`, MARKER → the marker's), folded over `_m`'s entries: the newer wins."""
     m = orjson.loads(meta)
     if overlays:
-        _fold(m, overlays)
+        fold_overlays(m, overlays)
     s = RowState(deleted=int(m.get("d", 0)), version=version)
     if "r" in m:
         s.marker = Cell(True, int(m["r"][0]), int(m["r"][1]))
@@ -414,7 +414,9 @@ def load_meta(meta: str, values: dict[str, Any], version: int,
 MARKER = ""  # the row marker's key among `load_meta`'s overlays (no CQL column has an empty name)
 
 
-def _fold(m: dict[str, Any], overlays: dict[str, str]) -> None:
+def fold_overlays(m: dict[str, Any], overlays: dict[str, str]) -> None:
+    """Folds single-call overlays (column → its meta JSON, MARKER → the marker's) over the parsed
+    `_m`: the newer entry wins."""
     for col, raw in overlays.items():
         o = orjson.loads(raw)
         if col == MARKER:

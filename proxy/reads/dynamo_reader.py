@@ -26,6 +26,7 @@ from cql_protocol.types import CqlType
 from translators import item_codec
 from translators.mapping import IndexSpec, TableMapping
 from translators.reads import encode_paging_state, plan_select
+from translators.reads.fast_rows import NO_ROW, FastRows
 from translators.reads.plan import Cursor, ReadPlan, Segment
 from translators.reads.rows import (
     Decoded,
@@ -40,6 +41,7 @@ from translators.reads.rows import (
     sort_key_of,
     static_key,
 )
+from translators.row_state import RowState
 
 from ..aws.dynamodb_client import DynamoDBClient, _json_default
 from ..writes import large_items
@@ -49,6 +51,8 @@ from .token_scan import Skip, token_items
 Item = dict[str, Any]
 _PAGE_ITEMS = 1000  # DynamoDB's Limit per Query/Scan call when no page size bounds it
 _UNPROCESSED_ATTEMPTS = 10
+_NO_STATE = RowState()  # rows the fast path answered carry their cells, not their state
+_LIVE: dict[str, Any] = {}
 
 
 def _key_id(key: Item) -> bytes:
@@ -76,7 +80,13 @@ class DynamoReader:
             raw = loaded
         return item_codec.expand(item_codec.from_wire_item(raw))
 
-    async def decode(self, plan: ReadPlan, raw: Item) -> Decoded | None:
+    async def decode(self, plan: ReadPlan, raw: Item, fast: FastRows | None = None) -> Decoded | None:
+        """An item as a row (None: not a row of this table). `fast`: the plan's straight path from
+        the wire to the result cells, tried first."""
+        if fast is not None:
+            cells = fast.cells(raw)
+            if cells is not None:
+                return None if cells is NO_ROW else Decoded((), (), _NO_STATE, _LIVE, cells)
         if item_codec.POINTER in raw:
             return decode_item(plan, await self.expand(raw))
         return decode_item(plan, item_codec.expand(item_codec.from_wire_item(raw)))  # no await: most items
@@ -183,6 +193,7 @@ class DynamoReader:
         ppl = plan.per_partition_limit
         statics: dict[bytes, Decoded | None] = {}
         last = (cur.segment, cur.start)  # position of the last item consumed
+        fast = FastRows.of(plan)
 
         async def close() -> AsyncGenerator[tuple[Decoded, Decoded | None, Cursor, Any], None]:
             # a partition with static values and no row gives one row (when the query allows it)
@@ -218,7 +229,7 @@ class DynamoReader:
                         continue
                     if seg.drop and tm.sk is not None and raw.get(tm.sk.attribute) in seg.drop:
                         continue
-                    d = await self.decode(plan, raw)
+                    d = await self.decode(plan, raw, fast)
                     if d is None or d.live is None or d.clustering is None:
                         continue
                     st = await self._static(plan, pk, statics) if plan.uses_static else None

@@ -6,10 +6,12 @@
 Items are made the way the mirror makes them (a translated INSERT merged into a row state, then
 `to_item`) and turned into DynamoDB's JSON wire form (bytes as base64), as the HTTP client hands
 them over. Each iteration plans the prepared partition read `SELECT * FROM t WHERE p = ?` and turns
-every item into the CQL row the client gets: `from_wire_item`, `expand`, `decode_item` (the row
-state and its visibility), `project` (the CQL cell bytes). Two tables: `narrow` (p int, c int,
+every item into the CQL row the client gets, as the reader serves it (the plan's straight path from
+the wire attributes to the cell bytes, translators/reads/fast_rows.py, when it applies) and by the
+general path: `from_wire_item`, `expand`, `decode_item` (the row state and its visibility),
+`project` (the CQL cell bytes). Two tables: `narrow` (p int, c int,
 v blob of 1 KiB: the layout of bench_reads.py) and `wide` (eleven columns of common types, a
-frozen list, a non-frozen set and a non-frozen map).
+frozen list, a non-frozen set and a non-frozen map), the latter read whole and by its plain columns.
 
 It prints microseconds of CPU per row (best of 3), with the planning share, then each step's cost
 for one row. The difference to bench_reads.py's sidecar CPU per read is the HTTP request, the
@@ -40,6 +42,7 @@ from cql_protocol.types import TypeCode, native, serialize
 from translators import item_codec
 from translators.mapping import TableMapping, loads_mapping
 from translators.reads import ReadPlan, plan_select
+from translators.reads.fast_rows import NO_ROW, FastRows
 from translators.reads.rows import decode_item, project
 from translators.row_state import merge
 from translators.statements import RowWrite, translate
@@ -97,12 +100,29 @@ def items_of(tm: TableMapping, table: str, rows: int) -> list[dict[str, Any]]:
 
 
 def answer(plan_of: Callable[[], ReadPlan], items: list[dict[str, Any]]) -> int:
+    """The general path: every item decoded into its row state, then projected."""
     plan = plan_of()
     n = 0
     for raw in items:
         d = decode_item(plan, item_codec.expand(item_codec.from_wire_item(raw)))
         assert d is not None and d.live is not None
         project(plan, d, None)
+        n += 1
+    return n
+
+
+def served(plan_of: Callable[[], ReadPlan], items: list[dict[str, Any]]) -> int:
+    """As DynamoReader serves a page: the plan's straight path (reads.fast_rows) when it applies."""
+    plan = plan_of()
+    fast = FastRows.of(plan)
+    n = 0
+    for raw in items:
+        cells = fast.cells(raw) if fast is not None else None
+        if cells is None:
+            d = decode_item(plan, item_codec.expand(item_codec.from_wire_item(raw)))
+            assert d is not None and d.live is not None
+            cells = project(plan, d, None)
+        assert cells is not NO_ROW
         n += 1
     return n
 
@@ -125,17 +145,20 @@ def main() -> None:
     args = ap.parse_args()
     mapping = loads_mapping(MAPPING)
     print(f"Python {sys.version.split()[0]}; CPU microseconds, best of 3; partition reads of {args.rows} rows")
-    for table in ("narrow", "wide"):
+    cases = [("narrow", "*"), ("wide", "*"),
+             ("wide", "p, c, name, n, amount, at, id, ok, score, note, data, tags")]  # no non-frozen collection
+    for table, columns in cases:
         tm = mapping.table("bench", table)
         assert tm is not None
         items = items_of(tm, table, args.rows)
-        stmt = parse(f"SELECT * FROM bench.{table} WHERE p = ?")
+        stmt = parse(f"SELECT {columns} FROM bench.{table} WHERE p = ?")
         key = [serialize(INT, 7)]
 
         def plan_of(stmt: Any = stmt, tm: TableMapping = tm, key: list[bytes] = key) -> ReadPlan:
             return plan_select(stmt, tm, key, now=NOW, bind_types=(INT,))
 
         whole = per_call(lambda: answer(plan_of, items), args.repeat) / args.rows  # noqa: B023
+        as_served = per_call(lambda: served(plan_of, items), args.repeat) / args.rows  # noqa: B023
         plan_us = per_call(plan_of, args.repeat * 5)
         plan = plan_of()
         raw = items[len(items) // 2]
@@ -147,10 +170,14 @@ def main() -> None:
             "decode_item": per_call(lambda: decode_item(plan, wired), args.repeat * 20),  # noqa: B023
             "project": per_call(lambda: project(plan, d, None), args.repeat * 20),  # noqa: B023
         }
-        print(f"  {table:6} ({len(tm.schema.columns):2} columns): {whole:6.2f} us per row, of which planning "
+        what = f"{table} ({len(tm.schema.columns)} columns), " + ("SELECT *" if columns == "*" else
+                                                                f"{columns.count(',') + 1} plain columns")
+        print(f"  {what}:\n    as served {as_served:6.2f} us per row "
+              f"(straight path: {'yes' if FastRows.of(plan_of()) is not None else 'no'});\n    general path "
+              f"{whole:6.2f} us per row, of which planning "
               f"{plan_us / args.rows:.2f} ({plan_us:.1f} us per read); "
               + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
-        if args.profile and table == "wide":
+        if args.profile and table == "wide" and columns == "*":
             pr = cProfile.Profile(time.process_time)
             pr.enable()
             for _ in range(args.repeat):

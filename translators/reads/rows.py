@@ -31,6 +31,7 @@ class Decoded:
     clustering: tuple[Any, ...] | None
     state: RowState
     live: dict[str, Any] | None
+    cells: list[bytes | None] | None = None  # the result cells already (reads.fast_rows): project returns them
 
 
 def key_of(plan: ReadPlan, raw: Item, index: IndexSpec | None = None) -> Item:
@@ -170,6 +171,8 @@ def _same(t: CqlType, a: Any, b: Any) -> bool:
 
 def project(plan: ReadPlan, d: Decoded, st: Decoded | None) -> list[bytes | None]:
     """The result cells of one row (non-aggregate selectors), serialized as Cassandra sends them."""
+    if d.cells is not None:
+        return d.cells
     out: list[bytes | None] = []
     v5 = plan.protocol_version
     cols = plan.tm.schema.columns
