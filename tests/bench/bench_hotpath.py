@@ -78,7 +78,7 @@ class CountingTransport:
 
 def make_session() -> tuple[Any, Any]:
     cfg = Config()
-    server = SimpleNamespace(cfg=cfg, sessions=set(), in_flight=0, draining=False, dual=None, reads=None)
+    server = SimpleNamespace(cfg=cfg, sessions=set(), in_flight=0, draining=False, dual=None, reads=None, assess=None)
     s = cs.ClientSession(server)  # type: ignore[arg-type]
     s.state = handshake.State.READY  # the handshake is done: the request path proper
     s.transport = CountingTransport()  # type: ignore[assignment]
