@@ -10,6 +10,7 @@ guarantee Cassandra gives a client that retries a counter write).
 
 from __future__ import annotations
 
+import fcntl
 import heapq
 import logging
 import os
@@ -203,16 +204,51 @@ class DeadLetters:
                       "origin": origin, "at": round(time.time(), 3)})
 
     def _append(self, rec: dict[str, Any]) -> None:
-        # appended and flushed before the client hears its error: in the OS once the client knows
-        with open(self.path, "ab") as fh:
-            fh.write(dumps(rec) + b"\n")
+        # appended and flushed before the client hears its error: in the OS once the client knows.
+        # Under an exclusive lock, to the file at the path: a replay that rewrote it meanwhile
+        # (rewrite) leaves the old one unlinked, so the line goes to the new one instead.
+        line = dumps(rec) + b"\n"
+        while True:
+            with open(self.path, "ab") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                if not _still_at(fh, self.path):
+                    continue
+                fh.write(line)
+            break
         self.count += 1
 
+    def rewrite(self, keep: list[dict[str, Any]], read_size: int) -> None:
+        """Replaces the file by `keep` (what a replay read, up to `read_size` bytes, and must keep)
+        and every line appended since that read: a running sidecar may add some meanwhile."""
+        while True:
+            with open(self.path, "ab+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                if not _still_at(fh, self.path):
+                    continue
+                fh.seek(read_size)
+                since = fh.read()
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in keep) + since)
+                tmp.replace(self.path)  # before the lock goes: a waiting append then sees the new file
+            return
+
+    def read_sized(self) -> tuple[list[dict[str, Any]], int]:
+        """The records and the number of bytes they were read from (for `rewrite`)."""
+        try:
+            with open(self.path, "rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_SH)  # no half-appended last line
+                data = fh.read()
+        except FileNotFoundError:
+            return [], 0
+        return self._parse(data), len(data)
+
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
+        return self.read_sized()[0]
+
+    @staticmethod
+    def _parse(data: bytes) -> list[dict[str, Any]]:
         out = []
-        for n, line in enumerate(self.path.read_bytes().splitlines(), 1):
+        for n, line in enumerate(data.splitlines(), 1):
             if not line.strip():
                 continue
             rec = orjson.loads(line)
@@ -220,3 +256,11 @@ class DeadLetters:
                 raise ValueError(f"line {n} is not a dead-lettered write")
             out.append(rec)
         return out
+
+
+def _still_at(fh: Any, path: Path) -> bool:
+    """Whether the open file is still the one at `path` (not replaced by a rewrite since it was opened)."""
+    try:
+        return os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False

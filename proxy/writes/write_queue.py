@@ -250,7 +250,7 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
     `forget_unresolved`. Returns (applied or superseded, still failing, unresolved). When DynamoDB
     does not answer, or refuses the credentials, raises that error with every write from the first
     one it stopped kept."""
-    records = dead.read()
+    records, read_size = dead.read_sized()
     still: list[dict[str, Any]] = []
     ok = unresolved = 0
     stopped: DynamoDBUnavailable | DynamoDBError | None = None
@@ -285,11 +285,7 @@ async def replay_dead_letters(dead: DeadLetters, client: DynamoDBClient,
         except Exception as err:  # kept for the next replay, whatever went wrong (a table gone, S3 down)
             rec["error"] = repr(err)
             still.append(rec)
-    from ..aws.dynamodb_client import dumps
-
-    tmp = dead.path.with_suffix(".tmp")
-    tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in still))
-    tmp.replace(dead.path)
+    dead.rewrite(still, read_size)  # with what a running sidecar added meanwhile
     if stopped is not None:
         raise stopped
     return ok, len(still) - (0 if forget_unresolved else unresolved), unresolved

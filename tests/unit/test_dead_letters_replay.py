@@ -51,6 +51,38 @@ def test_replay_keeps_going_past_a_write_that_fails_alone(tmp_path: Path) -> Non
     assert client.calls == 3
 
 
+class _SidecarAlongside:
+    """DynamoDB takes every replayed write; meanwhile a running sidecar records new dead letters in
+    the same file (its own DeadLetters on the same path), one per replayed write."""
+
+    def __init__(self, path: Path) -> None:
+        self.sidecar = DeadLetters(path)
+        self.calls = 0
+
+    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        self.sidecar.record("ks.t", "PutItem", {"TableName": "t", "Item": {"pk": {"N": str(100 + self.calls)}}},
+                            "timed out", "mirror")
+        return {}
+
+
+def test_dead_letters_a_sidecar_adds_during_a_replay_are_kept(tmp_path: Path) -> None:
+    dead = _dead(tmp_path, 3)
+    client = _SidecarAlongside(dead.path)
+    assert asyncio.run(replay_dead_letters(dead, client)) == (3, 0, 0)  # type: ignore[arg-type]
+    # the three replayed ones are gone; the three recorded meanwhile wait for the next replay
+    assert [r["request"]["Item"]["pk"]["N"] for r in dead.read()] == ["101", "102", "103"]
+
+
+def test_an_append_after_a_rewrite_goes_to_the_new_file(tmp_path: Path) -> None:
+    dead = _dead(tmp_path, 2)
+    sidecar = DeadLetters(dead.path)
+    records, size = dead.read_sized()
+    dead.rewrite(records[1:], size)
+    sidecar.record("ks.t", "PutItem", {"TableName": "t"}, "x", "mirror")
+    assert [r.get("seq") for r in dead.read()] == [1, None]
+
+
 def test_replay_refuses_a_missing_state_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope"
     assert main(["dead-letters", "replay", "--state-dir", str(missing)]) == 2
