@@ -52,7 +52,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except OSError:
         pass
     finally:
-        writer.close()
+        with contextlib.suppress(RuntimeError):  # the relay stopped its loop first: the socket goes with it
+            writer.close()
 
 
 class _Relay:
