@@ -247,6 +247,22 @@ class Round:
                 self.done.set()
 
 
+def run_and_report(conn: Any, r: Any) -> None:
+    """A Python worker's round: runs `r` (a Round or one of its kind) and sends its result and the
+    worker's CPU for it to the coordinator."""
+    cpu0 = time.process_time()
+    r.run()
+    conn.send(("result", {"ops": r.in_window, "completed": len(r.lat), "errors": r.errors,
+                          "first_error": r.first_error, "lat": r.lat.tobytes(),
+                          "cpu": time.process_time() - cpu0}))
+
+
+def report_failure(conn: Any, wid: int, e: Exception) -> None:
+    """A Python worker's failure, to the coordinator, which stops the run."""
+    with contextlib.suppress(Exception):
+        conn.send(("error", f"worker {wid}: {type(e).__name__}: {e}"))
+
+
 class LoadGenerator(Protocol):
     """What the harness needs of a load-generator pool (Workers, GoWorkers)."""
 

@@ -43,7 +43,6 @@ accounting) is bench_harness.py, shared with the other benchmarks.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -76,6 +75,8 @@ from bench_harness import (
     measured_round,
     pid_listening_on,
     prepare_driver,
+    report_failure,
+    run_and_report,
     start_sidecar,
     start_workers,
     summarize,
@@ -148,22 +149,11 @@ def worker_main(conn: Any, wid: int, cfg: dict[str, Any]) -> None:
             seq += 1
             r = Round(s, ins, sel, concurrency, duration, cfg["read_ratio"], cfg["keys"], value,
                       seed=wid * 1_000_003 + seq)
-            cpu0 = time.process_time()
-            r.run()
-            cpu = time.process_time() - cpu0
-            conn.send(("result", {
-                "ops": r.in_window,
-                "completed": len(r.lat),
-                "errors": r.errors,
-                "first_error": r.first_error,
-                "lat": r.lat.tobytes(),
-                "cpu": cpu,
-            }))
+            run_and_report(conn, r)
         for c in clusters:
             c.shutdown()
-    except Exception as e:  # reported to the coordinator, which stops the run
-        with contextlib.suppress(Exception):
-            conn.send(("error", f"worker {wid}: {type(e).__name__}: {e}"))
+    except Exception as e:
+        report_failure(conn, wid, e)
 
 
 # -- measurement -----------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ from bench_harness import (
     pid_listening_on,
     prepare_driver,
     proc_cpu,
+    report_failure,
+    run_and_report,
     start_sidecar,
     start_workers,
     summarize,
@@ -296,16 +298,11 @@ def read_worker_main(conn: Any, wid: int, cfg: dict[str, Any]) -> None:
             r = ReadRound(binder, None, stmt, concurrency, duration, 1.0,
                           cfg["partitions"] * cfg["rows"] if get else cfg["partitions"], b"",
                           seed=wid * 1_000_003 + seq, expect=1 if get else cfg["rows"])
-            cpu0 = time.process_time()
-            r.run()
-            conn.send(("result", {"ops": r.in_window, "completed": len(r.lat), "errors": r.errors,
-                                  "first_error": r.first_error, "lat": r.lat.tobytes(),
-                                  "cpu": time.process_time() - cpu0}))
+            run_and_report(conn, r)
         for c in clusters:
             c.shutdown()
-    except Exception as e:  # reported to the coordinator, which stops the run
-        with contextlib.suppress(Exception):
-            conn.send(("error", f"worker {wid}: {type(e).__name__}: {e}"))
+    except Exception as e:
+        report_failure(conn, wid, e)
 
 
 # -- measurement -----------------------------------------------------------------------------------
