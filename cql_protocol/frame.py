@@ -174,6 +174,12 @@ class FrameReader:
     def buffered(self) -> int:
         return len(self._buf) - self._pos + len(self._env) - self._env_pos
 
+    def at_boundary(self) -> bool:
+        """Between frames of a v3/v4 stream: nothing buffered, skipped or to report, so the next
+        bytes start a frame and may be read without this reader (a proxy's pass lane)."""
+        return (self._pos == len(self._buf) and self._segments is None and not self._skip
+                and self._refused is None)
+
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None until more bytes are fed. Raises FrameRefused once a
         refused frame has been skipped whole; reading may go on after it."""

@@ -39,8 +39,9 @@ from . import handshake, handshake_exec, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .handlers import HANDLERS
 from .log_limit import LimitedLog
+from .pass_lane import Passing, drive, pass_requests, pass_responses
 from .session_port import NoCassandra, Pending, ResponseHandler
-from .stream_ids import StreamIdsExhausted
+from .stream_ids import StreamIdsExhausted, own_stream_id
 from .timeouts import check as check_timeouts
 from .upstream import UpstreamConnection
 
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 limited = LimitedLog(log)  # what a peer's garbage makes us log
 _monotonic = time.monotonic
+_perf_counter = time.perf_counter
 
 _READY = handshake.State.READY
 
@@ -69,7 +71,8 @@ class ClientSession(asyncio.Protocol):
         self.upstream: UpstreamConnection | None = None
         self._compression: str | None = None
         self._state = handshake.State.UNINITIALIZED
-        self.pending: dict[int, Pending] = {}
+        self.pending: dict[int, Pending] = {}  # by stream id on the Cassandra connection
+        self.passing: Passing = {}  # requests in the pass lane, by their (unchanged) stream id
         self.backlog: list[Frame] = []
         self.out: list[tuple[Frame, int | None]] = []
         self.up_out: list[tuple[Frame, int | None]] = []
@@ -221,7 +224,7 @@ class ClientSession(asyncio.Protocol):
         if not t.any or self.closed:
             return
         transport = self.transport
-        if self.pending or self.backlog or (transport is not None and not transport.is_reading()):
+        if self.pending or self.passing or self.backlog or (transport is not None and not transport.is_reading()):
             # the client waits for an answer or for Cassandra, or the sidecar stopped reading it
             # (backpressure): the time is not the client's
             self._last_frame = now
@@ -239,14 +242,73 @@ class ClientSession(asyncio.Protocol):
         self._arm_timer(_monotonic())
 
     def _drop_pending(self) -> None:
-        n = sum(1 for p in self.pending.values() if p.client_stream >= 0)
+        n = sum(1 for p in self.pending.values() if p.client_stream >= 0) + len(self.passing)
         self.pending.clear()
+        self.passing.clear()
         if n:
             STATS.in_flight -= n
 
     # -- client → Cassandra ------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         STATS.bytes_client_in += len(data)
+        if self._lane_open():
+            drive(data, self._pass_requests, self._read_frames, self.reader.max_frame_size)
+            if self._lane_open():  # every frame read whole
+                self._last_frame = _monotonic()
+                self._partial_since = 0.0
+        else:
+            self._read_frames(data)
+
+    def _lane_open(self) -> bool:
+        return (self._state is _READY and not self.held and not self.standalone and self.version < 5
+                and self.upstream is not None and self.close_reason is None and self.reader.at_boundary())
+
+    def _pass_requests(self, data: bytes, pos: int) -> int:
+        """The pass lane (proxy.session.pass_lane) from `pos`: the run of requests that go to
+        Cassandra as they came, written at once; -1 when the lane is closed."""
+        if not self._lane_open():
+            return -1
+        server = self.server
+        if server.draining:
+            return pos
+        dual = server.dual
+        pending, passing, cfg = self.pending, self.passing, self.cfg
+        room = min(cfg.max_in_flight_per_connection - len(pending) - len(passing),
+                   cfg.max_in_flight - STATS.in_flight)
+        before = len(passing)
+        end = pass_requests(data, pos, version=self.version, max_body=self.reader.max_frame_size,
+                            prepared=dual.prepared if dual is not None else None,
+                            system_prepared=self.system_prepared, pending=pending, passing=passing,
+                            room=room, now=_perf_counter())
+        if end > pos:
+            STATS.in_flight += len(passing) - before
+            self.flush()  # what the general path queued before this run goes first
+            up = self.upstream
+            assert up is not None
+            up.write_raw(data if end - pos == len(data) else memoryview(data)[pos:end])
+        return end
+
+    def pass_answers(self, data: bytes, pos: int) -> int:
+        """Cassandra's side of the pass lane: the run of answers from `pos` that go to the client
+        as they came (to requests that passed), written at once."""
+        passing = self.passing
+        if not passing or self.version >= 5:
+            return pos
+        end, done = pass_responses(data, pos, version=self.version, passing=passing, latency=STATS.latency,
+                                   now=_perf_counter())
+        if end > pos:
+            STATS.in_flight -= done
+            self.flush()  # answers the general path queued before these go first
+            t = self.transport
+            if t is not None and not t.is_closing():
+                STATS.bytes_client_out += end - pos
+                t.write(data if end - pos == len(data) else memoryview(data)[pos:end])
+        return end
+
+    def _read_frames(self, data: bytes | memoryview) -> None:
+        """The general reading path: frames decoded by the reader, each one described and decided."""
+        if self.close_reason is not None:
+            return  # the sidecar closes this connection: nothing more is read from it
         reader = self.reader
         reader.feed(data)
         if self.held:  # the handshake awaits an answer: what came stays buffered until then
@@ -398,26 +460,28 @@ class ClientSession(asyncio.Protocol):
         up = self.upstream
         if up is None:
             raise NoCassandra(handler is None)
+        pending, passing = self.pending, self.passing
         if (
-            len(self.pending) >= self.cfg.max_in_flight_per_connection
+            len(pending) + len(passing) >= self.cfg.max_in_flight_per_connection
             or STATS.in_flight >= self.cfg.max_in_flight
         ):
             self.reply_error(f.stream, Overloaded("too many requests in flight on the sidecar"))
             return
-        try:
-            up_id = up.ids.acquire()
-        except StreamIdsExhausted:
-            self.reply_error(f.stream, Overloaded("too many requests in flight on this connection"))
-            return
+        up_id = f.stream  # its own id when free there (proxy.session.stream_ids)
+        if up_id < 0 or up_id in pending or up_id in passing:
+            try:
+                up_id = own_stream_id(pending, passing)
+            except StreamIdsExhausted:
+                self.reply_error(f.stream, Overloaded("too many requests in flight on this connection"))
+                return
         self.pending[up_id] = Pending(f.stream, f.opcode, time.perf_counter(), handler, f)
         STATS.in_flight += 1
         self.up_out.append((f, up_id))
 
     def inject(self, msg: Message, on_response: ResponseHandler | SessionHandler) -> None:
         """Sends a request of the sidecar's own on this session's Cassandra connection."""
-        up = self.upstream
-        assert up is not None
-        up_id = up.ids.acquire()
+        assert self.upstream is not None
+        up_id = own_stream_id(self.pending, self.passing)
         frame = encode_message(msg, self.version, up_id, response=False, compress=self.frame_compression)
         self.pending[up_id] = Pending(-1, frame.opcode, time.perf_counter(), on_response)
         self.up_out.append((frame, None))
@@ -429,9 +493,16 @@ class ClientSession(asyncio.Protocol):
             return
         p = self.pending.pop(f.stream, None)
         if p is None:
-            raise ProtocolError(f"Cassandra answered unknown stream {f.stream}")
-        assert self.upstream is not None
-        self.upstream.ids.release(f.stream)
+            passed = self.passing.pop(f.stream, None)
+            if passed is None:
+                raise ProtocolError(f"Cassandra answered unknown stream {f.stream}")
+            # an answer the pass lane left to this path (an ERROR: counted by its code)
+            STATS.in_flight -= 1
+            STATS.latency[passed[0]].observe(_perf_counter() - passed[1])
+            if f.opcode == Opcode.ERROR:
+                count_error(intercept.error_code(f))
+            self.out.append((f, None))
+            return
         if p.client_stream >= 0:
             STATS.in_flight -= 1
             STATS.latency[p.opcode].observe(time.perf_counter() - p.started)
@@ -446,19 +517,20 @@ class ClientSession(asyncio.Protocol):
         PROTOCOL_ERRORS.labels("cassandra", getattr(err, "kind", "frame")).inc()
         limited.log(logging.ERROR, "cassandra", "protocol error from Cassandra, closing client %s: %s",
                     self.peer_name, err.message)
-        for p in list(self.pending.values()):
-            if p.client_stream >= 0:
-                self.reply_error(p.client_stream, ServerError("Cassandra sent a malformed frame"))
+        for stream in self._client_streams_in_flight():
+            self.reply_error(stream, ServerError("Cassandra sent a malformed frame"))
         self.close("cassandra_lost")
+
+    def _client_streams_in_flight(self) -> list[int]:
+        return [p.client_stream for p in self.pending.values() if p.client_stream >= 0] + list(self.passing)
 
     def on_upstream_lost(self, exc: Exception | None) -> None:
         if not self.closed and self.server.standalone_ok() and self.state is _READY:
             # every mapped table is served by DynamoDB alone: carry on without Cassandra
             log.info("Cassandra connection lost (%s); client %s continues on DynamoDB alone",
                      exc or "closed", self.peer_name)
-            for p in list(self.pending.values()):
-                if p.client_stream >= 0:
-                    self.reply_error(p.client_stream, ServerError("Cassandra went away; retry"))
+            for stream in self._client_streams_in_flight():
+                self.reply_error(stream, ServerError("Cassandra went away; retry"))
             self._drop_pending()
             self.upstream = None
             self.standalone = True

@@ -1,14 +1,15 @@
-"""Upstream stream-id allocation for one Cassandra connection.
+"""Stream ids on a session's Cassandra connection.
 
-Each client request gets a fresh upstream id, so requests the sidecar injects itself never collide
-with the client's own ids, and the client keeps its whole id space.
-
-Ids are handed out lazily: a high-water mark for ids never used yet plus a LIFO free list of
-released ones. A connection costs memory for the most requests it ever had in flight at once, not
-for the whole 32,768-id space (a pre-filled list cost about 1.2 MB per connection).
+A client request keeps its own stream id upstream whenever that id is free there, so its frame and
+its answer cross unchanged (proxy.session.pass_lane). The sidecar's own requests, and a client's
+request whose id one of them holds, take a free id searched downwards from the top of the space:
+drivers number their streams from 0 up, so the two rarely meet. An id is free when no request in
+flight holds it; there is no free list to keep (memory stays what is in flight).
 """
 
 from __future__ import annotations
+
+from collections.abc import Container
 
 MAX_STREAMS = 32768  # v3+: a signed [short], non-negative for requests
 
@@ -17,32 +18,11 @@ class StreamIdsExhausted(Exception):
     pass
 
 
-class StreamIdPool:
-    __slots__ = ("_free", "_next", "capacity")
-
-    def __init__(self, capacity: int = MAX_STREAMS) -> None:
-        self.capacity = capacity
-        self._next = 0  # ids below this were handed out at least once
-        # LIFO reuse keeps recently used ids hot and the list as short as the peak in flight
-        self._free: list[int] = []
-
-    def acquire(self) -> int:
-        # the common case (an id was released before) is a bare pop; no branch before it
-        try:
-            return self._free.pop()
-        except IndexError:
-            return self._fresh()
-
-    def _fresh(self) -> int:
-        sid = self._next
-        if sid >= self.capacity:
-            raise StreamIdsExhausted("no free stream id on the Cassandra connection")
-        self._next = sid + 1
-        return sid
-
-    def release(self, sid: int) -> None:
-        self._free.append(sid)
-
-    @property
-    def in_use(self) -> int:
-        return self._next - len(self._free)
+def own_stream_id(*in_use: Container[int], capacity: int = MAX_STREAMS) -> int:
+    """The highest id in none of `in_use` (the maps of requests in flight by stream id). The search
+    starts at the top every time: the sidecar's own requests in flight are few, so it is short,
+    and it stays clear of the low ids drivers use."""
+    for sid in range(capacity - 1, -1, -1):
+        if not any(sid in held for held in in_use):
+            return sid
+    raise StreamIdsExhausted("no free stream id on the Cassandra connection")

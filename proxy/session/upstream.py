@@ -9,11 +9,12 @@ from cql_protocol.errors import ProtocolError
 from cql_protocol.frame import DEFAULT_MAX_RESPONSE_FRAME, Frame, FrameReader, FrameWriter
 
 from ..metrics import STATS
-from .stream_ids import StreamIdPool
+from .pass_lane import drive
 
 
 class UpstreamOwner(Protocol):
     def on_upstream_frame(self, frame: Frame) -> None: ...
+    def pass_answers(self, data: bytes, pos: int) -> int: ...
     def on_upstream_protocol_error(self, err: ProtocolError) -> None: ...
     def on_upstream_lost(self, exc: Exception | None) -> None: ...
     def flush(self) -> None: ...
@@ -26,6 +27,9 @@ class _Detached:
 
     def on_upstream_frame(self, frame: Frame) -> None:
         pass
+
+    def pass_answers(self, data: bytes, pos: int) -> int:
+        return -1
 
     def on_upstream_protocol_error(self, err: ProtocolError) -> None:
         pass
@@ -53,15 +57,29 @@ class UpstreamConnection(asyncio.Protocol):
         # than any request, so responses get the drivers' own ceiling.
         self.reader = FrameReader(responses=True, max_frame_size=max(max_frame, DEFAULT_MAX_RESPONSE_FRAME))
         self.writer = FrameWriter()
-        self.ids = StreamIdPool()
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.closed_by_error = False  # a malformed frame from Cassandra: nothing more is read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         STATS.bytes_cassandra_in += len(data)
+        if self.reader.at_boundary():
+            # answers to requests that passed unchanged go back the same way (proxy.session.pass_lane)
+            drive(data, self._pass_answers, self._read_frames, self.reader.max_frame_size)
+        else:
+            self._read_frames(data)
+
+    def _pass_answers(self, data: bytes, pos: int) -> int:
+        if self.closed or self.closed_by_error or not self.reader.at_boundary():
+            return -1
+        return self.owner.pass_answers(data, pos)
+
+    def _read_frames(self, data: bytes | memoryview) -> None:
+        if self.closed_by_error:
+            return
         reader = self.reader
         reader.feed(data)
         owner = self.owner
@@ -70,6 +88,7 @@ class UpstreamConnection(asyncio.Protocol):
                 owner.on_upstream_frame(frame)
         except ProtocolError as e:
             owner.on_upstream_protocol_error(e)
+            self.closed_by_error = True
             return
         owner.flush()
 
@@ -89,6 +108,13 @@ class UpstreamConnection(asyncio.Protocol):
     def use_segments(self, compressed: bool) -> None:
         self.reader.use_segments(compressed)
         self.writer.use_segments(compressed)
+
+    def write_raw(self, data: bytes | memoryview) -> None:
+        """Frames that pass unchanged, as they came from the client."""
+        if self.transport is None or self.closed:
+            return
+        STATS.bytes_cassandra_out += len(data)
+        self.transport.write(data)
 
     def send(self, frames: list[tuple[Frame, int | None]]) -> None:
         if self.transport is None or self.closed:

@@ -19,14 +19,16 @@ from translators.reads import ReadPlan, plan_select
 
 
 def test_the_hot_path_benchmark_answers_every_request() -> None:
-    for batch in (1, 8):
-        s, u = bench_hotpath.make_session()
-        reqs, resps = bench_hotpath.make_traffic(batch)
-        s.data_received(reqs)
-        assert len(s.pending) == batch  # every request went to Cassandra
-        u.data_received(resps)
-        assert not s.pending  # and every answer came back to the client
-        assert s.transport.bytes > 0  # type: ignore[union-attr]
+    for lane in (True, False):
+        for batch in (1, 8):
+            s, u = bench_hotpath.make_session(lane)
+            reqs, resps = bench_hotpath.make_traffic(batch)
+            s.data_received(reqs)
+            assert len(s.passing if lane else s.pending) == batch  # every request went to Cassandra
+            assert u.transport.bytes == len(reqs)  # type: ignore[union-attr]
+            u.data_received(resps)
+            assert not s.pending and not s.passing  # and every answer came back to the client
+            assert s.transport.bytes == len(resps)  # type: ignore[union-attr]
 
 
 def test_the_row_decode_benchmark_reads_its_rows_both_ways() -> None:

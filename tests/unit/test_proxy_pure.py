@@ -10,7 +10,7 @@ import pytest
 from cql_protocol.messages import ColumnSpec, Rows, RowsMetadata
 from cql_protocol.types import INET, INT, TEXT, UUID, SetType, deserialize, serialize
 from proxy.config import ConfigError, load_config
-from proxy.session.stream_ids import StreamIdPool, StreamIdsExhausted
+from proxy.session.stream_ids import StreamIdsExhausted, own_stream_id
 from proxy.system_tables.topology import (
     MIN_TOKEN,
     Node,
@@ -73,15 +73,15 @@ def test_endpoint_lists_and_ipv6():
 # -- stream ids ----------------------------------------------------------------------------------
 
 
-def test_stream_ids_are_unique_until_released():
-    pool = StreamIdPool(capacity=4)
-    got = [pool.acquire() for _ in range(4)]
-    assert sorted(got) == [0, 1, 2, 3]
+def test_own_stream_ids_are_free_ones_until_none_is_left():
+    held: dict[int, None] = {}
+    for _ in range(4):
+        held[own_stream_id(held, capacity=4)] = None
+    assert sorted(held) == [0, 1, 2, 3]
     with pytest.raises(StreamIdsExhausted):
-        pool.acquire()
-    pool.release(2)
-    assert pool.acquire() == 2
-    assert pool.in_use == 4
+        own_stream_id(held, capacity=4)
+    del held[2]
+    assert own_stream_id(held, capacity=4) == 2
 
 
 # -- topology ------------------------------------------------------------------------------------

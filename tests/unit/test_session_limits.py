@@ -82,7 +82,7 @@ class Session:
         self.send(encode_message(Startup(opts), self.version, 1, response=False).encode())
         assert self.forwarded() == [Opcode.STARTUP]
         reply = answer or Ready()
-        self.u.data_received(encode_message(reply, self.version, 0, response=True,  # type: ignore[arg-type]
+        self.u.data_received(encode_message(reply, self.version, 1, response=True,  # type: ignore[arg-type]
                                             compress=self.compression).encode())
         (f,) = self.answers()
         assert f.opcode == (Opcode.READY if answer is None else Opcode.AUTHENTICATE)
@@ -204,9 +204,11 @@ def test_readers_learn_the_codec_and_the_authentication_from_the_session() -> No
 def test_supported_advertises_snappy_and_lz4_like_cassandra() -> None:
     t = Session()
     t.send(encode_message(Options(), 4, 3, response=False).encode())
+    t.cassandra_reader.feed(bytes(t.cassandra.data))
+    (asked,) = t.cassandra_reader.frames()  # the sidecar asks Cassandra on a stream of its own
     sup = Supported({"COMPRESSION": ["snappy", "lz4", "zstd"], "CQL_VERSION": ["3.4.7"],
                      "PROTOCOL_VERSIONS": ["3/v3", "4/v4", "5/v5", "6/v6-beta"]})
-    t.u.data_received(encode_message(sup, 4, 0, response=True).encode())
+    t.u.data_received(encode_message(sup, 4, asked.stream, response=True).encode())
     (f,) = t.answers()
     opts = decode_frame(f).message.options  # type: ignore[attr-defined]
     assert opts["COMPRESSION"] == ["snappy", "lz4"]

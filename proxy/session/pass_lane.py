@@ -1,0 +1,142 @@
+"""The pass lane: requests and answers that cross the sidecar unchanged, as the bytes they came in.
+
+Most traffic through a sidecar is EXECUTE of statements it has nothing to do with, and their
+answers. describe() and decide() would send each such request to Cassandra as it came; the lane
+reaches the same decision from the frame header and the prepared id alone, without building a
+Frame, and forwards whole runs of such frames as one slice of the bytes read from the socket. Its
+requests keep their own stream id on the Cassandra connection (the sidecar's own requests take ids
+from the top, proxy.session.stream_ids), so their answers need no rewriting either.
+
+A frame passes only when the general path would have forwarded it untouched, answered by no
+handler, seen by no assessment (tests/unit/test_pass_lane.py holds the two to the same answers):
+  - requests: EXECUTE, not compressed, no custom payload (their bodies would need more than a
+    glance), of an id that is neither a system-table read of this session nor a statement on a
+    mapped table; its stream id is free; the in-flight limits leave room; the sidecar is not draining.
+  - answers: anything but ERROR (counted by its code on the general path) on a stream of a request
+    that passed.
+Everything else stops the lane at that frame; the general path reads it, and the lane resumes
+after it. v5 (segments) and anything before READY never use the lane.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from cql_protocol.opcodes import FrameFlag, Opcode
+
+from ..metrics import LatencyHistogram
+
+_HEADER = struct.Struct(">BBhBi").unpack_from
+_SHORT = struct.Struct(">H").unpack_from
+_EXECUTE = int(Opcode.EXECUTE)
+_ERROR = int(Opcode.ERROR)
+_RESPONSE_BIT = 0x80
+# flags a passing request may carry: tracing only changes what Cassandra answers
+_FLAGS_OK = int(FrameFlag.TRACING)
+_MISSING = object()
+
+# (request opcode, time it passed): what the lane keeps of a request until its answer
+Passing = dict[int, tuple[int, float]]
+
+
+def frame_end(data: bytes | memoryview, pos: int, max_body: int) -> int | None:
+    """Where the frame at `pos` ends, when it is all in `data` and its length is sane."""
+    if len(data) - pos < 9:
+        return None
+    length = _HEADER(data, pos)[4]
+    end = pos + 9 + length
+    if length < 0 or length > max_body or end > len(data):
+        return None
+    return end
+
+
+def pass_requests(
+    data: bytes | memoryview,
+    pos: int,
+    *,
+    version: int,
+    max_body: int,
+    prepared: Mapping[bytes, Any] | None,
+    system_prepared: Mapping[bytes, Any],
+    pending: Mapping[int, Any],
+    passing: Passing,
+    room: int,
+    now: float,
+) -> int:
+    """Scans requests from `pos`; returns where the run of passing frames ends. Each one is
+    recorded in `passing` under its stream id. `prepared`: every id prepared through the sidecar,
+    None for those of no mapped statement (None: nothing is mapped); `pending`: the streams the
+    general path has in flight; `room`: how many more requests the in-flight limits allow."""
+    n = len(data)
+    look = prepared is not None or bool(system_prepared)
+    while n - pos >= 9 and room > 0:
+        vbyte, flags, stream, opcode, length = _HEADER(data, pos)
+        end = pos + 9 + length
+        if (vbyte != version or opcode != _EXECUTE or flags & ~_FLAGS_OK or length < 2 or end > n
+                or length > max_body or stream < 0 or stream in passing or stream in pending):
+            break
+        if look:
+            id_end = pos + 11 + _SHORT(data, pos + 9)[0]
+            if id_end > end:
+                break  # malformed: the general path answers it
+            qid = bytes(data[pos + 11:id_end])
+            if qid in system_prepared or (prepared is not None and prepared.get(qid, _MISSING) is not None):
+                break
+        passing[stream] = (opcode, now)
+        room -= 1
+        pos = end
+    return pos
+
+
+def pass_responses(
+    data: bytes | memoryview,
+    pos: int,
+    *,
+    version: int,
+    passing: Passing,
+    latency: Mapping[int, LatencyHistogram],
+    now: float,
+) -> tuple[int, int]:
+    """Scans Cassandra's answers from `pos`: (where the run that goes to the client unchanged
+    ends, how many requests it answers). Each answered request leaves `passing`, its latency
+    recorded."""
+    n = len(data)
+    vb = version | _RESPONSE_BIT
+    done = 0
+    while n - pos >= 9:
+        vbyte, _flags, stream, opcode, length = _HEADER(data, pos)
+        end = pos + 9 + length
+        if vbyte != vb or opcode == _ERROR or length < 0 or end > n:
+            break
+        p = passing.pop(stream, None)
+        if p is None:
+            break
+        latency[p[0]].observe(now - p[1])
+        done += 1
+        pos = end
+    return pos, done
+
+
+def drive(data: bytes, lane: Any, general: Any, max_body: int) -> None:
+    """Runs `data` through `lane(data, pos) -> end of its run` (-1: the lane is closed) and hands
+    each frame it stops at to `general(bytes)`, the general reading path, then resumes the lane
+    after it. A frame not yet whole, or not sane, goes to `general` with everything after it."""
+    n = len(data)
+    pos = 0
+    while True:
+        k = lane(data, pos)
+        if k < 0:
+            break
+        if k == n:
+            return
+        end = frame_end(data, k, max_body)
+        if end is None:
+            pos = k
+            break
+        general(memoryview(data)[k:end])
+        pos = end
+        if pos == n:
+            return
+    general(memoryview(data)[pos:] if pos else data)

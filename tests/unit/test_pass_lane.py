@@ -1,0 +1,260 @@
+"""The pass lane (proxy.session.pass_lane): a request crosses unchanged only when the general path
+(describe, decide) would have forwarded it as it came, and a session mixing the lane with the
+general path delivers every request to Cassandra once, in order, and every answer to the client
+on its own stream, however the bytes are cut into reads."""
+
+from __future__ import annotations
+
+import struct
+from itertools import pairwise
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cql_protocol.errors import ErrorCode
+from cql_protocol.frame import HEADER, Frame, FrameReader
+from cql_protocol.messages import ErrorMessage, Event, Options, SchemaChange, encode_message
+from cql_protocol.opcodes import FrameFlag, Opcode
+from proxy.config import Config
+from proxy.metrics import ERRORS_BY_CODE, STATS
+from proxy.routing.decide import Action, decide
+from proxy.routing.request import PreparedStatement, describe
+from proxy.session import client_session as cs
+from proxy.session import handshake
+from proxy.session import upstream as up
+from proxy.session.pass_lane import pass_requests
+
+WRITE_ID, READ_ID, OTHER_ID, SYSTEM_ID, UNKNOWN_ID = b"w" * 16, b"r" * 16, b"o" * 16, b"s" * 16, b"?" * 16
+PREPARED = {
+    WRITE_ID: PreparedStatement.of("INSERT INTO t (k, v) VALUES (?, ?)", "ks", ()),
+    READ_ID: PreparedStatement.of("SELECT v FROM ks.t WHERE k = ?", "ks", ()),
+    OTHER_ID: None,  # prepared through the sidecar, on no mapped table
+}
+SYSTEM_PREPARED = {SYSTEM_ID: object()}
+FLAGS = (0, FrameFlag.TRACING, FrameFlag.CUSTOM_PAYLOAD, FrameFlag.COMPRESSED, FrameFlag.WARNING, FrameFlag.USE_BETA)
+
+
+def raw(stream: int, opcode: int, body: bytes, flags: int = 0, version: int = 4, response: bool = False) -> bytes:
+    return HEADER.pack(version | (0x80 if response else 0), flags, stream, opcode, len(body)) + body
+
+
+def execute_body(qid: bytes, flags: int = 0, values: tuple[bytes, ...] = (b"\x00\x00\x00\x01",)) -> bytes:
+    payload = struct.pack(">H", 1) + struct.pack(">H", 1) + b"k" + struct.pack(">i", 1) + b"v" \
+        if flags & FrameFlag.CUSTOM_PAYLOAD else b""
+    body = struct.pack(">H", len(qid)) + qid + struct.pack(">HBH", 1, 0x01, len(values))
+    return payload + body + b"".join(struct.pack(">i", len(v)) + v for v in values)
+
+
+class View:
+    def __init__(self, draining: bool, mirroring: bool, phase: str | None) -> None:
+        self.draining, self.mirroring, self.phase = draining, mirroring, phase
+
+    def phase_of(self, keyspace: str, table: str) -> tuple[str, float] | None:
+        return (self.phase, 100.0) if self.phase is not None and (keyspace, table) == ("ks", "t") else None
+
+
+a_request = st.one_of(
+    st.tuples(st.just(int(Opcode.EXECUTE)), st.sampled_from([WRITE_ID, READ_ID, OTHER_ID, SYSTEM_ID, UNKNOWN_ID]),
+              st.sampled_from(FLAGS), st.integers(0, 5)),
+    st.tuples(st.sampled_from([int(Opcode.QUERY), int(Opcode.BATCH), int(Opcode.OPTIONS), int(Opcode.REGISTER),
+                               int(Opcode.PREPARE), int(Opcode.STARTUP)]),
+              st.just(b""), st.just(0), st.integers(0, 5)),
+)
+
+
+def body_of(opcode: int, qid: bytes, flags: int) -> bytes:
+    if opcode == Opcode.EXECUTE:
+        return execute_body(qid, flags)
+    if opcode in (Opcode.QUERY, Opcode.PREPARE):
+        q = b"SELECT v FROM ks.t WHERE k = 1"
+        return struct.pack(">i", len(q)) + q + (b"\x00\x01\x00" if opcode == Opcode.QUERY else b"")
+    return b"\x00\x00"
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames=st.lists(a_request, max_size=12), mirroring=st.booleans(), draining=st.booleans(),
+       phase=st.sampled_from([None, "cassandra", "dual_write", "dynamo"]),
+       pending=st.sets(st.integers(0, 5), max_size=3), room=st.integers(0, 8))
+def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
+        frames: list[tuple[int, bytes, int, int]], mirroring: bool, draining: bool, phase: str | None,
+        pending: set[int], room: int) -> None:
+    data = b"".join(raw(s, op, body_of(op, qid, fl), fl) for op, qid, fl, s in frames)
+    passing: dict[int, tuple[int, float]] = {}
+    end = 0 if draining else pass_requests(  # the session asks the lane nothing while draining
+        data, 0, version=4, max_body=1 << 20, prepared=PREPARED if mirroring else None,
+        system_prepared=SYSTEM_PREPARED, pending=dict.fromkeys(pending), passing=passing, room=room, now=1.0)
+    reader = FrameReader(responses=False, compression=None)
+    reader.feed(data[:end])
+    passed = reader.frames()
+    assert reader.buffered() == 0  # the lane stops at a frame boundary
+    assert len(passed) == len(passing) <= room
+    view = View(draining, mirroring, phase)
+    for f in passed:
+        req = describe(f, "ks", PREPARED if mirroring else None, SYSTEM_PREPARED)
+        assert decide(req, view) is Action.FORWARD  # type: ignore[arg-type]
+        assert req.table is None and req.kind != "BATCH"  # nothing an assessment would look at
+        assert f.stream not in pending and passing[f.stream][0] == f.opcode
+    # and what it leaves is not the lane's: the first frame after the run
+    if end < len(data) and room > len(passed) and not draining:
+        op, qid, fl, s = frames[len(passed)]
+        taken = {f.stream for f in passed} | pending
+        assert (op != Opcode.EXECUTE or fl & ~FrameFlag.TRACING or s in taken
+                or qid in (WRITE_ID, READ_ID, SYSTEM_ID) or (mirroring and qid == UNKNOWN_ID))
+
+
+# -- a session mixing the lane and the general path ------------------------------------------------
+class Transport:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_reading(self) -> bool:
+        return True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def session(cfg: Config | None = None) -> tuple[Any, Any, Transport, Transport]:
+    cfg = cfg or Config()
+    server = SimpleNamespace(cfg=cfg, sessions=set(), draining=False, dual=None, reads=None, assess=None,
+                             timeouts=SimpleNamespace(any=False))
+    s = cs.ClientSession(server)  # type: ignore[arg-type]
+    s.state = handshake.State.READY
+    client, cassandra = Transport(), Transport()
+    s.transport = client  # type: ignore[assignment]
+    u = up.UpstreamConnection(s, cfg.max_frame_bytes)
+    u.transport = cassandra  # type: ignore[assignment]
+    s.upstream = u
+    return s, u, client, cassandra
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    marks = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
+    return [data[a:b] for a, b in pairwise(marks)]
+
+
+def frames_of(data: bytes | bytearray, responses: bool) -> list[Frame]:
+    r = FrameReader(responses=responses, compression=None)
+    r.feed(bytes(data))
+    return r.frames()
+
+
+# a request: (lane or general, client stream, a tag carried in its body)
+a_mixed_request = st.tuples(st.sampled_from(["lane", "payload", "query"]), st.integers(0, 40))
+
+
+@settings(max_examples=200, deadline=None)
+@given(reqs=st.lists(a_mixed_request, min_size=1, max_size=20, unique_by=lambda r: r[1]),
+       req_cuts=st.lists(st.integers(0, 10_000), max_size=8), ans_cuts=st.lists(st.integers(0, 10_000), max_size=8),
+       order=st.randoms(use_true_random=False), errors=st.sets(st.integers(0, 19)),
+       own=st.sets(st.integers(0, 40), max_size=3))
+def test_every_request_reaches_cassandra_once_and_every_answer_its_client_stream(
+        reqs: list[tuple[str, int]], req_cuts: list[int], ans_cuts: list[int], order: Any, errors: set[int],
+        own: set[int]) -> None:
+    s, u, client, cassandra = session()
+    in_flight = STATS.in_flight
+    # requests the sidecar made itself hold some ids: a client request on one of them is renumbered
+    for sid in own:
+        s.pending[sid] = cs.Pending(-1, int(Opcode.OPTIONS), 0.0, lambda *_: None)
+    tagged = []
+    for i, (kind, stream) in enumerate(reqs):
+        tag = struct.pack(">i", i).hex().encode()
+        if kind == "query":
+            q = b"SELECT v FROM ks.t WHERE k = '" + tag + b"'"
+            body = struct.pack(">i", len(q)) + q + b"\x00\x01\x00"
+            tagged.append(raw(stream, Opcode.QUERY, body))
+        else:
+            flags = FrameFlag.CUSTOM_PAYLOAD if kind == "payload" else 0
+            tagged.append(raw(stream, Opcode.EXECUTE, execute_body(OTHER_ID, flags, (tag,)), flags))
+    for chunk in cut(b"".join(tagged), req_cuts):
+        s.data_received(chunk)
+    sent = frames_of(cassandra.data, responses=False)
+    # once each, in order, bodies untouched, on distinct ids none of the sidecar's own requests holds
+    assert [bytes(f.body) for f in sent] == [t[9:] for t in tagged]
+    assert len({f.stream for f in sent}) == len(sent) and not {f.stream for f in sent} & own
+    assert all(f.stream == stream for f, (_, stream) in zip(sent, reqs, strict=True) if stream not in own)
+    assert STATS.in_flight == in_flight + len(reqs)
+
+    answers = [encode_message(ErrorMessage(0x2200, f"bad {i}"), 4, f.stream, response=True).encode() if i in errors
+               else raw(f.stream, Opcode.RESULT, struct.pack(">ii", 1, i), response=True)  # (a tag after Void)
+               for i, f in enumerate(sent)]
+    order.shuffle(answers)
+    invalid = ERRORS_BY_CODE[ErrorCode.INVALID]._value.get()
+    for chunk in cut(b"".join(answers), ans_cuts):
+        u.data_received(chunk)
+    got = frames_of(client.data, responses=True)
+    assert sorted(f.stream for f in got) == sorted(stream for _, stream in reqs)
+    by_stream = {f.stream: f for f in got}
+    for i, (_, stream) in enumerate(reqs):
+        f = by_stream[stream]
+        if i in errors:
+            assert f.opcode == Opcode.ERROR and f"bad {i}".encode() in bytes(f.body)
+        else:
+            assert f.opcode == Opcode.RESULT and bytes(f.body)[4:8] == struct.pack(">i", i)
+    assert not s.passing and set(s.pending) == own
+    assert STATS.in_flight == in_flight
+    assert ERRORS_BY_CODE[ErrorCode.INVALID]._value.get() == invalid + len(errors & set(range(len(reqs))))
+
+
+def test_the_lane_keeps_the_in_flight_limit() -> None:
+    cfg = Config()
+    cfg.max_in_flight_per_connection = 2
+    s, u, client, cassandra = session(cfg)
+    s.data_received(b"".join(raw(i, Opcode.EXECUTE, execute_body(OTHER_ID)) for i in range(3)))
+    assert [f.stream for f in frames_of(cassandra.data, responses=False)] == [0, 1]
+    (refused,) = frames_of(client.data, responses=True)
+    assert refused.stream == 2 and refused.opcode == Opcode.ERROR and b"too many requests" in bytes(refused.body)
+    u.data_received(b"".join(raw(i, Opcode.RESULT, struct.pack(">i", 1), response=True) for i in (0, 1)))
+    assert not s.passing and STATS.in_flight >= 0
+
+
+def test_a_draining_sidecar_passes_nothing() -> None:
+    s, _u, client, cassandra = session()
+    s.server.draining = True
+    s.data_received(raw(3, Opcode.EXECUTE, execute_body(OTHER_ID)))
+    assert not cassandra.data
+    (f,) = frames_of(client.data, responses=True)
+    assert f.stream == 3 and f.opcode == Opcode.ERROR
+
+
+def test_an_event_and_the_sidecars_own_answers_take_the_general_path() -> None:
+    s, u, client, cassandra = session()
+    answered: list[Frame] = []
+    s.inject(Options(), lambda _s, f, _p: answered.append(f))
+    s.flush()
+    (own,) = frames_of(cassandra.data, responses=False)
+    assert own.stream == 32767  # the sidecar's own requests count down from the top
+    cassandra.data.clear()
+    s.data_received(raw(0, Opcode.EXECUTE, execute_body(OTHER_ID)))
+    assert 0 in s.passing
+    event = Event.schema_change(SchemaChange("CREATED", "TABLE", "ks", "t"))
+    u.data_received(raw(32767, Opcode.SUPPORTED, b"\x00\x00", response=True)
+                    + encode_message(event, 4, -1, response=True).encode()
+                    + raw(0, Opcode.RESULT, struct.pack(">i", 1), response=True))
+    assert [f.opcode for f in answered] == [Opcode.SUPPORTED]  # its handler, not the client
+    assert [(f.stream, f.opcode) for f in frames_of(client.data, responses=True)] == [(-1, Opcode.EVENT),
+                                                                                      (0, Opcode.RESULT)]
+    assert not s.pending and not s.passing
+
+
+def test_a_general_path_query_after_passing_requests_keeps_the_order() -> None:
+    s, _u, _client, cassandra = session()
+    q = b"SELECT * FROM ks.t"
+    data = (raw(1, Opcode.EXECUTE, execute_body(OTHER_ID))
+            + raw(2, Opcode.QUERY, struct.pack(">i", len(q)) + q + b"\x00\x01\x00")
+            + raw(3, Opcode.EXECUTE, execute_body(OTHER_ID)))
+    s.data_received(data)
+    assert bytes(cassandra.data) == data  # nothing renumbered or rewritten, in the order sent
+    assert set(s.passing) == {1, 3} and set(s.pending) == {2}
