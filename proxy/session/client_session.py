@@ -250,14 +250,18 @@ class ClientSession(asyncio.Protocol):
 
     # -- client → Cassandra ------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        STATS.bytes_client_in += len(data)
-        if self._lane_open():
-            drive(data, self._pass_requests, self._read_frames, self.reader.max_frame_size)
-            if self._lane_open():  # every frame read whole
-                self._last_frame = _monotonic()
-                self._partial_since = 0.0
-        else:
+        n = len(data)
+        STATS.bytes_client_in += n
+        if not self._lane_open():
             self._read_frames(data)
+            return
+        pos = self._pass_run(data, 0)
+        if pos != n:  # the lane stopped at a frame for the general path
+            drive(data, self._pass_requests, self._read_frames, self.reader.max_frame_size, pos)
+            if not self._lane_open():
+                return
+        self._last_frame = _monotonic()  # every frame came whole
+        self._partial_since = 0.0
 
     def _lane_open(self) -> bool:
         return (self._state is _READY and not self.held and not self.standalone and self.version < 5
@@ -266,23 +270,24 @@ class ClientSession(asyncio.Protocol):
     def _pass_requests(self, data: bytes, pos: int) -> int:
         """The pass lane (proxy.session.pass_lane) from `pos`: the run of requests that go to
         Cassandra as they came, written at once; -1 when the lane is closed."""
-        if not self._lane_open():
-            return -1
+        return self._pass_run(data, pos) if self._lane_open() else -1
+
+    def _pass_run(self, data: bytes, pos: int) -> int:
         server = self.server
         if server.draining:
             return pos
         dual = server.dual
         pending, passing, cfg = self.pending, self.passing, self.cfg
-        room = min(cfg.max_in_flight_per_connection - len(pending) - len(passing),
-                   cfg.max_in_flight - STATS.in_flight)
+        room = cfg.max_in_flight_per_connection - len(pending) - len(passing)
+        room_global = cfg.max_in_flight - STATS.in_flight
         before = len(passing)
-        end = pass_requests(data, pos, version=self.version, max_body=self.reader.max_frame_size,
-                            prepared=dual.prepared if dual is not None else None,
-                            system_prepared=self.system_prepared, pending=pending, passing=passing,
-                            room=room, now=_perf_counter())
+        end = pass_requests(data, pos, self.version, self.reader.max_frame_size,
+                            dual.prepared if dual is not None else None, self.system_prepared, pending, passing,
+                            room if room < room_global else room_global, _perf_counter())
         if end > pos:
             STATS.in_flight += len(passing) - before
-            self.flush()  # what the general path queued before this run goes first
+            if self.up_out or self.out:
+                self.flush()  # what the general path queued before this run goes first
             up = self.upstream
             assert up is not None
             up.write_raw(data if end - pos == len(data) else memoryview(data)[pos:end])
@@ -294,11 +299,11 @@ class ClientSession(asyncio.Protocol):
         passing = self.passing
         if not passing or self.version >= 5:
             return pos
-        end, done = pass_responses(data, pos, version=self.version, passing=passing, latency=STATS.latency,
-                                   now=_perf_counter())
+        end, done = pass_responses(data, pos, self.version, passing, STATS.latency, _perf_counter())
         if end > pos:
             STATS.in_flight -= done
-            self.flush()  # answers the general path queued before these go first
+            if self.up_out or self.out:
+                self.flush()  # answers the general path queued before these go first
             t = self.transport
             if t is not None and not t.is_closing():
                 STATS.bytes_client_out += end - pos

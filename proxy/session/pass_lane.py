@@ -55,7 +55,6 @@ def frame_end(data: bytes | memoryview, pos: int, max_body: int) -> int | None:
 def pass_requests(
     data: bytes | memoryview,
     pos: int,
-    *,
     version: int,
     max_body: int,
     prepared: Mapping[bytes, Any] | None,
@@ -93,7 +92,6 @@ def pass_requests(
 def pass_responses(
     data: bytes | memoryview,
     pos: int,
-    *,
     version: int,
     passing: Passing,
     latency: Mapping[int, LatencyHistogram],
@@ -119,24 +117,24 @@ def pass_responses(
     return pos, done
 
 
-def drive(data: bytes, lane: Any, general: Any, max_body: int) -> None:
-    """Runs `data` through `lane(data, pos) -> end of its run` (-1: the lane is closed) and hands
-    each frame it stops at to `general(bytes)`, the general reading path, then resumes the lane
-    after it. A frame not yet whole, or not sane, goes to `general` with everything after it."""
+def drive(data: bytes, lane: Any, general: Any, max_body: int, pos: int) -> None:
+    """Goes on from `pos`, where the lane stopped: the frame there goes to `general(bytes)`, the
+    general reading path, then the lane runs again after it (`lane(data, pos)` returns where its
+    run ends, -1 when the lane is closed). A frame not yet whole, or not sane, goes to `general`
+    with everything after it."""
     n = len(data)
-    pos = 0
     while True:
-        k = lane(data, pos)
+        end = frame_end(data, pos, max_body)
+        if end is None:
+            break
+        general(memoryview(data)[pos:end])
+        if end == n:
+            return
+        k = lane(data, end)
         if k < 0:
+            pos = end
             break
         if k == n:
             return
-        end = frame_end(data, k, max_body)
-        if end is None:
-            pos = k
-            break
-        general(memoryview(data)[k:end])
-        pos = end
-        if pos == n:
-            return
+        pos = k
     general(memoryview(data)[pos:] if pos else data)

@@ -66,11 +66,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         STATS.bytes_cassandra_in += len(data)
-        if self.reader.at_boundary():
-            # answers to requests that passed unchanged go back the same way (proxy.session.pass_lane)
-            drive(data, self._pass_answers, self._read_frames, self.reader.max_frame_size)
-        else:
+        if not self.reader.at_boundary() or self.closed_by_error:
             self._read_frames(data)
+        # answers to requests that passed unchanged go back the same way (proxy.session.pass_lane)
+        elif (pos := self.owner.pass_answers(data, 0)) != len(data):
+            drive(data, self._pass_answers, self._read_frames, self.reader.max_frame_size, pos)
 
     def _pass_answers(self, data: bytes, pos: int) -> int:
         if self.closed or self.closed_by_error or not self.reader.at_boundary():
