@@ -283,7 +283,7 @@ class ClientSession(asyncio.Protocol):
         before = len(passing)
         end = pass_requests(data, pos, self.version, self.reader.max_frame_size,
                             dual.prepared if dual is not None else None, self.system_prepared, pending, passing,
-                            room if room < room_global else room_global, _perf_counter())
+                            room if room < room_global else room_global, _perf_counter(), self._compression)
         if end > pos:
             STATS.in_flight += len(passing) - before
             if self.up_out or self.out:

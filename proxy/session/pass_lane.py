@@ -9,9 +9,11 @@ from the top, proxy.session.stream_ids), so their answers need no rewriting eith
 
 A frame passes only when the general path would have forwarded it untouched, answered by no
 handler, seen by no assessment (tests/unit/test_pass_lane.py holds the two to the same answers):
-  - requests: EXECUTE, not compressed, no custom payload (their bodies would need more than a
-    glance), of an id that is neither a system-table read of this session nor a statement on a
-    mapped table; its stream id is free; the in-flight limits leave room; the sidecar is not draining.
+  - requests: EXECUTE without a custom payload (its body would need more than a glance), of an id
+    that is neither a system-table read of this session nor a statement on a mapped table; its
+    stream id is free; the in-flight limits leave room; the sidecar is not draining. A compressed
+    body passes when it announces a size within the limit (the bomb check the reader makes), and
+    is decompressed only when its id must be looked at.
   - answers: anything but ERROR (counted by its code on the general path) on a stream of a request
     that passed.
 Everything else stops the lane at that frame; the general path reads it, and the lane resumes
@@ -24,6 +26,8 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from cql_protocol.compression import check_declared_length, decompress_frame_body
+from cql_protocol.errors import ProtocolError
 from cql_protocol.opcodes import FrameFlag, Opcode
 
 from ..metrics import LatencyHistogram
@@ -35,6 +39,7 @@ _ERROR = int(Opcode.ERROR)
 _RESPONSE_BIT = 0x80
 # flags a passing request may carry: tracing only changes what Cassandra answers
 _FLAGS_OK = int(FrameFlag.TRACING)
+_COMPRESSED = int(FrameFlag.COMPRESSED)
 _MISSING = object()
 
 # (request opcode, time it passed): what the lane keeps of a request until its answer
@@ -63,24 +68,38 @@ def pass_requests(
     passing: Passing,
     room: int,
     now: float,
+    compression: str | None = None,
 ) -> int:
     """Scans requests from `pos`; returns where the run of passing frames ends. Each one is
     recorded in `passing` under its stream id. `prepared`: every id prepared through the sidecar,
     None for those of no mapped statement (None: nothing is mapped); `pending`: the streams the
-    general path has in flight; `room`: how many more requests the in-flight limits allow."""
+    general path has in flight; `room`: how many more requests the in-flight limits allow;
+    `compression`: the algorithm the connection negotiated for frame bodies."""
     n = len(data)
     look = prepared is not None or bool(system_prepared)
     while n - pos >= 9 and room > 0:
         vbyte, flags, stream, opcode, length = _HEADER(data, pos)
         end = pos + 9 + length
-        if (vbyte != version or opcode != _EXECUTE or flags & ~_FLAGS_OK or length < 2 or end > n
-                or length > max_body or stream < 0 or stream in passing or stream in pending):
+        if (vbyte != version or opcode != _EXECUTE or length < 2 or end > n or length > max_body
+                or stream < 0 or stream in passing or stream in pending):
             break
+        body: bytes | memoryview = data
+        start = pos + 9
+        if flags & ~_FLAGS_OK:
+            if flags & ~_FLAGS_OK != _COMPRESSED or compression is None:
+                break
+            try:
+                if look:
+                    body, start = decompress_frame_body(memoryview(data)[start:end], compression, max_body), 0
+                else:
+                    check_declared_length(compression, memoryview(data)[start:end], max_body)
+            except ProtocolError:
+                break  # a bomb or a corrupt body: the general path answers it
         if look:
-            id_end = pos + 11 + _SHORT(data, pos + 9)[0]
-            if id_end > end:
+            id_end = start + 2 + _SHORT(body, start)[0] if len(body) - start >= 2 else -1
+            if id_end < 0 or id_end > (end if start else len(body)):
                 break  # malformed: the general path answers it
-            qid = bytes(data[pos + 11:id_end])
+            qid = bytes(body[start + 2:id_end])
             if qid in system_prepared or (prepared is not None and prepared.get(qid, _MISSING) is not None):
                 break
         passing[stream] = (opcode, now)

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cql_protocol.compression import compress_frame_body
 from cql_protocol.errors import ErrorCode
 from cql_protocol.frame import HEADER, Frame, FrameReader
 from cql_protocol.messages import ErrorMessage, Event, Options, SchemaChange, encode_message
@@ -26,6 +27,7 @@ from proxy.session import handshake
 from proxy.session import upstream as up
 from proxy.session.pass_lane import pass_requests
 
+BOMB, CORRUPT = 0x101, 0x201  # (compressed bodies announcing 2 GiB, or not decompressing: flag COMPRESSED)
 WRITE_ID, READ_ID, OTHER_ID, SYSTEM_ID, UNKNOWN_ID = b"w" * 16, b"r" * 16, b"o" * 16, b"s" * 16, b"?" * 16
 PREPARED = {
     WRITE_ID: PreparedStatement.of("INSERT INTO t (k, v) VALUES (?, ?)", "ks", ()),
@@ -33,7 +35,8 @@ PREPARED = {
     OTHER_ID: None,  # prepared through the sidecar, on no mapped table
 }
 SYSTEM_PREPARED = {SYSTEM_ID: object()}
-FLAGS = (0, FrameFlag.TRACING, FrameFlag.CUSTOM_PAYLOAD, FrameFlag.COMPRESSED, FrameFlag.WARNING, FrameFlag.USE_BETA)
+FLAGS = (0, FrameFlag.TRACING, FrameFlag.CUSTOM_PAYLOAD, FrameFlag.COMPRESSED, FrameFlag.WARNING, FrameFlag.USE_BETA,
+         FrameFlag.COMPRESSED | FrameFlag.TRACING, FrameFlag.COMPRESSED | FrameFlag.CUSTOM_PAYLOAD, BOMB, CORRUPT)
 
 
 def raw(stream: int, opcode: int, body: bytes, flags: int = 0, version: int = 4, response: bool = False) -> bytes:
@@ -64,35 +67,43 @@ a_request = st.one_of(
 )
 
 
-def body_of(opcode: int, qid: bytes, flags: int) -> bytes:
+def body_of(opcode: int, qid: bytes, flags: int, compression: str | None = None) -> bytes:
     if opcode == Opcode.EXECUTE:
-        return execute_body(qid, flags)
+        body = execute_body(qid, flags)
+        if flags == BOMB:
+            return b"\x7f\xff\xff\xff" + body if compression == "lz4" else b"\xff\xff\xff\xff\x07" + body
+        if flags == CORRUPT:
+            return compress_frame_body(body, compression or "lz4")[:-3] + b"\xff\xff\xff"
+        return compress_frame_body(body, compression) if flags & FrameFlag.COMPRESSED and compression else body
     if opcode in (Opcode.QUERY, Opcode.PREPARE):
         q = b"SELECT v FROM ks.t WHERE k = 1"
         return struct.pack(">i", len(q)) + q + (b"\x00\x01\x00" if opcode == Opcode.QUERY else b"")
     return b"\x00\x00"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(frames=st.lists(a_request, max_size=12), mirroring=st.booleans(), draining=st.booleans(),
        phase=st.sampled_from([None, "cassandra", "dual_write", "dynamo"]),
-       pending=st.sets(st.integers(0, 5), max_size=3), room=st.integers(0, 8))
+       pending=st.sets(st.integers(0, 5), max_size=3), room=st.integers(0, 8),
+       compression=st.sampled_from([None, "lz4", "snappy"]), system=st.booleans())
 def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
         frames: list[tuple[int, bytes, int, int]], mirroring: bool, draining: bool, phase: str | None,
-        pending: set[int], room: int) -> None:
-    data = b"".join(raw(s, op, body_of(op, qid, fl), fl) for op, qid, fl, s in frames)
+        pending: set[int], room: int, compression: str | None, system: bool) -> None:
+    system_prepared = SYSTEM_PREPARED if system else {}
+    data = b"".join(raw(s, op, body_of(op, qid, fl, compression), fl & 0xFF) for op, qid, fl, s in frames)
     passing: dict[int, tuple[int, float]] = {}
     end = 0 if draining else pass_requests(  # the session asks the lane nothing while draining
         data, 0, version=4, max_body=1 << 20, prepared=PREPARED if mirroring else None,
-        system_prepared=SYSTEM_PREPARED, pending=dict.fromkeys(pending), passing=passing, room=room, now=1.0)
-    reader = FrameReader(responses=False, compression=None)
+        system_prepared=system_prepared, pending=dict.fromkeys(pending), passing=passing, room=room, now=1.0,
+        compression=compression)
+    reader = FrameReader(responses=False, max_frame_size=1 << 20, compression=compression)
     reader.feed(data[:end])
     passed = reader.frames()
     assert reader.buffered() == 0  # the lane stops at a frame boundary
     assert len(passed) == len(passing) <= room
     view = View(draining, mirroring, phase)
     for f in passed:
-        req = describe(f, "ks", PREPARED if mirroring else None, SYSTEM_PREPARED)
+        req = describe(f, "ks", PREPARED if mirroring else None, system_prepared)
         assert decide(req, view) is Action.FORWARD  # type: ignore[arg-type]
         assert req.table is None and req.kind != "BATCH"  # nothing an assessment would look at
         assert f.stream not in pending and passing[f.stream][0] == f.opcode
@@ -100,8 +111,12 @@ def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
     if end < len(data) and room > len(passed) and not draining:
         op, qid, fl, s = frames[len(passed)]
         taken = {f.stream for f in passed} | pending
-        assert (op != Opcode.EXECUTE or fl & ~FrameFlag.TRACING or s in taken
-                or qid in (WRITE_ID, READ_ID, SYSTEM_ID) or (mirroring and qid == UNKNOWN_ID))
+        looked_at = mirroring or system
+        assert (op != Opcode.EXECUTE or fl & FrameFlag.CUSTOM_PAYLOAD or s in taken
+                or (fl & FrameFlag.COMPRESSED and compression is None) or fl == BOMB
+                or (fl == CORRUPT and looked_at) or qid in (WRITE_ID, READ_ID)
+                or (qid == SYSTEM_ID and system) or (mirroring and qid == UNKNOWN_ID)
+                or fl & (FrameFlag.WARNING | FrameFlag.USE_BETA))
 
 
 # -- a session mixing the lane and the general path ------------------------------------------------
