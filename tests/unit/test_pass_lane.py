@@ -115,7 +115,7 @@ def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
         assert (op != Opcode.EXECUTE or fl & FrameFlag.CUSTOM_PAYLOAD or s in taken
                 or (fl & FrameFlag.COMPRESSED and compression is None) or fl == BOMB
                 or (fl == CORRUPT and looked_at) or qid in (WRITE_ID, READ_ID)
-                or (qid == SYSTEM_ID and system) or (mirroring and qid == UNKNOWN_ID)
+                or (qid == SYSTEM_ID and system) or (mirroring and qid not in PREPARED)
                 or fl & (FrameFlag.WARNING | FrameFlag.USE_BETA))
 
 
