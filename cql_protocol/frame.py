@@ -174,11 +174,17 @@ class FrameReader:
     def buffered(self) -> int:
         return len(self._buf) - self._pos + len(self._env) - self._env_pos
 
+    @property
+    def segment_codec(self) -> SegmentCodec | None:
+        """v5 after the switch: the codec of this direction's segments."""
+        return self._segments
+
     def at_boundary(self) -> bool:
-        """Between frames of a v3/v4 stream: nothing buffered, skipped or to report, so the next
-        bytes start a frame and may be read without this reader (a proxy's pass lane)."""
-        return (self._pos == len(self._buf) and self._segments is None and not self._skip
-                and self._refused is None)
+        """Between frames (v3/v4) or whole segments holding whole envelopes (v5): nothing buffered,
+        skipped or to report, so the next bytes start a frame or a segment and may be read without
+        this reader (a proxy's pass lane)."""
+        return (self._pos == len(self._buf) and self._env_pos == len(self._env) and not self._partial
+                and not self._skip and self._refused is None)
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None until more bytes are fed. Raises FrameRefused once a

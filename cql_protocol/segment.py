@@ -114,8 +114,16 @@ class SegmentCodec:
         return b"".join(out)
 
     # -- decoding ------------------------------------------------------------------------------
+    def segment_end(self, buf: bytes | bytearray | memoryview, pos: int) -> int | None:
+        """Where the segment at `pos` ends, when all of it is in `buf` (nothing is checked)."""
+        hl = self.header_len
+        if len(buf) - pos < hl + 3:
+            return None
+        end = pos + hl + 3 + (int.from_bytes(buf[pos : pos + hl], "little") & MAX_PAYLOAD) + 4
+        return end if end <= len(buf) else None
+
     def decode_from(
-        self, buf: bytearray | memoryview, pos: int, *, decompress: bool = True
+        self, buf: bytes | bytearray | memoryview, pos: int, *, decompress: bool = True
     ) -> tuple[Segment, int] | None:
         """Decodes one segment at `pos`; returns it and the next position, or None if incomplete.
         Without `decompress` the checksums are verified but the payload is neither decompressed

@@ -39,7 +39,16 @@ from . import handshake, handshake_exec, standalone
 from .cassandra_pool import NoCassandraAvailable
 from .handlers import HANDLERS
 from .log_limit import LimitedLog
-from .pass_lane import Passing, drive, pass_requests, pass_responses
+from .pass_lane import (
+    Passing,
+    answers_pass,
+    drive,
+    pass_requests,
+    pass_responses,
+    pass_segments,
+    requests_pass,
+    unit_end,
+)
 from .session_port import NoCassandra, Pending, ResponseHandler
 from .stream_ids import StreamIdsExhausted, own_stream_id
 from .timeouts import check as check_timeouts
@@ -257,15 +266,17 @@ class ClientSession(asyncio.Protocol):
             return
         pos = self._pass_run(data, 0)
         if pos != n:  # the lane stopped at a frame for the general path
-            drive(data, self._pass_requests, self._read_frames, self.reader.max_frame_size, pos)
+            drive(data, self._pass_requests, self._read_frames,
+                  unit_end(self.reader.segment_codec, self.reader.max_frame_size), pos)
             if not self._lane_open():
                 return
         self._last_frame = _monotonic()  # every frame came whole
         self._partial_since = 0.0
 
     def _lane_open(self) -> bool:
-        return (self._state is _READY and not self.held and not self.standalone and self.version < 5
-                and self.upstream is not None and self.close_reason is None and self.reader.at_boundary())
+        return (self._state is _READY and not self.held and not self.standalone
+                and (self.version < 5 or self.reader.segmented) and self.upstream is not None
+                and self.close_reason is None and self.reader.at_boundary())
 
     def _pass_requests(self, data: bytes, pos: int) -> int:
         """The pass lane (proxy.session.pass_lane) from `pos`: the run of requests that go to
@@ -281,9 +292,18 @@ class ClientSession(asyncio.Protocol):
         room = cfg.max_in_flight_per_connection - len(pending) - len(passing)
         room_global = cfg.max_in_flight - STATS.in_flight
         before = len(passing)
-        end = pass_requests(data, pos, self.version, self.reader.max_frame_size,
-                            dual.prepared if dual is not None else None, self.system_prepared, pending, passing,
-                            room if room < room_global else room_global, _perf_counter(), self._compression)
+        room = room if room < room_global else room_global
+        prepared = dual.prepared if dual is not None else None
+        codec = self.reader.segment_codec
+        if codec is None:
+            end = pass_requests(data, pos, self.version, self.reader.max_frame_size, prepared, self.system_prepared,
+                                pending, passing, room, _perf_counter(), self._compression)
+        else:  # v5: whole segments
+            now, version, max_body, system_prepared = _perf_counter(), self.version, self.reader.max_frame_size, \
+                self.system_prepared
+            end = pass_segments(data, pos, codec, lambda payload: requests_pass(
+                payload, version, max_body, prepared, system_prepared, pending, passing,
+                room - (len(passing) - before), now))
         if end > pos:
             STATS.in_flight += len(passing) - before
             if self.up_out or self.out:
@@ -297,9 +317,22 @@ class ClientSession(asyncio.Protocol):
         """Cassandra's side of the pass lane: the run of answers from `pos` that go to the client
         as they came (to requests that passed), written at once."""
         passing = self.passing
-        if not passing or self.version >= 5:
+        if not passing:
             return pos
-        end, done = pass_responses(data, pos, self.version, passing, STATS.latency, _perf_counter())
+        codec = self.upstream.reader.segment_codec if self.upstream is not None else None
+        if codec is None:
+            end, done = pass_responses(data, pos, self.version, passing, STATS.latency, _perf_counter())
+        else:  # v5: whole segments
+            version, latency, now, answered = self.version, STATS.latency, _perf_counter(), [0]
+
+            def takes(payload: bytes) -> bool:
+                if not answers_pass(payload, version, passing):
+                    return False
+                answered[0] += pass_responses(payload, 0, version, passing, latency, now)[1]
+                return True
+
+            end = pass_segments(data, pos, codec, takes)
+            done = answered[0]
         if end > pos:
             STATS.in_flight -= done
             if self.up_out or self.out:

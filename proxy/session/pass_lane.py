@@ -17,7 +17,11 @@ handler, seen by no assessment (tests/unit/test_pass_lane.py holds the two to th
   - answers: anything but ERROR (counted by its code on the general path) on a stream of a request
     that passed.
 Everything else stops the lane at that frame; the general path reads it, and the lane resumes
-after it. v5 (segments) and anything before READY never use the lane.
+after it. Nothing before READY uses the lane.
+
+v5 carries envelopes in checksummed segments: a segment passes as it came when it is
+self-contained, its checksums hold and every envelope in it passes; else the general path reads
+that segment (a segment is not cut: Cassandra and the driver see the same segments either way).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from cql_protocol.compression import check_declared_length, decompress_frame_body
 from cql_protocol.errors import ProtocolError
 from cql_protocol.opcodes import FrameFlag, Opcode
+from cql_protocol.segment import SegmentCodec
 
 from ..metrics import LatencyHistogram
 
@@ -136,14 +141,14 @@ def pass_responses(
     return pos, done
 
 
-def drive(data: bytes, lane: Any, general: Any, max_body: int, pos: int) -> None:
-    """Goes on from `pos`, where the lane stopped: the frame there goes to `general(bytes)`, the
-    general reading path, then the lane runs again after it (`lane(data, pos)` returns where its
-    run ends, -1 when the lane is closed). A frame not yet whole, or not sane, goes to `general`
-    with everything after it."""
+def drive(data: bytes, lane: Any, general: Any, unit_end: Any, pos: int) -> None:
+    """Goes on from `pos`, where the lane stopped: the frame (v5: segment) there goes to
+    `general(bytes)`, the general reading path, then the lane runs again after it (`lane(data, pos)`
+    returns where its run ends, -1 when the lane is closed). A unit not yet whole, or not sane
+    (`unit_end(data, pos)` is None), goes to `general` with everything after it."""
     n = len(data)
     while True:
-        end = frame_end(data, pos, max_body)
+        end = unit_end(data, pos)
         if end is None:
             break
         general(memoryview(data)[pos:end])
@@ -157,3 +162,57 @@ def drive(data: bytes, lane: Any, general: Any, max_body: int, pos: int) -> None
             return
         pos = k
     general(memoryview(data)[pos:] if pos else data)
+
+
+def unit_end(codec: SegmentCodec | None, max_body: int) -> Any:
+    """`drive`'s unit: a segment after the v5 switch, else a frame."""
+    if codec is not None:
+        return codec.segment_end
+    return lambda data, pos: frame_end(data, pos, max_body)
+
+
+def pass_segments(data: bytes, pos: int, codec: SegmentCodec, takes: Any) -> int:
+    """v5: where the run of segments from `pos` that pass as they came ends. A segment passes
+    when it is whole, self-contained, its checksums hold and `takes(payload)` accepts every
+    envelope in it (and then has recorded them)."""
+    while True:
+        try:
+            got = codec.decode_from(data, pos)
+        except ProtocolError:
+            return pos  # the general path closes the connection with Cassandra's answer
+        if got is None:
+            return pos
+        seg, end = got
+        if not seg.self_contained or not takes(seg.payload):
+            return pos
+        pos = end
+
+
+def requests_pass(payload: bytes, version: int, max_body: int, prepared: Mapping[bytes, Any] | None,
+                  system_prepared: Mapping[bytes, Any], pending: Mapping[int, Any], passing: Passing,
+                  room: int, now: float) -> bool:
+    """v5: whether every request envelope in a segment's payload passes; they are then in
+    `passing`, else `passing` is as it was."""
+    before = len(passing)
+    if pass_requests(payload, 0, version, max_body, prepared, system_prepared, pending, passing, room, now) \
+            == len(payload):
+        return True
+    for _ in range(len(passing) - before):
+        passing.popitem()  # (the last ones added: a dict keeps insertion order)
+    return False
+
+
+def answers_pass(payload: bytes, version: int, passing: Passing) -> bool:
+    """v5: whether every answer envelope in a segment's payload goes to the client as it came."""
+    n = len(payload)
+    vb = version | _RESPONSE_BIT
+    pos = 0
+    seen: set[int] = set()
+    while n - pos >= 9:
+        vbyte, _flags, stream, opcode, length = _HEADER(payload, pos)
+        end = pos + 9 + length
+        if vbyte != vb or opcode == _ERROR or length < 0 or end > n or stream not in passing or stream in seen:
+            return False
+        seen.add(stream)
+        pos = end
+    return pos == n

@@ -9,7 +9,7 @@ from cql_protocol.errors import ProtocolError
 from cql_protocol.frame import DEFAULT_MAX_RESPONSE_FRAME, Frame, FrameReader, FrameWriter
 
 from ..metrics import STATS
-from .pass_lane import drive
+from .pass_lane import drive, unit_end
 
 
 class UpstreamOwner(Protocol):
@@ -70,7 +70,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._read_frames(data)
         # answers to requests that passed unchanged go back the same way (proxy.session.pass_lane)
         elif (pos := self.owner.pass_answers(data, 0)) != len(data):
-            drive(data, self._pass_answers, self._read_frames, self.reader.max_frame_size, pos)
+            drive(data, self._pass_answers, self._read_frames,
+                  unit_end(self.reader.segment_codec, self.reader.max_frame_size), pos)
 
     def _pass_answers(self, data: bytes, pos: int) -> int:
         if self.closed or self.closed_by_error or not self.reader.at_boundary():

@@ -18,6 +18,7 @@ from cql_protocol.errors import ErrorCode
 from cql_protocol.frame import HEADER, Frame, FrameReader
 from cql_protocol.messages import ErrorMessage, Event, Options, SchemaChange, encode_message
 from cql_protocol.opcodes import FrameFlag, Opcode
+from cql_protocol.segment import SegmentCodec
 from proxy.config import Config
 from proxy.metrics import ERRORS_BY_CODE, STATS
 from proxy.routing.decide import Action, decide
@@ -141,7 +142,8 @@ class Transport:
         return default
 
 
-def session(cfg: Config | None = None) -> tuple[Any, Any, Transport, Transport]:
+def session(cfg: Config | None = None, version: int = 4,
+            compressed: bool | None = None) -> tuple[Any, Any, Transport, Transport]:
     cfg = cfg or Config()
     server = SimpleNamespace(cfg=cfg, sessions=set(), draining=False, dual=None, reads=None, assess=None,
                              timeouts=SimpleNamespace(any=False))
@@ -152,6 +154,11 @@ def session(cfg: Config | None = None) -> tuple[Any, Any, Transport, Transport]:
     u = up.UpstreamConnection(s, cfg.max_frame_bytes)
     u.transport = cassandra  # type: ignore[assignment]
     s.upstream = u
+    s.version = version
+    if compressed is not None:  # v5 after READY: segments both ways, on both connections
+        s.compression = "lz4" if compressed else None
+        s.switch_client_to_segments()
+        u.use_segments(compressed)
     return s, u, client, cassandra
 
 
@@ -160,59 +167,78 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in pairwise(marks)]
 
 
-def frames_of(data: bytes | bytearray, responses: bool) -> list[Frame]:
+def frames_of(data: bytes | bytearray, responses: bool, compressed: bool | None = None) -> list[Frame]:
     r = FrameReader(responses=responses, compression=None)
+    if compressed is not None:
+        r.use_segments(compressed)
     r.feed(bytes(data))
     return r.frames()
 
 
-# a request: (lane or general, client stream, a tag carried in its body)
-a_mixed_request = st.tuples(st.sampled_from(["lane", "payload", "query"]), st.integers(0, 40))
+def framed(envelopes: list[bytes], compressed: bool | None, groups: list[int]) -> bytes:
+    """v3/v4: the frames back to back; v5: self-contained segments of `groups` envelopes each."""
+    if compressed is None:
+        return b"".join(envelopes)
+    codec, out, i, g = SegmentCodec(compressed), [], 0, 0
+    while i < len(envelopes):
+        n = groups[g % len(groups)] if groups else 1
+        out.append(codec.encode_segment(b"".join(envelopes[i:i + n]), True))
+        i, g = i + n, g + 1
+    return b"".join(out)
+
+
+# a request: (lane or general, client stream, answered with an ERROR)
+a_mixed_request = st.tuples(st.sampled_from(["lane", "payload", "query"]), st.integers(0, 40), st.booleans())
 
 
 @settings(max_examples=200, deadline=None)
 @given(reqs=st.lists(a_mixed_request, min_size=1, max_size=20, unique_by=lambda r: r[1]),
        req_cuts=st.lists(st.integers(0, 10_000), max_size=8), ans_cuts=st.lists(st.integers(0, 10_000), max_size=8),
-       order=st.randoms(use_true_random=False), errors=st.sets(st.integers(0, 19)),
-       own=st.sets(st.integers(0, 40), max_size=3))
+       order=st.randoms(use_true_random=False),
+       own=st.sets(st.integers(0, 40), max_size=3),
+       framing=st.sampled_from([(4, None), (3, None), (5, False), (5, True)]),
+       groups=st.lists(st.integers(1, 4), max_size=5))
 def test_every_request_reaches_cassandra_once_and_every_answer_its_client_stream(
-        reqs: list[tuple[str, int]], req_cuts: list[int], ans_cuts: list[int], order: Any, errors: set[int],
-        own: set[int]) -> None:
-    s, u, client, cassandra = session()
+        reqs: list[tuple[str, int, bool]], req_cuts: list[int], ans_cuts: list[int], order: Any,
+        own: set[int], framing: tuple[int, bool | None], groups: list[int]) -> None:
+    version, compressed = framing
+    errors = {i for i, (_, _, error) in enumerate(reqs) if error}
+    s, u, client, cassandra = session(version=version, compressed=compressed)
     in_flight = STATS.in_flight
     # requests the sidecar made itself hold some ids: a client request on one of them is renumbered
     for sid in own:
         s.pending[sid] = cs.Pending(-1, int(Opcode.OPTIONS), 0.0, lambda *_: None)
     tagged = []
-    for i, (kind, stream) in enumerate(reqs):
+    for i, (kind, stream, _) in enumerate(reqs):
         tag = struct.pack(">i", i).hex().encode()
         if kind == "query":
             q = b"SELECT v FROM ks.t WHERE k = '" + tag + b"'"
             body = struct.pack(">i", len(q)) + q + b"\x00\x01\x00"
-            tagged.append(raw(stream, Opcode.QUERY, body))
+            tagged.append(raw(stream, Opcode.QUERY, body, version=version))
         else:
             flags = FrameFlag.CUSTOM_PAYLOAD if kind == "payload" else 0
-            tagged.append(raw(stream, Opcode.EXECUTE, execute_body(OTHER_ID, flags, (tag,)), flags))
-    for chunk in cut(b"".join(tagged), req_cuts):
+            tagged.append(raw(stream, Opcode.EXECUTE, execute_body(OTHER_ID, flags, (tag,)), flags, version))
+    for chunk in cut(framed(tagged, compressed, groups), req_cuts):
         s.data_received(chunk)
-    sent = frames_of(cassandra.data, responses=False)
+    sent = frames_of(cassandra.data, responses=False, compressed=compressed)
     # once each, in order, bodies untouched, on distinct ids none of the sidecar's own requests holds
     assert [bytes(f.body) for f in sent] == [t[9:] for t in tagged]
     assert len({f.stream for f in sent}) == len(sent) and not {f.stream for f in sent} & own
-    assert all(f.stream == stream for f, (_, stream) in zip(sent, reqs, strict=True) if stream not in own)
+    assert all(f.stream == stream for f, (_, stream, _) in zip(sent, reqs, strict=True) if stream not in own)
     assert STATS.in_flight == in_flight + len(reqs)
 
-    answers = [encode_message(ErrorMessage(0x2200, f"bad {i}"), 4, f.stream, response=True).encode() if i in errors
-               else raw(f.stream, Opcode.RESULT, struct.pack(">ii", 1, i), response=True)  # (a tag after Void)
+    answers = [encode_message(ErrorMessage(0x2200, f"bad {i}"), version, f.stream, response=True).encode()
+               if i in errors else raw(f.stream, Opcode.RESULT, struct.pack(">ii", 1, i), version=version,
+                                       response=True)  # (a tag after Void)
                for i, f in enumerate(sent)]
     order.shuffle(answers)
     invalid = ERRORS_BY_CODE[ErrorCode.INVALID]._value.get()
-    for chunk in cut(b"".join(answers), ans_cuts):
+    for chunk in cut(framed(answers, compressed, groups[::-1]), ans_cuts):
         u.data_received(chunk)
-    got = frames_of(client.data, responses=True)
-    assert sorted(f.stream for f in got) == sorted(stream for _, stream in reqs)
+    got = frames_of(client.data, responses=True, compressed=compressed)
+    assert sorted(f.stream for f in got) == sorted(stream for _, stream, _ in reqs)
     by_stream = {f.stream: f for f in got}
-    for i, (_, stream) in enumerate(reqs):
+    for i, (_, stream, _) in enumerate(reqs):
         f = by_stream[stream]
         if i in errors:
             assert f.opcode == Opcode.ERROR and f"bad {i}".encode() in bytes(f.body)
@@ -220,7 +246,7 @@ def test_every_request_reaches_cassandra_once_and_every_answer_its_client_stream
             assert f.opcode == Opcode.RESULT and bytes(f.body)[4:8] == struct.pack(">i", i)
     assert not s.passing and set(s.pending) == own
     assert STATS.in_flight == in_flight
-    assert ERRORS_BY_CODE[ErrorCode.INVALID]._value.get() == invalid + len(errors & set(range(len(reqs))))
+    assert ERRORS_BY_CODE[ErrorCode.INVALID]._value.get() == invalid + len(errors)
 
 
 def test_the_lane_keeps_the_in_flight_limit() -> None:
@@ -273,3 +299,34 @@ def test_a_general_path_query_after_passing_requests_keeps_the_order() -> None:
     s.data_received(data)
     assert bytes(cassandra.data) == data  # nothing renumbered or rewritten, in the order sent
     assert set(s.passing) == {1, 3} and set(s.pending) == {2}
+
+
+def test_v5_segments_whose_envelopes_all_pass_cross_unchanged_others_are_read() -> None:
+    for compressed in (False, True):
+        s, u, client, cassandra = session(version=5, compressed=compressed)
+        codec = SegmentCodec(compressed)
+        three = codec.encode_segment(b"".join(raw(i, Opcode.EXECUTE, execute_body(OTHER_ID), version=5)
+                                              for i in range(3)), True)
+        s.data_received(three)
+        assert bytes(cassandra.data) == three and set(s.passing) == {0, 1, 2}  # the very bytes, checksums and all
+        answers = codec.encode_segment(b"".join(raw(i, Opcode.RESULT, struct.pack(">i", 1), version=5, response=True)
+                                                for i in (2, 0, 1)), True)
+        u.data_received(answers)
+        assert bytes(client.data) == answers and not s.passing
+        # a segment holding one request the lane does not take is read whole by the general path
+        cassandra.data.clear()
+        q = b"SELECT * FROM ks.t"
+        mixed = codec.encode_segment(raw(4, Opcode.EXECUTE, execute_body(OTHER_ID), version=5)
+                                     + raw(5, Opcode.QUERY, struct.pack(">i", len(q)) + q + b"\x00\x01\x00", version=5),
+                                     True)
+        s.data_received(mixed + three)
+        assert [(f.stream, f.opcode) for f in frames_of(cassandra.data, False, compressed)] == [
+            (4, Opcode.EXECUTE), (5, Opcode.QUERY), (0, Opcode.EXECUTE), (1, Opcode.EXECUTE), (2, Opcode.EXECUTE)]
+        assert bytes(cassandra.data).endswith(three) and set(s.passing) == {0, 1, 2} and set(s.pending) == {4, 5}
+        # a segment whose checksum fails is the general path's: the connection ends as Cassandra ends it
+        bad = bytearray(three)
+        bad[-1] ^= 0xFF
+        cassandra.data.clear()
+        s2, _u2, client2, cassandra2 = session(version=5, compressed=compressed)
+        s2.data_received(bytes(bad))
+        assert not cassandra2.data and client2.closed
