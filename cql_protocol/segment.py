@@ -47,6 +47,21 @@ def crc24(value: int, nbytes: int) -> int:
     return crc
 
 
+_CRC24_SEEN: dict[int, int] = {}  # (header, its size) -> its CRC24: segment sizes repeat, the table loop need not
+_CRC24_SEEN_MAX = 4096
+
+
+def header_crc24(header: int, nbytes: int) -> int:
+    """crc24 of a segment header, remembered for the most recent few thousand distinct headers."""
+    key = header | nbytes << 48  # (the same bits over 3 or 5 bytes have different checksums)
+    crc = _CRC24_SEEN.get(key)
+    if crc is None:
+        crc = crc24(header, nbytes)
+        if len(_CRC24_SEEN) < _CRC24_SEEN_MAX:
+            _CRC24_SEEN[key] = crc
+    return crc
+
+
 def crc32(payload: bytes | memoryview) -> int:
     return zlib.crc32(payload, CRC32_INITIAL)
 
@@ -122,6 +137,28 @@ class SegmentCodec:
         end = pos + hl + 3 + (int.from_bytes(buf[pos : pos + hl], "little") & MAX_PAYLOAD) + 4
         return end if end <= len(buf) else None
 
+    def peek(self, buf: bytes, pos: int) -> tuple[bytes | memoryview, bool, int] | None:
+        """The segment at `pos` without copying: (payload, self-contained, end), the payload a view
+        into `buf` unless it was compressed; None while incomplete. Checksums are verified."""
+        hl = self.header_len
+        start = pos + hl + 3
+        if len(buf) < start:
+            return None
+        header = int.from_bytes(buf[pos : pos + hl], "little")
+        if header_crc24(header, hl) != int.from_bytes(buf[pos + hl : start], "little"):
+            raise ProtocolError("segment header CRC24 mismatch")
+        length = header & MAX_PAYLOAD
+        end = start + length
+        if len(buf) < end + 4:
+            return None
+        view = memoryview(buf)[start:end]
+        if zlib.crc32(view, CRC32_INITIAL) != int.from_bytes(buf[end : end + 4], "little"):
+            raise ProtocolError("segment payload CRC32 mismatch")
+        if not self.compressed:
+            return view, bool((header >> 17) & 1), end + 4
+        ulen = (header >> 17) & MAX_PAYLOAD
+        return (decompress_block(view, ulen) if ulen else view), bool((header >> 34) & 1), end + 4
+
     def decode_from(
         self, buf: bytes | bytearray | memoryview, pos: int, *, decompress: bool = True
     ) -> tuple[Segment, int] | None:
@@ -133,7 +170,7 @@ class SegmentCodec:
             return None
         header = int.from_bytes(buf[pos : pos + hl], "little")
         expected = int.from_bytes(buf[pos + hl : pos + hl + 3], "little")
-        if crc24(header, hl) != expected:
+        if header_crc24(header, hl) != expected:
             raise ProtocolError("segment header CRC24 mismatch")
         length = header & MAX_PAYLOAD
         if self.compressed:

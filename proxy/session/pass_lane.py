@@ -177,18 +177,18 @@ def pass_segments(data: bytes, pos: int, codec: SegmentCodec, takes: Any) -> int
     envelope in it (and then has recorded them)."""
     while True:
         try:
-            got = codec.decode_from(data, pos)
+            got = codec.peek(data, pos)
         except ProtocolError:
             return pos  # the general path closes the connection with Cassandra's answer
         if got is None:
             return pos
-        seg, end = got
-        if not seg.self_contained or not takes(seg.payload):
+        payload, self_contained, end = got
+        if not self_contained or not takes(payload):
             return pos
         pos = end
 
 
-def requests_pass(payload: bytes, version: int, max_body: int, prepared: Mapping[bytes, Any] | None,
+def requests_pass(payload: bytes | memoryview, version: int, max_body: int, prepared: Mapping[bytes, Any] | None,
                   system_prepared: Mapping[bytes, Any], pending: Mapping[int, Any], passing: Passing,
                   room: int, now: float) -> bool:
     """v5: whether every request envelope in a segment's payload passes; they are then in
@@ -202,7 +202,7 @@ def requests_pass(payload: bytes, version: int, max_body: int, prepared: Mapping
     return False
 
 
-def answers_pass(payload: bytes, version: int, passing: Passing) -> bool:
+def answers_pass(payload: bytes | memoryview, version: int, passing: Passing) -> bool:
     """v5: whether every answer envelope in a segment's payload goes to the client as it came."""
     n = len(payload)
     vb = version | _RESPONSE_BIT

@@ -446,7 +446,8 @@ def add_driver_args(p: argparse.ArgumentParser) -> None:
                         "(cassandra-driver)")
     p.add_argument("--procs", type=int, default=2,
                    help="load-generator processes; a level with concurrency N uses min(procs, N) (default 2)")
-    p.add_argument("--protocol", type=int, default=4, help="native protocol version (default 4)")
+    p.add_argument("--protocol", type=int, default=4,
+                   help="native protocol version: 3 or 4 with --driver go, up to 5 with --driver python (default 4)")
     p.add_argument("--compression", choices=("none", "lz4", "snappy"), default="none",
                    help="frame compression: snappy with --driver go, lz4 with --driver python (default none)")
 
@@ -460,6 +461,9 @@ def prepare_driver(args: argparse.Namespace) -> None:
 def check_driver_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.procs < 1:
         p.error("--procs must be positive")
+    if args.driver == "go" and args.protocol not in (3, 4):
+        p.error(f"--protocol {args.protocol} is not available with --driver go (gocql speaks v3 and v4); "
+                "use --driver python for v5")
     if args.compression not in COMPRESSION[args.driver]:
         p.error(f"--compression {args.compression} is not available with --driver {args.driver} (it has "
                 f"{', '.join(COMPRESSION[args.driver])}; the Go module proxy serves no lz4 compressor for gocql)")

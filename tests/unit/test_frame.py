@@ -13,6 +13,8 @@ from cassandra import protocol as drv
 from cassandra.connection import locally_supported_compressions, segment_codec_lz4
 from cassandra.protocol_features import ProtocolFeatures
 from cassandra.segment import SegmentCodec as DrvSegmentCodec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cql_protocol.errors import FrameRefused, ProtocolError, UnsupportedVersion
 from cql_protocol.frame import Frame, FrameReader, FrameWriter, encode_version_error, make_frame
@@ -28,7 +30,7 @@ from cql_protocol.messages import (
     encode_message,
 )
 from cql_protocol.opcodes import FrameFlag, Opcode
-from cql_protocol.segment import MAX_PAYLOAD, SegmentCodec
+from cql_protocol.segment import MAX_PAYLOAD, SegmentCodec, crc24, header_crc24
 
 LZ4_COMPRESS, LZ4_DECOMPRESS = locally_supported_compressions["lz4"]
 FEATURES = ProtocolFeatures()
@@ -500,3 +502,27 @@ def test_writer_stream_override() -> None:
     data = FrameWriter().encode([(frame, 77), (frame, None)])
     got = read_all(data, responses=True)
     assert [f.stream for f in got] == [77, 5]
+
+
+@given(st.integers(min_value=0, max_value=2**24 - 1), st.booleans())
+def test_a_remembered_header_checksum_is_the_checksum_of_that_header_and_size(header: int, five_first: bool) -> None:
+    sizes = (5, 3) if five_first else (3, 5)
+    for _ in range(2):  # once computed, once remembered
+        for n in sizes:
+            assert header_crc24(header, n) == crc24(header, n)
+
+
+@given(st.binary(max_size=300), st.booleans(), st.booleans())
+def test_peek_sees_what_decode_sees(payload: bytes, compressed: bool, self_contained: bool) -> None:
+    codec = SegmentCodec(compressed)
+    seg = codec.encode_segment(payload, self_contained) + b"rest"
+    got = codec.peek(seg, 0)
+    decoded = codec.decode_from(seg, 0)
+    assert got is not None and decoded is not None
+    assert (bytes(got[0]), got[1], got[2]) == (decoded[0].payload, decoded[0].self_contained, decoded[1])
+    assert codec.segment_end(seg, 0) == decoded[1]
+    assert codec.peek(seg[:-5], 0) is None and codec.segment_end(seg[:-5], 0) is None
+    bad = bytearray(seg)
+    bad[decoded[1] - 1] ^= 1
+    with pytest.raises(ProtocolError):
+        codec.peek(bytes(bad), 0)
