@@ -120,6 +120,31 @@ class Assessor:
             self._failed(e.table.table, exc)
             return None
 
+    def passes(self, keyspace: str | None, table: str | None, query_id: bytes, ahead: int = 0) -> bool:
+        """For the pass lane: whether an EXECUTE it would forward as it came needs no more than
+        counting (count_passed), with `ahead` more of its kind already let through and not yet
+        counted; False when observe() must see it (a shape not learned yet, or one to sample)."""
+        if (keyspace, table) not in self.tables:
+            return True
+        e = self._known.get(query_id, _UNSEEN)
+        if e is None:
+            return True
+        if e is _UNSEEN:
+            return False
+        n = e.shape.count + ahead + 1
+        return n > FIRST_SAMPLED and n % self.period != 0
+
+    def count_passed(self, query_id: bytes, n: int) -> None:
+        """Counts `n` requests the lane let through after passes(), as observe() counts them."""
+        e = self._known.get(query_id)
+        if e is None or e is _UNSEEN:
+            return  # a table outside the mapping, or a statement with nothing to assess
+        shape = e.shape
+        shape.count += n
+        now = time.time()
+        for _ in range(n):
+            e.table.add_to_bucket(now, shape.mean_rcu, shape.mean_wcu)
+
     def _learn(self, key: Any, req: Request) -> _Entry | None:
         if len(self._known) >= MAX_REMEMBERED:
             self._known.clear()

@@ -31,8 +31,8 @@ from ..metrics import (
     STATS,
     count_error,
 )
-from ..routing.decide import decide
-from ..routing.request import describe
+from ..routing.decide import Action, decide
+from ..routing.request import PreparedStatement, Request, describe
 from ..system_tables import intercept
 from ..system_tables.topology import Node
 from . import handshake, handshake_exec, standalone
@@ -65,6 +65,8 @@ _monotonic = time.monotonic
 _perf_counter = time.perf_counter
 
 _READY = handshake.State.READY
+_EXECUTE = int(Opcode.EXECUTE)
+_FORWARD = Action.FORWARD
 
 # the handshake's own response handlers work on the session itself, not through its port
 SessionHandler = Callable[["ClientSession", Frame, Pending], None]
@@ -294,16 +296,28 @@ class ClientSession(asyncio.Protocol):
         before = len(passing)
         room = room if room < room_global else room_global
         prepared = dual.prepared if dual is not None else None
+        counts: dict[bytes, int] = {}  # statements on mapped tables let through, to count for the assessment
+        mapped = self._mapped_passes(counts) if prepared is not None else None
         codec = self.reader.segment_codec
         if codec is None:
             end = pass_requests(data, pos, self.version, self.reader.max_frame_size, prepared, self.system_prepared,
-                                pending, passing, room, _perf_counter(), self._compression)
+                                pending, passing, room, _perf_counter(), self._compression, mapped)
+            if counts:
+                self._count_passed(counts)
         else:  # v5: whole segments
             now, version, max_body, system_prepared = _perf_counter(), self.version, self.reader.max_frame_size, \
                 self.system_prepared
-            end = pass_segments(data, pos, codec, lambda payload: requests_pass(
-                payload, version, max_body, prepared, system_prepared, pending, passing,
-                room - (len(passing) - before), now))
+
+            def takes(payload: bytes) -> bool:
+                if requests_pass(payload, version, max_body, prepared, system_prepared, pending, passing,
+                                 room - (len(passing) - before), now, mapped):
+                    if counts:
+                        self._count_passed(counts)
+                    return True
+                counts.clear()  # that segment goes the general way, which counts its requests itself
+                return False
+
+            end = pass_segments(data, pos, codec, takes)
         if end > pos:
             STATS.in_flight += len(passing) - before
             if self.up_out or self.out:
@@ -312,6 +326,35 @@ class ClientSession(asyncio.Protocol):
             assert up is not None
             up.write_raw(data if end - pos == len(data) else memoryview(data)[pos:end])
         return end
+
+    def _mapped_passes(self, counts: dict[bytes, int]) -> Callable[[bytes, PreparedStatement], bool]:
+        """The lane's test for an EXECUTE of a statement on a mapped table: decide() itself says
+        whether it goes to Cassandra as it came (the table's phase leaves it to Cassandra), and the
+        assessment whether counting it is all it needs (`counts` collects those let through)."""
+        server = self.server
+        assess = server.assess
+
+        def passes(qid: bytes, ps: PreparedStatement) -> bool:
+            req = Request(None, _EXECUTE, ps.kind, ps.query, ps.table_keyspace, ps.table,  # type: ignore[arg-type]
+                          query_id=qid, prepared=ps)
+            if decide(req, server) is not _FORWARD:
+                return False
+            if assess is None:
+                return True
+            ahead = counts.get(qid, 0)
+            if not assess.passes(ps.table_keyspace, ps.table, qid, ahead):
+                return False
+            counts[qid] = ahead + 1
+            return True
+
+        return passes
+
+    def _count_passed(self, counts: dict[bytes, int]) -> None:
+        assess = self.server.assess
+        if assess is not None:
+            for qid, n in counts.items():
+                assess.count_passed(qid, n)
+        counts.clear()
 
     def pass_answers(self, data: bytes, pos: int) -> int:
         """Cassandra's side of the pass lane: the run of answers from `pos` that go to the client

@@ -10,8 +10,10 @@ from the top, proxy.session.stream_ids), so their answers need no rewriting eith
 A frame passes only when the general path would have forwarded it untouched, answered by no
 handler, seen by no assessment (tests/unit/test_pass_lane.py holds the two to the same answers):
   - requests: EXECUTE without a custom payload (its body would need more than a glance), of an id
-    that is neither a system-table read of this session nor a statement on a mapped table; its
-    stream id is free; the in-flight limits leave room; the sidecar is not draining. A compressed
+    that is not a system-table read of this session and, when it is a statement on a mapped table,
+    that the table's phase leaves to Cassandra alone (decided by decide() itself, and counted by the
+    assessment as the general path counts it, unless it is one to sample); its stream id is free;
+    the in-flight limits leave room; the sidecar is not draining. A compressed
     body passes when it announces a size within the limit (the bomb check the reader makes), and
     is decompressed only when its id must be looked at.
   - answers: anything but ERROR (counted by its code on the general path) on a stream of a request
@@ -74,12 +76,14 @@ def pass_requests(
     room: int,
     now: float,
     compression: str | None = None,
+    mapped: Any = None,
 ) -> int:
     """Scans requests from `pos`; returns where the run of passing frames ends. Each one is
     recorded in `passing` under its stream id. `prepared`: every id prepared through the sidecar,
     None for those of no mapped statement (None: nothing is mapped); `pending`: the streams the
     general path has in flight; `room`: how many more requests the in-flight limits allow;
-    `compression`: the algorithm the connection negotiated for frame bodies."""
+    `compression`: the algorithm the connection negotiated for frame bodies; `mapped(qid, statement)`:
+    whether a statement on a mapped table passes (None: none does)."""
     n = len(data)
     look = prepared is not None or bool(system_prepared)
     while n - pos >= 9 and room > 0:
@@ -105,8 +109,12 @@ def pass_requests(
             if id_end < 0 or id_end > (end if start else len(body)):
                 break  # malformed: the general path answers it
             qid = bytes(body[start + 2:id_end])
-            if qid in system_prepared or (prepared is not None and prepared.get(qid, _MISSING) is not None):
+            if qid in system_prepared:
                 break
+            if prepared is not None:
+                ps = prepared.get(qid, _MISSING)
+                if ps is not None and (ps is _MISSING or mapped is None or not mapped(qid, ps)):
+                    break
         passing[stream] = (opcode, now)
         room -= 1
         pos = end
@@ -190,12 +198,12 @@ def pass_segments(data: bytes, pos: int, codec: SegmentCodec, takes: Any) -> int
 
 def requests_pass(payload: bytes | memoryview, version: int, max_body: int, prepared: Mapping[bytes, Any] | None,
                   system_prepared: Mapping[bytes, Any], pending: Mapping[int, Any], passing: Passing,
-                  room: int, now: float) -> bool:
+                  room: int, now: float, mapped: Any = None) -> bool:
     """v5: whether every request envelope in a segment's payload passes; they are then in
     `passing`, else `passing` is as it was."""
     before = len(passing)
-    if pass_requests(payload, 0, version, max_body, prepared, system_prepared, pending, passing, room, now) \
-            == len(payload):
+    if pass_requests(payload, 0, version, max_body, prepared, system_prepared, pending, passing, room, now,
+                     None, mapped) == len(payload):
         return True
     for _ in range(len(passing) - before):
         passing.popitem()  # (the last ones added: a dict keeps insertion order)

@@ -10,23 +10,36 @@ from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cql_protocol.compression import compress_frame_body
 from cql_protocol.errors import ErrorCode
 from cql_protocol.frame import HEADER, Frame, FrameReader
-from cql_protocol.messages import ErrorMessage, Event, Options, SchemaChange, encode_message
+from cql_protocol.messages import (
+    ErrorMessage,
+    Event,
+    Execute,
+    Options,
+    Prepare,
+    QueryParameters,
+    SchemaChange,
+    encode_message,
+)
 from cql_protocol.opcodes import FrameFlag, Opcode
 from cql_protocol.segment import SegmentCodec
+from proxy.assess.collector import Assessor
 from proxy.config import Config
 from proxy.metrics import ERRORS_BY_CODE, STATS
 from proxy.routing.decide import Action, decide
-from proxy.routing.request import PreparedStatement, describe
+from proxy.routing.request import PreparedStatement, Request, describe
 from proxy.session import client_session as cs
 from proxy.session import handshake
 from proxy.session import upstream as up
 from proxy.session.pass_lane import pass_requests
+from tests.sidecar_pair import SidecarPair, prepared_id
+from tests.unit.test_request_path import MAPPING
 
 BOMB, CORRUPT = 0x101, 0x201  # (compressed bodies announcing 2 GiB, or not decompressing: flag COMPRESSED)
 WRITE_ID, READ_ID, OTHER_ID, SYSTEM_ID, UNKNOWN_ID = b"w" * 16, b"r" * 16, b"o" * 16, b"s" * 16, b"?" * 16
@@ -91,22 +104,28 @@ def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
         frames: list[tuple[int, bytes, int, int]], mirroring: bool, draining: bool, phase: str | None,
         pending: set[int], room: int, compression: str | None, system: bool) -> None:
     system_prepared = SYSTEM_PREPARED if system else {}
+    view = View(draining, mirroring, phase)
+
+    def forwarded_as_it_came(qid: bytes, ps: PreparedStatement) -> bool:  # (the session asks decide() too)
+        req = Request(None, Opcode.EXECUTE, ps.kind, ps.query, ps.table_keyspace, ps.table,  # type: ignore[arg-type]
+                      query_id=qid, prepared=ps)
+        return decide(req, view) is Action.FORWARD  # type: ignore[arg-type]
+
     data = b"".join(raw(s, op, body_of(op, qid, fl, compression), fl & 0xFF) for op, qid, fl, s in frames)
     passing: dict[int, tuple[int, float]] = {}
     end = 0 if draining else pass_requests(  # the session asks the lane nothing while draining
         data, 0, version=4, max_body=1 << 20, prepared=PREPARED if mirroring else None,
         system_prepared=system_prepared, pending=dict.fromkeys(pending), passing=passing, room=room, now=1.0,
-        compression=compression)
+        compression=compression, mapped=forwarded_as_it_came)
     reader = FrameReader(responses=False, max_frame_size=1 << 20, compression=compression)
     reader.feed(data[:end])
     passed = reader.frames()
     assert reader.buffered() == 0  # the lane stops at a frame boundary
     assert len(passed) == len(passing) <= room
-    view = View(draining, mirroring, phase)
     for f in passed:
         req = describe(f, "ks", PREPARED if mirroring else None, system_prepared)
         assert decide(req, view) is Action.FORWARD  # type: ignore[arg-type]
-        assert req.table is None and req.kind != "BATCH"  # nothing an assessment would look at
+        assert req.kind != "BATCH" and f.opcode == Opcode.EXECUTE
         assert f.stream not in pending and passing[f.stream][0] == f.opcode
     # and what it leaves is not the lane's: the first frame after the run
     if end < len(data) and room > len(passed) and not draining:
@@ -115,7 +134,8 @@ def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
         looked_at = mirroring or system
         assert (op != Opcode.EXECUTE or fl & FrameFlag.CUSTOM_PAYLOAD or s in taken
                 or (fl & FrameFlag.COMPRESSED and compression is None) or fl == BOMB
-                or (fl == CORRUPT and looked_at) or qid in (WRITE_ID, READ_ID)
+                or (fl == CORRUPT and looked_at)
+                or (qid in (WRITE_ID, READ_ID) and mirroring and not forwarded_as_it_came(qid, PREPARED[qid]))
                 or (qid == SYSTEM_ID and system) or (mirroring and qid not in PREPARED)
                 or fl & (FrameFlag.WARNING | FrameFlag.USE_BETA))
 
@@ -330,3 +350,52 @@ def test_v5_segments_whose_envelopes_all_pass_cross_unchanged_others_are_read() 
         s2, _u2, client2, cassandra2 = session(version=5, compressed=compressed)
         s2.data_received(bytes(bad))
         assert not cassandra2.data and client2.closed
+
+
+
+
+async def _through(phase: str, lane: bool) -> tuple[dict[str, Any], list[float], bool]:
+    """120 EXECUTEs of an INSERT on a mapped table in `phase`, 40 per read: the assessment's
+    shapes, its bucket totals, and whether the lane took any."""
+    pair = SidecarPair(MAPPING.replace("PHASE", phase))  # (ks.kv in `phase`)
+    if not lane:
+        pair.session._lane_open = lambda: False  # type: ignore[method-assign]
+    server = pair.server
+    assert server.mapping is not None
+    server.assess = assess = Assessor(server.mapping, sample_percent=25.0)
+    took = False
+    try:
+        await pair.connect()
+        insert = "INSERT INTO ks.kv (id, name) VALUES (?, ?)"
+        pair.request(Prepare(insert), 1)
+        await pair.settle()
+        pair.answers()
+        pair.peer.new_frames()
+        qid = prepared_id(insert)
+        chunk = b"".join(encode_message(Execute(qid, QueryParameters(1, values=[struct.pack(">i", i), b"n"])), 4,
+                                        10 + i, response=False).encode() for i in range(40))
+        for _ in range(3):
+            pair.send_bytes(chunk)
+            took = took or bool(pair.session.passing)
+            await pair.settle()
+            assert sorted(f.stream for f in pair.answers()) == list(range(10, 50))
+        assert len(pair.peer.new_frames()) == 120  # every one reached Cassandra
+        stats = assess.tables[("ks", "kv")]
+        totals = [sum(b[i] for b in stats.buckets.values()) for i in range(3)]
+        return assess.snapshot()["tables"]["ks.kv"]["shapes"], totals, took
+    finally:
+        pair.close()
+
+
+@pytest.mark.parametrize("phase", ["cassandra", "dual_write"])
+async def test_statements_on_a_mapped_table_are_counted_and_sampled_as_the_general_path_does(phase: str) -> None:
+    """In `cassandra`, EXECUTEs on a mapped table pass the lane, counted for the assessment exactly
+    as the general path counts them, the ones to sample left to it; in `dual_write` they are writes
+    to mirror and never pass. A session whose lane is shut, same requests: same figures."""
+    shapes, totals, took = await _through(phase, lane=True)
+    assert took == (phase == "cassandra")
+    (shape,) = shapes.values()
+    # the first 3 of the shape, then every 4th (25 %)
+    assert shape["count"] == 120 and shape["sampled"] == 3 + sum(1 for n in range(4, 121) if n % 4 == 0)
+    assert totals[0] == 120
+    assert (shapes, totals) == (await _through(phase, lane=False))[:2]
