@@ -92,6 +92,8 @@ class ProxyServer:
         self.large: LargeItems | None = None
         self.queue: WriteQueue | None = None
         self.assess: Assessor | None = None  # proxy.assess: the request path counts mapped requests into it
+        # the pass lane's verdicts on simple statements, by (session keyspace, text) (proxy.session.pass_lane)
+        self.lane_queries: dict[tuple[str | None, bytes], bool] | None = {}
         # run-time phases: the request path reads self.phases.phase_of(ks, table)
         self.phases = PhaseRegistry(
             phaseset_from_phases((ks, t, tm.phase) for (ks, t), tm in self.mapping.tables.items())

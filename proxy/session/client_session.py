@@ -46,6 +46,7 @@ from .pass_lane import (
     pass_requests,
     pass_responses,
     pass_segments,
+    query_verdict,
     requests_pass,
     unit_end,
 )
@@ -67,6 +68,7 @@ _perf_counter = time.perf_counter
 _READY = handshake.State.READY
 _EXECUTE = int(Opcode.EXECUTE)
 _FORWARD = Action.FORWARD
+_QUERY_VERDICTS_KEPT = 4096
 
 # the handshake's own response handlers work on the session itself, not through its port
 SessionHandler = Callable[["ClientSession", Frame, Pending], None]
@@ -299,9 +301,10 @@ class ClientSession(asyncio.Protocol):
         counts: dict[bytes, int] = {}  # statements on mapped tables let through, to count for the assessment
         mapped = self._mapped_passes(counts) if prepared is not None else None
         codec = self.reader.segment_codec
+        queries = self._query_passes if server.lane_queries is not None else None
         if codec is None:
             end = pass_requests(data, pos, self.version, self.reader.max_frame_size, prepared, self.system_prepared,
-                                pending, passing, room, _perf_counter(), self._compression, mapped)
+                                pending, passing, room, _perf_counter(), self._compression, mapped, queries)
             if counts:
                 self._count_passed(counts)
         else:  # v5: whole segments
@@ -310,7 +313,7 @@ class ClientSession(asyncio.Protocol):
 
             def takes(payload: bytes) -> bool:
                 if requests_pass(payload, version, max_body, prepared, system_prepared, pending, passing,
-                                 room - (len(passing) - before), now, mapped):
+                                 room - (len(passing) - before), now, mapped, queries):
                     if counts:
                         self._count_passed(counts)
                     return True
@@ -348,6 +351,22 @@ class ClientSession(asyncio.Protocol):
             return True
 
         return passes
+
+    def _query_passes(self, text: bytes) -> bool:
+        """pass_lane.query_verdict for this session's keyspace, remembered by the server (a fact of
+        the text, the keyspace and the mapping)."""
+        verdicts = self.server.lane_queries
+        assert verdicts is not None
+        key = (self.keyspace, text)
+        v = verdicts.get(key)
+        if v is None:
+            dual = self.server.dual
+            v = query_verdict(text, self.keyspace, dual.prepared if dual is not None else None, self.system_prepared,
+                              self.server)
+            if len(verdicts) >= _QUERY_VERDICTS_KEPT:
+                verdicts.clear()  # statements with their values inline: texts without end
+            verdicts[key] = v
+        return v
 
     def _count_passed(self, counts: dict[bytes, int]) -> None:
         assess = self.server.assess

@@ -13,8 +13,10 @@ handler, seen by no assessment (tests/unit/test_pass_lane.py holds the two to th
     that is not a system-table read of this session and, when it is a statement on a mapped table,
     that the table's phase leaves to Cassandra alone (decided by decide() itself, and counted by the
     assessment as the general path counts it, unless it is one to sample); its stream id is free;
-    the in-flight limits leave room; the sidecar is not draining. A compressed
-    body passes when it announces a size within the limit (the bomb check the reader makes), and
+    the in-flight limits leave room; the sidecar is not draining. A QUERY passes under the same
+    conditions when its text, in the session's keyspace, is one the general path forwards as it
+    came whatever the phases (on no mapped table, neither USE, a BATCH nor a system-table read:
+    `query_verdict`, which a session may remember per text). A compressed body passes when it announces a size within the limit (the bomb check the reader makes), and
     is decompressed only when its id must be looked at.
   - answers: anything but ERROR (counted by its code on the general path) on a stream of a request
     that passed.
@@ -34,14 +36,19 @@ from typing import Any
 
 from cql_protocol.compression import check_declared_length, decompress_frame_body
 from cql_protocol.errors import ProtocolError
+from cql_protocol.frame import Frame
 from cql_protocol.opcodes import FrameFlag, Opcode
 from cql_protocol.segment import SegmentCodec
 
 from ..metrics import LatencyHistogram
+from ..routing.decide import Action, decide
+from ..routing.request import describe
 
 _HEADER = struct.Struct(">BBhBi").unpack_from
 _SHORT = struct.Struct(">H").unpack_from
 _EXECUTE = int(Opcode.EXECUTE)
+_QUERY = int(Opcode.QUERY)
+_INT = struct.Struct(">i").unpack_from
 _ERROR = int(Opcode.ERROR)
 _RESPONSE_BIT = 0x80
 # flags a passing request may carry: tracing only changes what Cassandra answers
@@ -77,20 +84,24 @@ def pass_requests(
     now: float,
     compression: str | None = None,
     mapped: Any = None,
+    queries: Any = None,
 ) -> int:
     """Scans requests from `pos`; returns where the run of passing frames ends. Each one is
     recorded in `passing` under its stream id. `prepared`: every id prepared through the sidecar,
     None for those of no mapped statement (None: nothing is mapped); `pending`: the streams the
     general path has in flight; `room`: how many more requests the in-flight limits allow;
     `compression`: the algorithm the connection negotiated for frame bodies; `mapped(qid, statement)`:
-    whether a statement on a mapped table passes (None: none does)."""
+    whether a statement on a mapped table passes (None: none does); `queries(text)`: whether a
+    QUERY of that text (utf-8 bytes) passes (None: none does)."""
     n = len(data)
     look = prepared is not None or bool(system_prepared)
     while n - pos >= 9 and room > 0:
         vbyte, flags, stream, opcode, length = _HEADER(data, pos)
         end = pos + 9 + length
-        if (vbyte != version or opcode != _EXECUTE or length < 2 or end > n or length > max_body
+        if (vbyte != version or length < 2 or end > n or length > max_body
                 or stream < 0 or stream in passing or stream in pending):
+            break
+        if opcode != _EXECUTE and (opcode != _QUERY or queries is None):
             break
         body: bytes | memoryview = data
         start = pos + 9
@@ -98,13 +109,20 @@ def pass_requests(
             if flags & ~_FLAGS_OK != _COMPRESSED or compression is None:
                 break
             try:
-                if look:
+                if look or opcode == _QUERY:
                     body, start = decompress_frame_body(memoryview(data)[start:end], compression, max_body), 0
                 else:
                     check_declared_length(compression, memoryview(data)[start:end], max_body)
             except ProtocolError:
                 break  # a bomb or a corrupt body: the general path answers it
-        if look:
+        if opcode == _QUERY:
+            bound = end if start else len(body)
+            if bound - start < 4:
+                break
+            text_end = start + 4 + _INT(body, start)[0]
+            if text_end < start + 4 or text_end > bound or not queries(bytes(body[start + 4:text_end])):
+                break
+        elif look:
             id_end = start + 2 + _SHORT(body, start)[0] if len(body) - start >= 2 else -1
             if id_end < 0 or id_end > (end if start else len(body)):
                 break  # malformed: the general path answers it
@@ -198,12 +216,12 @@ def pass_segments(data: bytes, pos: int, codec: SegmentCodec, takes: Any) -> int
 
 def requests_pass(payload: bytes | memoryview, version: int, max_body: int, prepared: Mapping[bytes, Any] | None,
                   system_prepared: Mapping[bytes, Any], pending: Mapping[int, Any], passing: Passing,
-                  room: int, now: float, mapped: Any = None) -> bool:
+                  room: int, now: float, mapped: Any = None, queries: Any = None) -> bool:
     """v5: whether every request envelope in a segment's payload passes; they are then in
     `passing`, else `passing` is as it was."""
     before = len(passing)
     if pass_requests(payload, 0, version, max_body, prepared, system_prepared, pending, passing, room, now,
-                     None, mapped) == len(payload):
+                     None, mapped, queries) == len(payload):
         return True
     for _ in range(len(passing) - before):
         passing.popitem()  # (the last ones added: a dict keeps insertion order)
@@ -224,3 +242,21 @@ def answers_pass(payload: bytes | memoryview, version: int, passing: Passing) ->
         seen.add(stream)
         pos = end
     return pos == n
+
+
+def query_verdict(text: bytes, keyspace: str | None, prepared: Mapping[bytes, Any] | None,
+                  system_prepared: Mapping[bytes, Any], view: Any) -> bool:
+    """Whether the general path forwards a QUERY of `text` as it came whatever the phases: the
+    request describe() reads from it names no mapped table (so no phase and no assessment ever
+    applies to it) and decide() forwards it. A fact of the text, the keyspace and the mapping
+    alone, so a session may remember it."""
+    body = struct.pack(">i", len(text)) + text
+    try:
+        req = describe(Frame(4, 0, 0, _QUERY, body), keyspace, prepared, system_prepared)
+    except ProtocolError:
+        return False  # not utf-8: the general path answers it
+    if req.system_table is not None or req.kind == "BATCH":
+        return False
+    if req.table is not None and req.keyspace is not None and view.phase_of(req.keyspace, req.table) is not None:
+        return False  # a mapped table: its phase and the assessment decide each time
+    return decide(req, view) is Action.FORWARD

@@ -80,7 +80,7 @@ def make_session(lane: bool = True) -> tuple[Any, Any]:
     """A READY session and its Cassandra connection; lane=False keeps every frame on the general
     path (decoded, described, decided), as frames the pass lane cannot take go."""
     cfg = Config()
-    server = SimpleNamespace(cfg=cfg, sessions=set(), in_flight=0, draining=False, dual=None, reads=None, assess=None)
+    server = SimpleNamespace(cfg=cfg, sessions=set(), lane_queries={}, in_flight=0, draining=False, dual=None, reads=None, assess=None)
     s = cs.ClientSession(server)  # type: ignore[arg-type]
     s.state = handshake.State.READY  # the handshake is done: the request path proper
     s.transport = CountingTransport()  # type: ignore[assignment]

@@ -23,8 +23,10 @@ from cql_protocol.messages import (
     Execute,
     Options,
     Prepare,
+    Query,
     QueryParameters,
     SchemaChange,
+    decode_frame,
     encode_message,
 )
 from cql_protocol.opcodes import FrameFlag, Opcode
@@ -37,7 +39,7 @@ from proxy.routing.request import PreparedStatement, Request, describe
 from proxy.session import client_session as cs
 from proxy.session import handshake
 from proxy.session import upstream as up
-from proxy.session.pass_lane import pass_requests
+from proxy.session.pass_lane import pass_requests, query_verdict
 from tests.sidecar_pair import SidecarPair, prepared_id
 from tests.unit.test_request_path import MAPPING
 
@@ -72,10 +74,17 @@ class View:
         return (self.phase, 100.0) if self.phase is not None and (keyspace, table) == ("ks", "t") else None
 
 
+# simple statements: on the mapped ks.t (qualified or not), elsewhere, USE, system reads, a batch, junk
+TEXTS = [b"SELECT v FROM ks.t WHERE k = 1", b"UPDATE t SET v = 2 WHERE k = 1", b"SELECT * FROM ks.free",
+         b"INSERT INTO free (k) VALUES (1)", b"USE ks", b"SELECT * FROM system.peers", b"select * from SYSTEM.local",
+         b"BEGIN BATCH INSERT INTO ks.free (k) VALUES (1) APPLY BATCH", b"TRUNCATE ks.t", b"nonsense", b"\xff\xfe"]
 a_request = st.one_of(
     st.tuples(st.just(int(Opcode.EXECUTE)), st.sampled_from([WRITE_ID, READ_ID, OTHER_ID, SYSTEM_ID, UNKNOWN_ID]),
               st.sampled_from(FLAGS), st.integers(0, 5)),
-    st.tuples(st.sampled_from([int(Opcode.QUERY), int(Opcode.BATCH), int(Opcode.OPTIONS), int(Opcode.REGISTER),
+    st.tuples(st.just(int(Opcode.QUERY)), st.sampled_from(TEXTS),
+              st.sampled_from([0, FrameFlag.TRACING, FrameFlag.COMPRESSED, FrameFlag.CUSTOM_PAYLOAD]),
+              st.integers(0, 5)),
+    st.tuples(st.sampled_from([int(Opcode.BATCH), int(Opcode.OPTIONS), int(Opcode.REGISTER),
                                int(Opcode.PREPARE), int(Opcode.STARTUP)]),
               st.just(b""), st.just(0), st.integers(0, 5)),
 )
@@ -90,8 +99,11 @@ def body_of(opcode: int, qid: bytes, flags: int, compression: str | None = None)
             return compress_frame_body(body, compression or "lz4")[:-3] + b"\xff\xff\xff"
         return compress_frame_body(body, compression) if flags & FrameFlag.COMPRESSED and compression else body
     if opcode in (Opcode.QUERY, Opcode.PREPARE):
-        q = b"SELECT v FROM ks.t WHERE k = 1"
-        return struct.pack(">i", len(q)) + q + (b"\x00\x01\x00" if opcode == Opcode.QUERY else b"")
+        q = qid or b"SELECT v FROM ks.t WHERE k = 1"
+        body = struct.pack(">i", len(q)) + q + (b"\x00\x01\x00" if opcode == Opcode.QUERY else b"")
+        if flags & FrameFlag.CUSTOM_PAYLOAD:
+            body = struct.pack(">H", 0) + body
+        return compress_frame_body(body, compression) if flags & FrameFlag.COMPRESSED and compression else body
     return b"\x00\x00"
 
 
@@ -116,7 +128,8 @@ def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
     end = 0 if draining else pass_requests(  # the session asks the lane nothing while draining
         data, 0, version=4, max_body=1 << 20, prepared=PREPARED if mirroring else None,
         system_prepared=system_prepared, pending=dict.fromkeys(pending), passing=passing, room=room, now=1.0,
-        compression=compression, mapped=forwarded_as_it_came)
+        compression=compression, mapped=forwarded_as_it_came,
+        queries=lambda text: query_verdict(text, "ks", PREPARED if mirroring else None, system_prepared, view))
     reader = FrameReader(responses=False, max_frame_size=1 << 20, compression=compression)
     reader.feed(data[:end])
     passed = reader.frames()
@@ -125,14 +138,21 @@ def test_the_lane_takes_only_what_the_general_path_forwards_as_it_came(
     for f in passed:
         req = describe(f, "ks", PREPARED if mirroring else None, system_prepared)
         assert decide(req, view) is Action.FORWARD  # type: ignore[arg-type]
-        assert req.kind != "BATCH" and f.opcode == Opcode.EXECUTE
+        assert req.kind != "BATCH" and f.opcode in (Opcode.EXECUTE, Opcode.QUERY)
+        if f.opcode == Opcode.QUERY:  # a statement no phase and no assessment applies to
+            assert req.system_table is None and (req.table is None or view.phase_of("ks", req.table) is None)
         assert f.stream not in pending and passing[f.stream][0] == f.opcode
     # and what it leaves is not the lane's: the first frame after the run
     if end < len(data) and room > len(passed) and not draining:
         op, qid, fl, s = frames[len(passed)]
         taken = {f.stream for f in passed} | pending
         looked_at = mirroring or system
-        assert (op != Opcode.EXECUTE or fl & FrameFlag.CUSTOM_PAYLOAD or s in taken
+        assert (op not in (Opcode.EXECUTE, Opcode.QUERY) or fl & FrameFlag.CUSTOM_PAYLOAD or s in taken
+                or (op == Opcode.QUERY and qid not in (b"SELECT * FROM ks.free", b"INSERT INTO free (k) VALUES (1)",
+                                                       b"TRUNCATE ks.t", b"nonsense") and not (
+                        not mirroring and qid in (b"UPDATE t SET v = 2 WHERE k = 1", b"SELECT v FROM ks.t WHERE k = 1",
+                                                  b"BEGIN BATCH INSERT INTO ks.free (k) VALUES (1) APPLY BATCH")))
+                or (op == Opcode.QUERY and mirroring and qid == b"TRUNCATE ks.t")
                 or (fl & FrameFlag.COMPRESSED and compression is None) or fl == BOMB
                 or (fl == CORRUPT and looked_at)
                 or (qid in (WRITE_ID, READ_ID) and mirroring and not forwarded_as_it_came(qid, PREPARED[qid]))
@@ -165,7 +185,7 @@ class Transport:
 def session(cfg: Config | None = None, version: int = 4,
             compressed: bool | None = None) -> tuple[Any, Any, Transport, Transport]:
     cfg = cfg or Config()
-    server = SimpleNamespace(cfg=cfg, sessions=set(), draining=False, dual=None, reads=None, assess=None,
+    server = SimpleNamespace(cfg=cfg, sessions=set(), lane_queries={}, draining=False, dual=None, reads=None, assess=None,
                              timeouts=SimpleNamespace(any=False))
     s = cs.ClientSession(server)  # type: ignore[arg-type]
     s.state = handshake.State.READY
@@ -310,11 +330,11 @@ def test_an_event_and_the_sidecars_own_answers_take_the_general_path() -> None:
     assert not s.pending and not s.passing
 
 
-def test_a_general_path_query_after_passing_requests_keeps_the_order() -> None:
+def test_a_general_path_frame_between_passing_ones_keeps_the_order() -> None:
     s, _u, _client, cassandra = session()
-    q = b"SELECT * FROM ks.t"
+    payload = FrameFlag.CUSTOM_PAYLOAD
     data = (raw(1, Opcode.EXECUTE, execute_body(OTHER_ID))
-            + raw(2, Opcode.QUERY, struct.pack(">i", len(q)) + q + b"\x00\x01\x00")
+            + raw(2, Opcode.EXECUTE, execute_body(OTHER_ID, payload), payload)
             + raw(3, Opcode.EXECUTE, execute_body(OTHER_ID)))
     s.data_received(data)
     assert bytes(cassandra.data) == data  # nothing renumbered or rewritten, in the order sent
@@ -335,13 +355,12 @@ def test_v5_segments_whose_envelopes_all_pass_cross_unchanged_others_are_read() 
         assert bytes(client.data) == answers and not s.passing
         # a segment holding one request the lane does not take is read whole by the general path
         cassandra.data.clear()
-        q = b"SELECT * FROM ks.t"
+        payload = FrameFlag.CUSTOM_PAYLOAD
         mixed = codec.encode_segment(raw(4, Opcode.EXECUTE, execute_body(OTHER_ID), version=5)
-                                     + raw(5, Opcode.QUERY, struct.pack(">i", len(q)) + q + b"\x00\x01\x00", version=5),
-                                     True)
+                                     + raw(5, Opcode.EXECUTE, execute_body(OTHER_ID, payload), payload, 5), True)
         s.data_received(mixed + three)
-        assert [(f.stream, f.opcode) for f in frames_of(cassandra.data, False, compressed)] == [
-            (4, Opcode.EXECUTE), (5, Opcode.QUERY), (0, Opcode.EXECUTE), (1, Opcode.EXECUTE), (2, Opcode.EXECUTE)]
+        assert [(f.stream, f.flags) for f in frames_of(cassandra.data, False, compressed)] == [
+            (4, 0), (5, payload), (0, 0), (1, 0), (2, 0)]
         assert bytes(cassandra.data).endswith(three) and set(s.passing) == {0, 1, 2} and set(s.pending) == {4, 5}
         # a segment whose checksum fails is the general path's: the connection ends as Cassandra ends it
         bad = bytearray(three)
@@ -399,3 +418,39 @@ async def test_statements_on_a_mapped_table_are_counted_and_sampled_as_the_gener
     assert shape["count"] == 120 and shape["sampled"] == 3 + sum(1 for n in range(4, 121) if n % 4 == 0)
     assert totals[0] == 120
     assert (shapes, totals) == (await _through(phase, lane=False))[:2]
+
+
+async def test_simple_statements_pass_unless_they_are_the_sidecars_business() -> None:
+    """A QUERY on a table outside the mapping passes (qualified, or through the keyspace of USE);
+    USE, system-table reads, BATCH and statements on a mapped table (whatever its phase) take the
+    general path. Each reaches Cassandra, or is answered, once."""
+    pair = SidecarPair(MAPPING.replace("PHASE", "cassandra"))
+    server = pair.server
+    assert server.mapping is not None
+    server.assess = assess = Assessor(server.mapping, sample_percent=1.0)
+    try:
+        await pair.connect()
+        cases = [
+            ("SELECT * FROM ks.free WHERE id = 1", True),
+            ("INSERT INTO ks.free (id) VALUES (2)", True),
+            ("SELECT * FROM ks.kv WHERE id = 1", False),  # mapped: counted by the assessment
+            ("INSERT INTO ks.other (id, v) VALUES (1, 'x')", False),
+            ("SELECT * FROM system.local", False),  # its rows are the sidecar's to rewrite
+            ("BEGIN BATCH INSERT INTO ks.free (id) VALUES (3) APPLY BATCH", False),
+            ("USE ks", False),
+            ("SELECT * FROM free WHERE id = 1", True),  # ks.free, after USE ks
+            ("SELECT * FROM kv WHERE id = 1", False),  # ks.kv, after USE ks
+        ]
+        for i, (text, passes) in enumerate(cases):
+            for _ in range(2):  # the second time from what the server remembers
+                pair.request(Query(text, QueryParameters(1)), 20 + i)
+                assert (20 + i in pair.session.passing) == passes, text
+                await pair.settle()
+                (f,) = pair.answers()
+                assert f.stream == 20 + i and f.opcode in (Opcode.RESULT, Opcode.ERROR), text
+        sent = [decode_frame(f).message.query for f in pair.peer.new_frames()]  # type: ignore[attr-defined]
+        assert sent == [t for t, _ in cases for _ in range(2)]
+        counted = {k: sh["count"] for k, sh in assess.snapshot()["tables"]["ks.kv"]["shapes"].items()}
+        assert sum(counted.values()) == 4  # ks.kv, both ways of naming it, twice each
+    finally:
+        pair.close()

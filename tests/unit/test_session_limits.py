@@ -61,7 +61,7 @@ class Session:
 
     def __init__(self, cfg: Config | None = None, version: int = 4, compression: str | None = None) -> None:
         cfg = cfg or Config()
-        server = SimpleNamespace(cfg=cfg, sessions=set(), draining=False, dual=None, reads=None, assess=None)
+        server = SimpleNamespace(cfg=cfg, sessions=set(), lane_queries={}, draining=False, dual=None, reads=None, assess=None)
         self.s = cs.ClientSession(server)  # type: ignore[arg-type]
         self.client = Transport()
         self.s.transport = self.client  # type: ignore[assignment]
