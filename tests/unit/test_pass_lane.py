@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sidecar_pair import SidecarPair, prepared_id
 
 from cql_protocol.compression import compress_frame_body
 from cql_protocol.errors import ErrorCode
@@ -40,7 +41,6 @@ from proxy.session import client_session as cs
 from proxy.session import handshake
 from proxy.session import upstream as up
 from proxy.session.pass_lane import pass_requests, query_verdict
-from tests.sidecar_pair import SidecarPair, prepared_id
 from tests.unit.test_request_path import MAPPING
 
 BOMB, CORRUPT = 0x101, 0x201  # (compressed bodies announcing 2 GiB, or not decompressing: flag COMPRESSED)
