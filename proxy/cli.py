@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     aws_endpoints.add_profile_option(replay)
     replay.add_argument("--forget-unresolved", action="store_true",
                         help="drop the unresolved conditional writes (once restore-cassandra or a check made them moot)")
+    replay.add_argument("--single-call-writes", action=argparse.BooleanOptionalAction, default=True,
+                        help="as the sidecar's flag: --no-single-call-writes while older sidecars still write the "
+                             "same tables (they read no per-cell overlay attributes)")
     add_phase_subcommand(sub)
     backfill_command.add_subcommands(sub)
     restore_command.add_subcommand(sub)
@@ -190,7 +193,8 @@ async def _replay_dead_letters(args: argparse.Namespace) -> int:
         if mapping is not None and uses_s3(mapping):
             large = LargeItems(S3Client(region=client.region, endpoint=args.s3_endpoint or None))
         try:
-            applier = DualWrite(mapping, DynamoWriter(client, large=large)).apply_record if mapping else None
+            writer = DynamoWriter(client, large=large, single_call=args.single_call_writes)
+            applier = DualWrite(mapping, writer).apply_record if mapping else None
             ok, failing, unresolved = await replay_dead_letters(dead, client, applier, args.forget_unresolved)
         except DynamoDBUnavailable as e:
             print(f"cql-dynamo-proxy dead-letters: DynamoDB does not answer ({e}); the {len(dead.read())} "

@@ -180,8 +180,11 @@ def test_waiting_for_a_pooled_connection_is_inside_the_deadline(setup, cassandra
             sc.stop()
 
 
-def test_sync_mirror_against_a_resetting_dynamodb(setup, cassandra, tmp_path):
-    """Connections reset: the client retries while a retry fits and answers by the deadline."""
+def test_sync_mirror_against_a_resetting_dynamodb(setup, cassandra, dynamodb, tmp_path):
+    """Connections reset: the client retries while a retry fits and answers by the deadline. The
+    replay, told that older sidecars still write the table (--no-single-call-writes), writes the
+    whole item as they do: no per-cell overlay attribute they would not read."""
+    _, m = setup
     with FakeEndpoint("reset") as fake:
         sc = _sidecar(setup, cassandra, tmp_path, fake.url, "--dynamodb-deadline", "1")
         cluster, s = session_for(sc.host, sc.port, version=4)
@@ -194,6 +197,15 @@ def test_sync_mirror_against_a_resetting_dynamodb(setup, cassandra, tmp_path):
         finally:
             cluster.shutdown()
             sc.stop()
+    rc, out = _replay(sc, setup, dynamodb, "--no-single-call-writes")
+    assert rc == 0, out
+    assert "1 applied, 0 still failing" in out
+    tm = m.table(KS, "kv")
+    item = ddb(dynamodb).get_item(TableName=tm.dynamodb_table, Key={tm.pk.attribute: {"N": "200"}},
+                                  ConsistentRead=True)["Item"]
+    assert "_m" in item and not [a for a in item if a.startswith(("_m.", "_m:"))], sorted(item)
+    assert [r["v"] for r in cassandra_rows(cassandra, tm, "WHERE id = 200")] == ["r"]
+    assert_stores_equal(cassandra, dynamodb, tm)
 
 
 def test_fallback_and_dynamo_phases_under_a_hung_dynamodb(setup, cassandra, dynamodb, tmp_path):
