@@ -276,11 +276,14 @@ def startup_warnings(cfg: Config, secrets_on_command_line: Iterable[str] = ()) -
                    f"/proc); use {_flag(name + '_file')} or CDP_{name.upper()} instead")
     for name in sorted(SECRET_FIELDS):
         path = getattr(cfg, name + "_file")
+        if not path:
+            continue
         try:
-            mode = os.stat(path).st_mode if path else 0
+            st = os.stat(path)
         except OSError:
             continue
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        mode = st.st_mode
+        if mode & stat.S_IRWXO or (mode & stat.S_IRWXG and not _pod_group_only(path, st)):
             out.append(f"{_flag(name + '_file')} {path} can be read by other users (mode {stat.filemode(mode)}); "
                        "make it readable by the sidecar's user only")
     if cfg.cassandra_username and not cfg.client_users:
@@ -288,6 +291,15 @@ def startup_warnings(cfg: Config, secrets_on_command_line: Iterable[str] = ()) -
                    "anyone who can reach the listen address can read and write what that user can; set "
                    "--client-users-file (or CDP_CLIENT_USERS) to require a login")
     return out
+
+
+def _pod_group_only(path: str, st: os.stat_result) -> bool:
+    """A file of a volume the kubelet writes (a Secret's: its directory holds the `..data` link of
+    the kubelet's atomic writer) whose group is one of this process's: the pod's fsGroup, which the
+    kubelet gives every file of such a volume and only the pod's containers run with."""
+    if not os.path.islink(os.path.join(os.path.dirname(os.path.abspath(path)), "..data")):
+        return False
+    return st.st_gid == os.getegid() or st.st_gid in os.getgroups()
 
 
 def _coerce(name: str, raw: Any, current: Any) -> Any:

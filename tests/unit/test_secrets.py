@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,29 @@ def test_phase_token_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "--token on the command line" in err.getvalue() and "argv-token" not in err.getvalue()
     args = build_parser().parse_args(["phase", "--token-file", str(tmp_path / "missing"), "get"])
     assert phase_cli.run_phase_command(args, io.StringIO(), err) == phase_cli.EXIT_INVALID
+
+
+def test_a_secret_volume_readable_by_the_pods_own_group_is_not_reported(tmp_path: Path) -> None:
+    """The kubelet writes a Secret volume as <dir>/..<stamp>/<key>, links <dir>/..data to it and
+    <dir>/<key> to ..data/<key>, and makes the files readable by the pod's fsGroup (one of the
+    container's groups): that is no other user. Readable by everyone, or outside such a volume, it
+    is still reported."""
+    vol = tmp_path / "secret"
+    stamp = vol / "..2026_12_05_05_00_00.1"
+    stamp.mkdir(parents=True)
+    (stamp / "admin-token").write_text("t0k")
+    (vol / "..data").symlink_to(stamp.name)
+    (vol / "admin-token").symlink_to("..data/admin-token")
+    loose = tmp_path / "admin-token"
+    loose.write_text("t0k")
+
+    def reported(path: Path, mode: int) -> bool:
+        os.chmod(stamp / "admin-token", mode)
+        os.chmod(loose, mode)
+        cfg = load_config(environ={"CDP_ADMIN_TOKEN_FILE": str(path)})
+        return any("can be read by other users" in w for w in startup_warnings(cfg))
+
+    assert not reported(vol / "admin-token", 0o440)  # the kubelet's own mode under an fsGroup
+    assert not reported(vol / "admin-token", 0o400)
+    assert reported(vol / "admin-token", 0o444)  # everyone
+    assert reported(loose, 0o440)  # a plain file: its group may hold other users

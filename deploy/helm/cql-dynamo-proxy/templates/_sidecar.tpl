@@ -41,8 +41,8 @@ exited. Otherwise it is the first ordinary container, and lifecycle hooks give t
     - {name: CDP_DYNAMODB_ENDPOINT, value: {{ $v.dynamodb.endpoint | quote }}}
     {{- end }}
     {{- if $v.adminToken.existingSecret }}
-    # from the environment rather than a Secret volume: the kubelet makes a Secret's files readable
-    # by the pod's fsGroup, which the sidecar reports as readable by other users
+    # from the environment (a Secret volume and CDP_ADMIN_TOKEN_FILE work as well: the sidecar
+    # knows the kubelet makes its files readable by the pod's own fsGroup only)
     - name: CDP_ADMIN_TOKEN
       valueFrom:
         secretKeyRef: {name: {{ $v.adminToken.existingSecret | quote }}, key: {{ $v.adminToken.key | quote }}}
