@@ -18,6 +18,7 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,29 +209,19 @@ class DeadLetters:
         # Under an exclusive lock, to the file at the path: a replay that rewrote it meanwhile
         # (rewrite) leaves the old one unlinked, so the line goes to the new one instead.
         line = dumps(rec) + b"\n"
-        while True:
-            with open(self.path, "ab") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                if not _still_at(fh, self.path):
-                    continue
-                fh.write(line)
-            break
+        with _locked(self.path, "ab") as fh:
+            fh.write(line)
         self.count += 1
 
     def rewrite(self, keep: list[dict[str, Any]], read_size: int) -> None:
         """Replaces the file by `keep` (what a replay read, up to `read_size` bytes, and must keep)
         and every line appended since that read: a running sidecar may add some meanwhile."""
-        while True:
-            with open(self.path, "ab+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                if not _still_at(fh, self.path):
-                    continue
-                fh.seek(read_size)
-                since = fh.read()
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in keep) + since)
-                tmp.replace(self.path)  # before the lock goes: a waiting append then sees the new file
-            return
+        with _locked(self.path, "ab+") as fh:
+            fh.seek(read_size)
+            since = fh.read()
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(b"".join(dumps(r) + b"\n" for r in keep) + since)
+            tmp.replace(self.path)  # before the lock goes: a waiting append then sees the new file
 
     def read_sized(self) -> tuple[list[dict[str, Any]], int]:
         """The records and the number of bytes they were read from (for `rewrite`)."""
@@ -256,6 +247,18 @@ class DeadLetters:
                 raise ValueError(f"line {n} is not a dead-lettered write")
             out.append(rec)
         return out
+
+
+@contextmanager
+def _locked(path: Path, mode: str) -> Iterator[Any]:
+    """The file at `path`, open in `mode` under an exclusive lock; opened again while a rewrite
+    replaced it between the open and the lock."""
+    while True:
+        with open(path, mode) as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            if _still_at(fh, path):
+                yield fh
+                return
 
 
 def _still_at(fh: Any, path: Path) -> bool:
