@@ -69,6 +69,7 @@ _READY = handshake.State.READY
 _EXECUTE = int(Opcode.EXECUTE)
 _FORWARD = Action.FORWARD
 _QUERY_VERDICTS_KEPT = 4096
+_NO_COUNTS: dict[bytes, int] = {}  # (stays empty: nothing is counted without a mapping)
 
 # the handshake's own response handlers work on the session itself, not through its port
 SessionHandler = Callable[["ClientSession", Frame, Pending], None]
@@ -298,7 +299,8 @@ class ClientSession(asyncio.Protocol):
         before = len(passing)
         room = room if room < room_global else room_global
         prepared = dual.prepared if dual is not None else None
-        counts: dict[bytes, int] = {}  # statements on mapped tables let through, to count for the assessment
+        # statements on mapped tables let through, to count for the assessment (none without a mapping)
+        counts: dict[bytes, int] = {} if prepared is not None else _NO_COUNTS
         mapped = self._mapped_passes(counts) if prepared is not None else None
         codec = self.reader.segment_codec
         queries = self._query_passes if server.lane_queries is not None else None
@@ -574,7 +576,7 @@ class ClientSession(asyncio.Protocol):
             except StreamIdsExhausted:
                 self.reply_error(f.stream, Overloaded("too many requests in flight on this connection"))
                 return
-        self.pending[up_id] = Pending(f.stream, f.opcode, time.perf_counter(), handler, f)
+        self.pending[up_id] = Pending(f.stream, f.opcode, _perf_counter(), handler, f)
         STATS.in_flight += 1
         self.up_out.append((f, up_id))
 
@@ -583,7 +585,7 @@ class ClientSession(asyncio.Protocol):
         assert self.upstream is not None
         up_id = own_stream_id(self.pending, self.passing)
         frame = encode_message(msg, self.version, up_id, response=False, compress=self.frame_compression)
-        self.pending[up_id] = Pending(-1, frame.opcode, time.perf_counter(), on_response)
+        self.pending[up_id] = Pending(-1, frame.opcode, _perf_counter(), on_response)
         self.up_out.append((frame, None))
 
     # -- Cassandra → client ------------------------------------------------------------------------
@@ -596,22 +598,24 @@ class ClientSession(asyncio.Protocol):
             passed = self.passing.pop(f.stream, None)
             if passed is None:
                 raise ProtocolError(f"Cassandra answered unknown stream {f.stream}")
-            # an answer the pass lane left to this path (an ERROR: counted by its code)
-            STATS.in_flight -= 1
-            STATS.latency[passed[0]].observe(_perf_counter() - passed[1])
-            if f.opcode == Opcode.ERROR:
-                count_error(intercept.error_code(f))
+            # an answer the pass lane left to this path (an ERROR, say); its stream is the client's
+            self._answered(passed[0], passed[1], f)
             self.out.append((f, None))
             return
         if p.client_stream >= 0:
-            STATS.in_flight -= 1
-            STATS.latency[p.opcode].observe(time.perf_counter() - p.started)
-            if f.opcode == Opcode.ERROR:
-                count_error(intercept.error_code(f))
+            self._answered(p.opcode, p.started, f)
         if p.handler is None:
             self.out.append((f, p.client_stream))
         else:
             p.handler(self, f, p)
+
+    @staticmethod
+    def _answered(opcode: int, started: float, f: Frame) -> None:
+        """A client's request answered: out of the in-flight count, into the latency, errors by code."""
+        STATS.in_flight -= 1
+        STATS.latency[opcode].observe(_perf_counter() - started)
+        if f.opcode == Opcode.ERROR:
+            count_error(intercept.error_code(f))
 
     def on_upstream_protocol_error(self, err: ProtocolError) -> None:
         PROTOCOL_ERRORS.labels("cassandra", getattr(err, "kind", "frame")).inc()
